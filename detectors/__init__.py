@@ -1,0 +1,1 @@
+"""Online detectors (drift, fairness), their registry and state."""

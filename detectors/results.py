@@ -1,0 +1,44 @@
+"""Results that detectors hand to the alert engine.
+
+They carry identifiers and statistics only, never event values: an alert built
+from them cannot leak what a user typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class DriftResult:
+    """One detected change on one (model, version, feature) stream.
+
+    ``feature`` is a feature name, ``outputs.score``, ``outputs.prediction``,
+    ``missing:<feature>`` or ``error_rate`` (concept drift on joined labels).
+    """
+
+    model: str
+    version: str
+    feature: str
+    detector: str
+    detector_id: str
+    statistic: float
+    at: float  # unix seconds when detected
+    n_seen: int  # values the detector had seen when it fired
+    details: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessResult:
+    """A fairness breach or its clearing for one (model, attribute, metric)."""
+
+    model: str
+    version: str
+    attribute: str
+    metric: str  # Fairlearn's name, e.g. "demographic_parity_ratio"
+    value: float
+    threshold: float
+    state: Literal["breach", "clear"]
+    at: float
+    groups: dict[str, int] = field(default_factory=dict)  # configured group label -> count
