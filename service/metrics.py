@@ -1,0 +1,252 @@
+"""Prometheus metrics of Guardian.
+
+Every metric takes its registry (tests build a fresh ``CollectorRegistry``).
+Label values that come from event data (model names, feature names, entity
+types from custom recognizers, protected-attribute groups) pass through a
+:class:`BoundedLabel` first, so a publisher that sends 100k distinct model
+names produces at most ``top_k + 1`` series per label.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OTHER = "__other__"
+
+
+class BoundedLabel:
+    """Admit at most ``top_k`` distinct values of one label; fold the rest into ``__other__``.
+
+    The first ``top_k`` values seen are admitted for the life of the process
+    (series must not flap between a value and ``__other__``); later values are
+    counted as overflow so operators can see that folding happens.
+
+    Examples
+    --------
+    >>> label = BoundedLabel("model", top_k=2)
+    >>> [label("a"), label("b"), label("c"), label("a")]
+    ['a', 'b', '__other__', 'a']
+    >>> label.overflow
+    1
+    """
+
+    __slots__ = ("name", "top_k", "_admitted", "_lock", "overflow")
+
+    def __init__(self, name: str, top_k: int) -> None:
+        self.name = name
+        self.top_k = top_k
+        self._admitted: set[str] = set()
+        self._lock = threading.Lock()
+        self.overflow = 0
+
+    def __call__(self, value: str) -> str:
+        if value in self._admitted:
+            return value
+        with self._lock:
+            if value in self._admitted:
+                return value
+            if len(self._admitted) < self.top_k and value != OTHER:
+                self._admitted.add(value)
+                return value
+            self.overflow += 1
+            return OTHER
+
+    @property
+    def admitted(self) -> frozenset[str]:
+        return frozenset(self._admitted)
+
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class GuardianMetrics:
+    """All metrics Guardian exports, registered on one registry.
+
+    Parameters
+    ----------
+    registry
+        Where the metrics are registered; a fresh one per test.
+    top_k
+        Bound on distinct values per data-derived label.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, top_k: int = 50) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.model_label = BoundedLabel("model", top_k)
+        self.feature_label = BoundedLabel("feature", top_k)
+        self.entity_label = BoundedLabel("entity", top_k)
+        self.attribute_label = BoundedLabel("attribute", top_k)
+        self.group_label = BoundedLabel("group", top_k)
+
+        # pipeline
+        self.events_consumed = Counter(
+            "guardian_events_consumed", "Messages read from the input topic.", registry=r
+        )
+        self.events_processed = Counter(
+            "guardian_events_processed",
+            "Events sanitized and written to a sanitized topic.",
+            ["model"],
+            registry=r,
+        )
+        self.events_rejected = Counter(
+            "guardian_events_rejected", "Messages sent to the DLQ, by reason.", ["reason"], registry=r
+        )
+        self.processing_seconds = Histogram(
+            "guardian_processing_seconds",
+            "Time to process one batch, from poll to acknowledged outputs, per event.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "guardian_batch_size",
+            "Messages per processed batch.",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "guardian_consumer_lag",
+            "Messages between the committed offset and the end of the partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.kafka_up = Gauge(
+            "guardian_kafka_up", "1 when the broker answered the last request.", registry=r
+        )
+        self.partitions_assigned = Gauge(
+            "guardian_partitions_assigned", "Input partitions owned by this replica.", registry=r
+        )
+        self.label_overflow = Gauge(
+            "guardian_label_values_folded",
+            "Distinct label values folded into __other__ by the cardinality bound.",
+            ["label"],
+            registry=r,
+        )
+
+        # redaction
+        self.redactions = Counter(
+            "guardian_redactions", "PII or secret findings redacted, by entity.", ["entity"], registry=r
+        )
+        self.redaction_failures = Counter(
+            "guardian_redaction_failures",
+            "Events whose analysis failed or timed out (sent to the DLQ, fail closed).",
+            registry=r,
+        )
+        self.redaction_seconds = Histogram(
+            "guardian_redaction_seconds",
+            "Time spent redacting one batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+        # retention
+        self.retention_assigned = Counter(
+            "guardian_retention_assigned",
+            "Events tagged, by retention class.",
+            ["retention_class"],
+            registry=r,
+        )
+        self.retention_mismatch = Gauge(
+            "guardian_retention_topic_mismatch",
+            "1 when a sanitized topic's retention.ms differs from its class and could not be fixed.",
+            ["topic"],
+            registry=r,
+        )
+
+        # drift
+        self.drift_detected = Counter(
+            "guardian_drift_detected",
+            "Drift detections.",
+            ["model", "feature", "detector"],
+            registry=r,
+        )
+        self.drift_statistic = Gauge(
+            "guardian_drift_statistic",
+            "Current statistic of a drift detector (estimate, distance or error rate).",
+            ["model", "feature", "detector"],
+            registry=r,
+        )
+        self.detectors_active = Gauge(
+            "guardian_detectors_active", "Detectors alive in this replica.", registry=r
+        )
+        self.detectors_refused = Counter(
+            "guardian_detectors_refused",
+            "Detectors not created because a limit on models or features was reached.",
+            ["limit"],
+            registry=r,
+        )
+        self.labels_joined = Counter(
+            "guardian_labels", "Ground-truth labels by join outcome.", ["outcome"], registry=r
+        )
+
+        # fairness
+        self.fairness_value = Gauge(
+            "guardian_fairness_value",
+            "Fairness metric over the current window (Fairlearn names).",
+            ["model", "attribute", "metric"],
+            registry=r,
+        )
+        self.fairness_group_rate = Gauge(
+            "guardian_fairness_group_rate",
+            "Per-group rate over the current window, with Wilson interval bounds.",
+            ["model", "attribute", "group", "rate", "bound"],
+            registry=r,
+        )
+        self.fairness_group_count = Gauge(
+            "guardian_fairness_group_count",
+            "Events per group in the current window.",
+            ["model", "attribute", "group"],
+            registry=r,
+        )
+        self.fairness_breaches = Counter(
+            "guardian_fairness_breaches",
+            "Fairness breaches declared.",
+            ["model", "attribute", "metric"],
+            registry=r,
+        )
+
+        # alerts
+        self.alerts_firing = Gauge(
+            "guardian_alerts_firing",
+            "Alerts currently firing.",
+            ["alertname", "model", "severity"],
+            registry=r,
+        )
+        self.alert_transitions = Counter(
+            "guardian_alert_transitions",
+            "Alert state changes.",
+            ["alertname", "state"],
+            registry=r,
+        )
+        self.alert_deliveries = Counter(
+            "guardian_alert_deliveries",
+            "Alert deliveries to Alertmanager or a webhook by outcome.",
+            ["sink", "outcome"],
+            registry=r,
+        )
+
+        # control plane
+        self.auth_failures = Counter(
+            "guardian_auth_failures", "Rejected control-plane requests.", ["reason"], registry=r
+        )
+        self.config_version = Gauge(
+            "guardian_config_version", "Version of the config this replica applies.", registry=r
+        )
+
+        # state
+        self.checkpoints = Counter(
+            "guardian_checkpoints", "Detector checkpoints by outcome.", ["outcome"], registry=r
+        )
+
+    def refresh_overflow(self) -> None:
+        """Export how many values each bounded label folded."""
+        for label in (
+            self.model_label,
+            self.feature_label,
+            self.entity_label,
+            self.attribute_label,
+            self.group_label,
+        ):
+            self.label_overflow.labels(label.name).set(label.overflow)
