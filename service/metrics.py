@@ -92,7 +92,10 @@ class GuardianMetrics:
             registry=r,
         )
         self.events_rejected = Counter(
-            "guardian_events_rejected", "Messages sent to the DLQ, by reason.", ["reason"], registry=r
+            "guardian_events_rejected",
+            "Messages sent to the DLQ, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.processing_seconds = Histogram(
             "guardian_processing_seconds",
@@ -127,7 +130,10 @@ class GuardianMetrics:
 
         # redaction
         self.redactions = Counter(
-            "guardian_redactions", "PII or secret findings redacted, by entity.", ["entity"], registry=r
+            "guardian_redactions",
+            "PII or secret findings redacted, by entity.",
+            ["entity"],
+            registry=r,
         )
         self.redaction_failures = Counter(
             "guardian_redaction_failures",
@@ -150,7 +156,7 @@ class GuardianMetrics:
         )
         self.retention_mismatch = Gauge(
             "guardian_retention_topic_mismatch",
-            "1 when a sanitized topic's retention.ms differs from its class and could not be fixed.",
+            "1 when a sanitized topic's retention.ms differs from its class, uncorrected.",
             ["topic"],
             registry=r,
         )

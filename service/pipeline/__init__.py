@@ -1,0 +1,1 @@
+"""The consume → validate → redact → retain → detect → produce → commit pipeline."""

@@ -1,0 +1,121 @@
+"""Bytes to a validated event dict, with limits that give clear reasons.
+
+Order matters for cost and safety: size first (cheap), then UTF-8 and JSON
+(orjson refuses nesting deeper than 1024 on its own), then our depth bound,
+then the schema version, then the per-field limits, then the strict schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from service.errors import InvalidEvent
+from service.schema import SCHEMA_VERSION, InferenceEvent, Label
+from service.settings import LimitSettings
+
+_event_validator = InferenceEvent.__pydantic_validator__
+_label_validator = Label.__pydantic_validator__
+
+
+def _depth_exceeds(obj: Any, max_depth: int) -> bool:
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def _safe_key(part: str | int) -> str:
+    """A location part as text, unless it could itself be data (an e-mail used as a key)."""
+    text = str(part)
+    return text if _SAFE_KEY.match(text) else "<key>"
+
+
+def describe_schema_error(exc: ValidationError, limit: int = 5) -> str:
+    """Field locations and messages only; pydantic's input values are left out."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False)[:limit]:
+        loc = ".".join(_safe_key(p) for p in error["loc"]) or "<root>"
+        parts.append(f"{loc}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"(+{more} more)")
+    return "; ".join(parts)
+
+
+def parse_json(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
+    if len(raw) > limits.max_message_bytes:
+        raise InvalidEvent(
+            f"message is {len(raw)} bytes, limit is {limits.max_message_bytes}", "too_large"
+        )
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        text = str(exc)
+        if "UTF-8" in text or "surrogates" in text:
+            raise InvalidEvent("message is not valid UTF-8", "invalid_utf8") from None
+        if "depth" in text or "recursion" in text:
+            raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep") from None
+        raise InvalidEvent("message is not valid JSON", "not_json") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent("message must be a JSON object", "invalid_schema")
+    if _depth_exceeds(obj, limits.max_depth):
+        raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
+    return obj
+
+
+def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
+    """Return the event as a dict, or raise :class:`InvalidEvent` with a reason code."""
+    obj = parse_json(raw, limits)
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise InvalidEvent(
+            f"unknown schema_version, this Guardian reads {SCHEMA_VERSION}",
+            "unknown_schema_version",
+        )
+    inputs = obj.get("inputs")
+    if isinstance(inputs, dict):
+        features = inputs.get("features")
+        if isinstance(features, dict) and len(features) > limits.max_features:
+            raise InvalidEvent(
+                f"{len(features)} features, limit is {limits.max_features}", "too_many_features"
+            )
+        _check_text(inputs.get("text"), "inputs.text", limits)
+    outputs = obj.get("outputs")
+    if isinstance(outputs, dict):
+        _check_text(outputs.get("text"), "outputs.text", limits)
+    try:
+        _event_validator.validate_python(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_schema_error(exc), "invalid_schema") from None
+    return obj
+
+
+def decode_label(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
+    obj = parse_json(raw, limits)
+    if obj.get("schema_version") != SCHEMA_VERSION:
+        raise InvalidEvent("unknown schema_version", "unknown_schema_version")
+    try:
+        _label_validator.validate_python(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_schema_error(exc), "invalid_schema") from None
+    return obj
+
+
+def _check_text(value: Any, path: str, limits: LimitSettings) -> None:
+    if isinstance(value, str) and len(value) > limits.max_text_chars:
+        raise InvalidEvent(
+            f"{path} has {len(value)} characters, limit is {limits.max_text_chars}", "text_too_long"
+        )

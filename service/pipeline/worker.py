@@ -1,0 +1,464 @@
+"""The consume loop: poll a batch, run the stages, write every output, then commit.
+
+Delivery guarantee (at-least-once, the default): a batch's offsets are
+committed only after every output of the batch (sanitized events, DLQ records,
+and whatever other components queued with :meth:`PipelineWorker.enqueue`, such
+as alerts and checkpoints) has been acknowledged by the broker. A crash at any
+point before the commit replays the batch. With ``delivery=exactly_once`` the
+same outputs and the input offsets go into one Kafka transaction.
+
+Memory is bounded: the loop does not poll again until the current batch is
+done, so at most ``max_batch`` messages plus the client's fetch buffer are in
+memory whatever the backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from service.errors import InvalidEvent
+from service.kafka.clients import common_options
+from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
+from service.metrics import GuardianMetrics
+from service.pipeline.context import EventContext
+from service.pipeline.decode import decode_label
+from service.pipeline.dlq import dlq_record
+from service.pipeline.stages import Stage
+from service.settings import GuardianSettings
+
+log = logging.getLogger(__name__)
+
+_CHILD_CACHE_LIMIT = 10_000
+
+PartitionHook = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class OutputRecord:
+    """A message some component wants written with the next batch."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: PipelineWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker._on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._worker._on_assigned(set(assigned))
+
+
+class PipelineWorker:
+    """One Guardian consumer: owns the Kafka clients and the batch loop.
+
+    Parameters
+    ----------
+    settings
+        The process settings.
+    metrics
+        Where pipeline metrics are recorded.
+    stages
+        The chain run over each batch of input events, in order.
+    topic_specs
+        Topics to create or correct at start, besides the inputs.
+    on_label
+        Called with each valid label (a dict) from the labels topic.
+    """
+
+    def __init__(
+        self,
+        settings: GuardianSettings,
+        metrics: GuardianMetrics,
+        stages: Sequence[Stage],
+        *,
+        topic_specs: Sequence[TopicSpec] = (),
+        on_label: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.stages = list(stages)
+        self.topic_specs = list(topic_specs)
+        self.on_label = on_label
+        self.on_assigned: list[PartitionHook] = []
+        self.on_revoked: list[PartitionHook] = []
+        self.before_commit: list[Callable[[], Awaitable[None]]] = []
+        self.topic_mismatches: list[ConfigMismatch] = []
+        self._kafka = settings.kafka
+        self._topics = settings.kafka.topics
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._pending: list[OutputRecord] = []
+        self._batch_lock = asyncio.Lock()
+        self._committed: dict[TopicPartition, int] = {}
+        self._assigned: set[TopicPartition] = set()
+        self._kafka_up = False
+        self._started = False
+        self._health_task: asyncio.Task[None] | None = None
+        self._processed_children: dict[str, Any] = {}
+        self.transactional = settings.kafka.delivery == "exactly_once"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Connect, create missing topics, join the consumer group."""
+        options = common_options(self._kafka)
+        self._admin = AIOKafkaAdminClient(client_id=f"{self._kafka.client_id}-admin", **options)
+        await self._admin.start()
+        await self.ensure_topics()
+        producer_options: dict[str, Any] = {
+            "client_id": self._kafka.client_id,
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": self._kafka.linger_ms,
+            "compression_type": self._kafka.compression_type,
+            "max_request_size": self.settings.limits.max_message_bytes + 65_536,
+        }
+        if self.transactional:
+            replica = self.settings.replica_id or "0"
+            producer_options["transactional_id"] = f"{self._kafka.group_id}-{replica}"
+        self._producer = AIOKafkaProducer(**options, **producer_options)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            **options,
+            client_id=self._kafka.client_id,
+            group_id=self._kafka.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed" if self.transactional else "read_uncommitted",
+            max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+        )
+        await self._consumer.start()
+        self._consumer.subscribe(
+            topics=[self._topics.events, self._topics.labels], listener=_Rebalance(self)
+        )
+        self._kafka_up = True
+        self.metrics.kafka_up.set(1)
+        self._started = True
+        self._health_task = asyncio.create_task(self._watch_health(), name="kafka-health")
+
+    async def ensure_topics(self, extra: Sequence[TopicSpec] = ()) -> list[ConfigMismatch]:
+        """Create or correct every topic Guardian uses; remember what could not be fixed."""
+        assert self._admin is not None
+        t = self._topics
+        inputs = [
+            TopicSpec(name, t.partitions, t.replication_factor) for name in (t.events, t.labels)
+        ]
+        self.topic_mismatches = await ensure_topics(
+            self._admin, [*inputs, *self.topic_specs, *extra]
+        )
+        return self.topic_mismatches
+
+    @property
+    def admin(self) -> AIOKafkaAdminClient:
+        assert self._admin is not None, "worker not started"
+        return self._admin
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "worker not started"
+        return self._producer
+
+    async def close(self) -> None:
+        """Leave the group and close the clients; an unfinished batch stays uncommitted."""
+        self._started = False
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for client in (self._consumer, self._producer, self._admin):
+            if client is None:
+                continue
+            try:
+                if isinstance(client, AIOKafkaAdminClient):
+                    await asyncio.wait_for(client.close(), timeout=3)
+                else:
+                    await asyncio.wait_for(client.stop(), timeout=5)
+            except (KafkaError, TimeoutError, OSError) as exc:
+                log.warning("closing %s: %s", type(client).__name__, exc)
+        self.metrics.partitions_assigned.set(0)
+
+    # ------------------------------------------------------------------ readiness
+    @property
+    def ready(self) -> bool:
+        """Connected to Kafka and owning at least one input partition."""
+        return self._started and self._kafka_up and bool(self._assigned)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return {
+            "started": self._started,
+            "kafka_up": self._kafka_up,
+            "assigned_partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in self._assigned),
+        }
+
+    async def _watch_health(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.admin.list_topics(), timeout=3)
+                up = True
+            except (KafkaError, TimeoutError, OSError):
+                up = False
+            if up != self._kafka_up:
+                log.warning("Kafka is %s", "reachable again" if up else "unreachable")
+            self._kafka_up = up
+            self.metrics.kafka_up.set(1 if up else 0)
+            await self._update_lag()
+            self.metrics.refresh_overflow()
+            await asyncio.sleep(2)
+
+    async def _update_lag(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in list(self._assigned):
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            committed = self._committed.get(tp)
+            if committed is None:
+                try:
+                    committed = await consumer.committed(tp) or 0
+                except KafkaError:
+                    continue
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, high - committed)
+            )
+
+    # ------------------------------------------------------------------ rebalance
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Wait for the batch in flight: it commits its own offsets when its outputs are acked.
+        try:
+            await asyncio.wait_for(
+                self._batch_lock.acquire(), timeout=self._kafka.session_timeout_ms / 1000
+            )
+        except TimeoutError:
+            log.warning("revocation while a batch is stuck; it will be replayed by the next owner")
+            return
+        try:
+            for hook in self.on_revoked:
+                await hook(revoked)
+        finally:
+            self._batch_lock.release()
+        self._assigned -= revoked
+        for tp in revoked:
+            self._committed.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        self.metrics.partitions_assigned.set(len(self._assigned))
+        log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        for hook in self.on_assigned:
+            await hook(assigned)
+        self._assigned |= assigned
+        self.metrics.partitions_assigned.set(len(self._assigned))
+        log.info(
+            "partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        )
+
+    # ------------------------------------------------------------------ the loop
+    def enqueue(self, record: OutputRecord) -> None:
+        """Queue a record to be written, and acknowledged, with the next batch."""
+        self._pending.append(record)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in flight gets a grace period."""
+        assert self._consumer is not None, "start() first"
+        consumer = self._consumer
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                try:
+                    polled = await consumer.getmany(
+                        timeout_ms=self._kafka.poll_timeout_ms, max_records=self._kafka.max_batch
+                    )
+                except KafkaError as exc:
+                    log.warning("poll failed: %s; retrying", exc)
+                    await asyncio.sleep(self._kafka.retry_backoff_s)
+                    continue
+                if not polled and not self._pending:
+                    continue
+                batch = asyncio.create_task(self._process(polled), name="batch")
+                done, _ = await asyncio.wait(
+                    {batch, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if batch not in done:
+                    done, _ = await asyncio.wait({batch}, timeout=self._kafka.shutdown_grace_s)
+                    if batch not in done:
+                        log.warning("shutting down: abandoning the batch in flight, uncommitted")
+                        batch.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await batch
+                        break
+                batch.result()
+        finally:
+            stop_wait.cancel()
+
+    async def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        async with self._batch_lock:
+            started = time.perf_counter()
+            events: list[EventContext] = []
+            labels: list[EventContext] = []
+            offsets: dict[TopicPartition, int] = {}
+            first: dict[TopicPartition, int] = {}
+            for tp, messages in polled.items():
+                if not messages:
+                    continue
+                first[tp] = messages[0].offset
+                offsets[tp] = messages[-1].offset + 1
+                target = labels if tp.topic == self._topics.labels else events
+                for m in messages:
+                    target.append(
+                        EventContext(tp.topic, tp.partition, m.offset, m.value or b"", m.key)
+                    )
+            self.metrics.events_consumed.inc(len(events))
+            for stage in self.stages:
+                await stage.process(events)
+            self._handle_labels(labels)
+            for hook in self.before_commit:
+                await hook()
+            records = self._outputs(events, labels)
+            try:
+                await self._write(records, offsets)
+            except (KafkaError, OSError) as exc:
+                log.warning("writing a batch failed (%s); replaying it from its first offsets", exc)
+                self._kafka_up = False
+                assert self._consumer is not None
+                for tp, offset in first.items():
+                    if tp in self._assigned:
+                        self._consumer.seek(tp, offset)
+                await asyncio.sleep(self._kafka.retry_backoff_s)
+                return
+            self._pending.clear()
+            self._committed.update(offsets)
+            self._record(events, labels, len(polled), started)
+
+    def _handle_labels(self, labels: list[EventContext]) -> None:
+        for ctx in labels:
+            try:
+                label = decode_label(ctx.raw, self.settings.limits)
+            except InvalidEvent as exc:
+                ctx.reject(exc.dlq_reason or "invalid_schema", exc.detail)
+                continue
+            if self.on_label is not None:
+                self.on_label(label)
+
+    def _outputs(
+        self, events: list[EventContext], labels: list[EventContext]
+    ) -> list[OutputRecord]:
+        records = list(self._pending)
+        dlq = self._topics.dlq
+        for ctx in (*events, *labels):
+            if ctx.ok:
+                if ctx.event is not None and ctx.output_topic:
+                    records.append(
+                        OutputRecord(
+                            ctx.output_topic,
+                            orjson.dumps(ctx.event),
+                            ctx.model.encode(),
+                            ctx.headers,
+                        )
+                    )
+                continue
+            parsed = ctx.event if ctx.event is not None else _try_parse(ctx.raw)
+            records.append(
+                OutputRecord(
+                    dlq,
+                    dlq_record(
+                        reason=ctx.error or "unknown",
+                        detail=ctx.error_detail,
+                        topic=ctx.topic,
+                        partition=ctx.partition,
+                        offset=ctx.offset,
+                        raw=ctx.raw,
+                        parsed=parsed,
+                    ),
+                    ctx.key if ctx.key is not None and len(ctx.key) <= 128 else None,
+                    [
+                        ("guardian-error", f"{ctx.error}: {ctx.error_detail}".encode()[:1024]),
+                        ("guardian-source", ctx.where.encode()),
+                    ],
+                )
+            )
+        return records
+
+    async def _write(self, records: list[OutputRecord], offsets: dict[TopicPartition, int]) -> None:
+        assert self._producer is not None and self._consumer is not None
+        producer = self._producer
+        if self.transactional:
+            async with producer.transaction():
+                for r in records:
+                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                if offsets:
+                    await producer.send_offsets_to_transaction(offsets, self._kafka.group_id)
+            return
+        futures = [
+            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+        if offsets:
+            try:
+                await self._consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # The group rebalanced under us: the new owner replays the batch (at-least-once).
+                log.warning("commit refused after a rebalance: %s", exc)
+
+    def _record(
+        self,
+        events: list[EventContext],
+        labels: list[EventContext],
+        partitions: int,
+        started: float,
+    ) -> None:
+        m = self.metrics
+        per_model: Tally[str] = Tally()
+        rejected: Tally[str] = Tally()
+        for ctx in (*events, *labels):
+            if ctx.ok:
+                if ctx.event is not None and ctx.output_topic:
+                    per_model[ctx.model] += 1
+            else:
+                rejected[ctx.error or "unknown"] += 1
+        for model, n in per_model.items():
+            child = self._processed_children.get(model)
+            if child is None:
+                child = m.events_processed.labels(m.model_label(model))
+                if len(self._processed_children) < _CHILD_CACHE_LIMIT:
+                    self._processed_children[model] = child
+            child.inc(n)
+        for reason, n in rejected.items():
+            m.events_rejected.labels(reason).inc(n)
+        if events or labels:
+            m.batch_size.observe(len(events) + len(labels))
+            m.processing_seconds.observe(time.perf_counter() - started)
+        for ctx in events:
+            if not ctx.ok:
+                log.debug("rejected %s: %s", ctx.where, ctx.error)
+
+
+def _try_parse(raw: bytes) -> Any | None:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None

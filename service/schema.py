@@ -1,0 +1,112 @@
+"""Inference event and label, schema v1.
+
+The models are strict: a feature typed as a string is not silently turned into
+a number, and unknown top-level fields are rejected (an input event may not
+carry its own ``guardian`` block and so spoof its retention). The pipeline keeps
+the parsed JSON dict as the event and uses these models only to validate it,
+which is cheaper than building and dumping model instances per event.
+
+Examples
+--------
+>>> event = {
+...     "schema_version": 1, "event_id": "e-1", "timestamp": "2026-11-30T12:00:00Z",
+...     "model": {"name": "credit-risk", "version": "3.2.0"},
+... }
+>>> InferenceEvent.model_validate(event).model.name
+'credit-risk'
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SCHEMA_VERSION = 1
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-/]*$")
+]
+FeatureValue = Annotated[bool | int | float | str | None, Field(union_mode="left_to_right")]
+Scalar = Annotated[bool | int | float | str, Field(union_mode="left_to_right")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+def _parse_timestamp(value: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("timestamp must be ISO-8601, e.g. 2026-11-30T12:00:00.123Z") from exc
+    if parsed.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone (Z or +hh:mm)")
+    return value
+
+
+class ModelRef(_Strict):
+    name: Identifier
+    version: Identifier
+
+
+class Inputs(_Strict):
+    features: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=128)], FeatureValue
+    ] = Field(default_factory=dict)
+    text: str | None = None
+
+
+class Outputs(_Strict):
+    prediction: Scalar | None = None
+    score: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    text: str | None = None
+
+
+class Subject(_Strict):
+    protected: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Scalar] = Field(
+        default_factory=dict
+    )
+
+
+class InferenceEvent(_Strict):
+    """One prediction, as a serving system publishes it on ``inference.events``."""
+
+    schema_version: Literal[1]
+    event_id: Identifier
+    timestamp: str = Field(examples=["2026-11-30T12:00:00.123Z"])
+    model: ModelRef
+    tenant: Identifier | None = None
+    inputs: Inputs = Field(default_factory=Inputs)
+    outputs: Outputs = Field(default_factory=Outputs)
+    latency_ms: Annotated[float, Field(ge=0.0)] | None = None
+    subject: Subject | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _check_timestamp = field_validator("timestamp")(_parse_timestamp)
+
+
+class Label(_Strict):
+    """Ground truth for an earlier event, on ``inference.labels``; may arrive hours later."""
+
+    schema_version: Literal[1]
+    event_id: Identifier
+    model: ModelRef
+    label: Scalar
+    timestamp: str
+
+    _check_timestamp = field_validator("timestamp")(_parse_timestamp)
+
+
+def json_schemas() -> dict[str, Any]:
+    """The JSON Schemas that ``guardian schema`` prints for publishers."""
+    return {
+        "inference_event": InferenceEvent.model_json_schema(),
+        "label": Label.model_json_schema(),
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schemas(), indent=2, sort_keys=True)

@@ -1,0 +1,181 @@
+"""Guardian settings: frozen pydantic-settings over ``config/guardian.yaml``.
+
+Precedence, highest first: environment (``GUARDIAN_`` prefix, ``__`` between
+nested keys, e.g. ``GUARDIAN_KAFKA__BOOTSTRAP_SERVERS``), secrets directory,
+the YAML file, then the defaults here. Secrets are ``SecretStr`` and masked in
+every dump. Settings that do not validate stop start-up with one line that
+names the key (:func:`describe_validation_error`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_FILE = Path("config/guardian.yaml")
+
+
+def resolve_config_path(path: Path) -> Path:
+    """Find a config file: absolute, else relative to the working directory, else to the project."""
+    if path.is_absolute() or path.exists():
+        return path
+    candidate = PROJECT_ROOT / path
+    return candidate if candidate.exists() else path
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(_Section):
+    events: str = "inference.events"
+    labels: str = "inference.labels"
+    sanitized_prefix: str = "inference.sanitized."
+    dlq: str = "guardian.dlq"
+    alerts: str = "guardian.alerts"
+    config: str = "guardian.config"
+    audit: str = "guardian.audit"
+    state: str = "guardian.state"
+    partitions: int = Field(default=6, ge=1, le=10_000)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str = "guardian"
+    client_id: str = "guardian"
+    delivery: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    max_batch: int = Field(default=1000, ge=1, le=100_000, description="max records per poll")
+    poll_timeout_ms: int = Field(default=200, ge=1, le=60_000)
+    max_partition_fetch_bytes: int = Field(default=1_048_576, ge=1024)
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+    retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
+    shutdown_grace_s: float = Field(default=5.0, ge=0, le=60)
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    topics: TopicSettings = TopicSettings()
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",") if h.strip()]
+        if not hosts or any(":" not in h for h in hosts):
+            raise ValueError("expected host:port[,host:port...]")
+        return ",".join(hosts)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=list, description="CORS is off when empty")
+
+
+class TokenSpec(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["viewer", "operator", "admin"]
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", repr=False)
+
+
+class AuthSettings(_Section):
+    tokens: list[TokenSpec] = Field(default_factory=list)
+    tokens_file: Path | None = None
+    max_failures_per_minute: int = Field(default=30, ge=1)
+
+
+class LimitSettings(_Section):
+    max_message_bytes: int = Field(default=1_048_576, ge=256, le=100 * 1_048_576)
+    max_text_chars: int = Field(default=65_536, ge=1)
+    max_features: int = Field(default=256, ge=1)
+    max_depth: int = Field(default=32, ge=2, le=512)
+    top_k_label_values: int = Field(default=50, ge=1, le=10_000)
+
+
+class StateSettings(_Section):
+    signing_key: SecretStr | None = None
+    checkpoint_interval_s: float = Field(default=10.0, gt=0)
+
+
+class GuardianSettings(BaseSettings):
+    """Every setting of one Guardian process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GUARDIAN_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+        yaml_file=None,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    http: HttpSettings = HttpSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    state: StateSettings = StateSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    replica_id: str | None = None
+
+    _yaml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            file_secret_settings,
+        ]
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> GuardianSettings:
+        """Build settings from a YAML file (default ``config/guardian.yaml``) and the env."""
+        path = resolve_config_path(config_file or DEFAULT_CONFIG_FILE)
+        if config_file is not None and not path.exists():
+            raise FileNotFoundError(f"config file not found: {config_file}")
+        bound = type(
+            cls.__name__,
+            (cls,),
+            {"model_config": {**cls.model_config, "yaml_file": path if path.exists() else None}},
+        )
+        return bound(**overrides)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each failing key and its environment variable, never the value."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in error["loc"])
+        env = "GUARDIAN_" + "__".join(str(p).upper() for p in error["loc"] if isinstance(p, str))
+        parts.append(f"{loc} ({env}): {error['msg']}")
+    return "invalid setting " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> GuardianSettings:
+    """FastAPI dependency; tests override it with ``app.dependency_overrides``."""
+    return GuardianSettings.load()
