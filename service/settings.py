@@ -66,7 +66,7 @@ class KafkaSettings(_Section):
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     request_timeout_ms: int = Field(default=30_000, ge=1000)
     retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
-    shutdown_grace_s: float = Field(default=5.0, ge=0, le=60)
+    shutdown_grace_s: float = Field(default=4.0, ge=0, le=60)
     linger_ms: int = Field(default=5, ge=0, le=1000)
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     topics: TopicSettings = TopicSettings()

@@ -185,17 +185,25 @@ class PipelineWorker:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
-        for client in (self._consumer, self._producer, self._admin):
-            if client is None:
-                continue
-            try:
-                if isinstance(client, AIOKafkaAdminClient):
-                    await asyncio.wait_for(client.close(), timeout=3)
-                else:
-                    await asyncio.wait_for(client.stop(), timeout=5)
-            except (KafkaError, TimeoutError, OSError) as exc:
-                log.warning("closing %s: %s", type(client).__name__, exc)
+        # Close concurrently and bounded: a consumer still joining the group (the broker holds
+        # the JoinGroup answer until the old member's session expires) must not delay exit.
+        closing = [
+            self._close_client(client)
+            for client in (self._consumer, self._producer, self._admin)
+            if client is not None
+        ]
+        await asyncio.gather(*closing)
         self.metrics.partitions_assigned.set(0)
+
+    @staticmethod
+    async def _close_client(client: Any) -> None:
+        try:
+            if isinstance(client, AIOKafkaAdminClient):
+                await asyncio.wait_for(client.close(), timeout=2)
+            else:
+                await asyncio.wait_for(client.stop(), timeout=4)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            log.warning("closing %s: %s", type(client).__name__, exc or type(exc).__name__)
 
     # ------------------------------------------------------------------ readiness
     @property
@@ -288,10 +296,20 @@ class PipelineWorker:
         stop_wait = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                try:
-                    polled = await consumer.getmany(
+                # getmany waits without limit while the group rebalances: race it against stop.
+                poll = asyncio.create_task(
+                    consumer.getmany(
                         timeout_ms=self._kafka.poll_timeout_ms, max_records=self._kafka.max_batch
                     )
+                )
+                await asyncio.wait({poll, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not poll.done():
+                    poll.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                        await poll
+                    break
+                try:
+                    polled = poll.result()
                 except KafkaError as exc:
                     log.warning("poll failed: %s; retrying", exc)
                     await asyncio.sleep(self._kafka.retry_backoff_s)

@@ -1,0 +1,158 @@
+"""Kafka helpers shared by the integration tests: unique names, produce, drain, run Guardian."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from service.settings import GuardianSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unique_topics(prefix: str | None = None) -> dict[str, Any]:
+    """Topic and group names no other test shares (never rely on broker state)."""
+    tag = prefix or uuid.uuid4().hex[:10]
+    return {
+        "group_id": f"guardian-{tag}",
+        "topics": {
+            "events": f"t{tag}.inference.events",
+            "labels": f"t{tag}.inference.labels",
+            "sanitized_prefix": f"t{tag}.inference.sanitized.",
+            "dlq": f"t{tag}.guardian.dlq",
+            "alerts": f"t{tag}.guardian.alerts",
+            "config": f"t{tag}.guardian.config",
+            "audit": f"t{tag}.guardian.audit",
+            "state": f"t{tag}.guardian.state",
+            "partitions": 3,
+        },
+    }
+
+
+def make_settings(bootstrap: str, **overrides: Any) -> GuardianSettings:
+    names = unique_topics()
+    kafka = {
+        "bootstrap_servers": bootstrap,
+        "poll_timeout_ms": 100,
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 500,
+        **names,
+        **overrides.pop("kafka", {}),
+    }
+    http = {"port": free_port(), **overrides.pop("http", {})}
+    return GuardianSettings.load(None, kafka=kafka, http=http, **overrides)
+
+
+def settings_env(settings: GuardianSettings) -> dict[str, str]:
+    """Environment that makes a `guardian run` subprocess use the same settings."""
+    t = settings.kafka.topics
+    env = {
+        **os.environ,
+        "GUARDIAN_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "GUARDIAN_KAFKA__GROUP_ID": settings.kafka.group_id,
+        "GUARDIAN_KAFKA__DELIVERY": settings.kafka.delivery,
+        "GUARDIAN_KAFKA__POLL_TIMEOUT_MS": "100",
+        "GUARDIAN_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "GUARDIAN_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+        "GUARDIAN_HTTP__PORT": str(settings.http.port),
+        "PYTHONPATH": str(ROOT),
+    }
+    for field in ("events", "labels", "sanitized_prefix", "dlq", "alerts", "config", "audit", "state"):
+        env[f"GUARDIAN_KAFKA__TOPICS__{field.upper()}"] = getattr(t, field)
+    env["GUARDIAN_KAFKA__TOPICS__PARTITIONS"] = str(t.partitions)
+    return env
+
+
+def start_guardian_process(settings: GuardianSettings, **extra_env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "run"],
+        env={**settings_env(settings), **extra_env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def wait_ready(port: int, timeout_s: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                r = await client.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"Guardian on port {port} not ready within {timeout_s}s")
+
+
+async def produce(
+    bootstrap: str, topic: str, values: Iterable[bytes], key: bytes | None = None
+) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, v, key=key) for v in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(futures)
+
+
+async def drain(
+    bootstrap: str,
+    topic: str,
+    *,
+    expect: int | None = None,
+    timeout_s: float = 30.0,
+    idle_s: float = 2.0,
+    isolation_level: str = "read_uncommitted",
+) -> list[Any]:
+    """Read a topic from the beginning until ``expect`` messages or ``idle_s`` without new ones."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+    )
+    await consumer.start()
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                out.extend(messages)
+            if batch:
+                last_new = time.monotonic()
+            if expect is not None and len(out) >= expect:
+                # Keep reading briefly so duplicates or extras are seen too.
+                if time.monotonic() - last_new > 0.5:
+                    break
+            elif expect is None and time.monotonic() - last_new > idle_s:
+                break
+    finally:
+        await consumer.stop()
+    return out
