@@ -553,8 +553,19 @@ class RetentionPolicy(BaseModel):
         return cls.from_yaml(text, strict_unreachable=strict_unreachable)
 
     def to_mapping(self) -> dict[str, Any]:
-        """The policy as plain data in the file's format (round-trips through ``from_mapping``)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The policy as plain data in the file's format (round-trips through ``from_mapping``).
+
+        A version that is the content hash is left out, so an edited copy gets
+        a fresh hash instead of keeping a stale one.
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        if self.version == self.content_hash():
+            del data["version"]
+        for rule in data["rules"]:
+            rule["match"] = {k: v for k, v in rule["match"].items() if v is not None}
+            if not rule["description"]:
+                del rule["description"]
+        return data
 
     def content_hash(self) -> str:
         """A hash of everything but ``version``: equal policies, equal hashes."""
