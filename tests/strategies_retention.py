@@ -74,7 +74,10 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         "schema_version": 1,
         "event_id": str(draw(st.uuids())),
         "timestamp": draw(timestamps()),
-        "model": {"name": draw(st.sampled_from(MODEL_NAMES)), "version": draw(st.sampled_from(VERSIONS))},
+        "model": {
+            "name": draw(st.sampled_from(MODEL_NAMES)),
+            "version": draw(st.sampled_from(VERSIONS)),
+        },
         "inputs": {"features": {"age": draw(st.integers(0, 120))}},
         "metadata": draw(metadata()),
     }
@@ -83,7 +86,9 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         event["tenant"] = tenant
     if draw(st.booleans()):
         event["guardian"] = {
-            "redactions": [{"path": "inputs.text", "entity": "EMAIL_ADDRESS", "operator": "replace"}]
+            "redactions": [
+                {"path": "inputs.text", "entity": "EMAIL_ADDRESS", "operator": "replace"}
+            ]
         }
     return event
 

@@ -69,7 +69,11 @@ TABLE_POLICY = make_policy(
         "match": {"metadata": {"region": "eu-*", "data_classification": "restricted"}},
         "class": "short",
     },
-    {"name": "audit-v3", "match": {"model": "credit-*", "model_version": "3.*"}, "class": "extended"},
+    {
+        "name": "audit-v3",
+        "match": {"model": "credit-*", "model_version": "3.*"},
+        "class": "extended",
+    },
     {"name": "tenant-beta", "match": {"tenant": ["beta-?", "gamma"]}, "class": "short"},
     {"name": "nested", "match": {"metadata": {"origin.team": "risk"}}, "class": "extended"},
     {"name": "pii", "match": {"entities": {"any_of": ["*"]}}, "class": "short"},
@@ -89,66 +93,146 @@ TABLE_POLICY = make_policy(
             id="order-hold-before-secret",
         ),
         pytest.param(
-            event(model="chat", metadata={"legal_hold": "TRUE"}), set(), "legal_hold", "hold",
+            event(model="chat", metadata={"legal_hold": "TRUE"}),
+            set(),
+            "legal_hold",
+            "hold",
             id="hold-flag-as-string",
         ),
         pytest.param(
-            event(model="chat", metadata={"legal_hold": False}), set(), "standard", None,
+            event(model="chat", metadata={"legal_hold": False}),
+            set(),
+            "standard",
+            None,
             id="hold-false",
         ),
         pytest.param(
-            event(model="chat", metadata={"legal_hold": 1}), set(), "standard", None,
+            event(model="chat", metadata={"legal_hold": 1}),
+            set(),
+            "standard",
+            None,
             id="hold-number-is-not-bool",
         ),
         pytest.param(
-            event(model="chat"), {"AWS_ACCESS_KEY", "EMAIL_ADDRESS"}, "ephemeral", "aws",
+            event(model="chat"),
+            {"AWS_ACCESS_KEY", "EMAIL_ADDRESS"},
+            "ephemeral",
+            "aws",
             id="order-secret-before-pii",
         ),
         pytest.param(
-            event(model="chat"), {"CREDIT_CARD", "US_SSN"}, "ephemeral", "card-and-ssn",
+            event(model="chat"),
+            {"CREDIT_CARD", "US_SSN"},
+            "ephemeral",
+            "card-and-ssn",
             id="all-of-complete",
         ),
         pytest.param(
-            event(model="chat"), {"CREDIT_CARD"}, "short", "pii", id="all-of-incomplete",
+            event(model="chat"),
+            {"CREDIT_CARD"},
+            "short",
+            "pii",
+            id="all-of-incomplete",
         ),
         pytest.param(
-            event(model="credit-risk", version="3.2.0"), {"CREDIT_CARD", "US_SSN"},
-            "ephemeral", "card-and-ssn", id="order-entities-before-model",
+            event(model="credit-risk", version="3.2.0"),
+            {"CREDIT_CARD", "US_SSN"},
+            "ephemeral",
+            "card-and-ssn",
+            id="order-entities-before-model",
         ),
         pytest.param(
-            event(model="chat", metadata={"region": "eu-west-1", "data_classification": "restricted"}),
-            set(), "short", "eu-restricted", id="metadata-all-keys",
+            event(
+                model="chat", metadata={"region": "eu-west-1", "data_classification": "restricted"}
+            ),
+            set(),
+            "short",
+            "eu-restricted",
+            id="metadata-all-keys",
         ),
         pytest.param(
-            event(model="chat", metadata={"region": "us-east-1", "data_classification": "restricted"}),
-            set(), "standard", None, id="metadata-glob-miss",
+            event(
+                model="chat", metadata={"region": "us-east-1", "data_classification": "restricted"}
+            ),
+            set(),
+            "standard",
+            None,
+            id="metadata-glob-miss",
         ),
         pytest.param(
-            event(model="chat", metadata={"region": "eu-west-1"}), set(), "standard", None,
+            event(model="chat", metadata={"region": "eu-west-1"}),
+            set(),
+            "standard",
+            None,
             id="metadata-key-missing",
         ),
         pytest.param(
-            event(model="chat", metadata={"region": ["eu-west-1"], "data_classification": "restricted"}),
-            set(), "standard", None, id="metadata-glob-only-on-strings",
+            event(
+                model="chat",
+                metadata={"region": ["eu-west-1"], "data_classification": "restricted"},
+            ),
+            set(),
+            "standard",
+            None,
+            id="metadata-glob-only-on-strings",
         ),
-        pytest.param(event(model="credit-risk", version="3.2.0"), set(), "extended", "audit-v3",
-                     id="model-and-version-globs"),
-        pytest.param(event(model="credit-risk", version="2.9"), set(), "standard", None,
-                     id="version-glob-miss"),
-        pytest.param(event(model="Credit-risk", version="3.0"), set(), "standard", None,
-                     id="globs-case-sensitive"),
-        pytest.param(event(model="chat", tenant="beta-1"), set(), "short", "tenant-beta",
-                     id="tenant-glob-list-first"),
-        pytest.param(event(model="chat", tenant="gamma"), set(), "short", "tenant-beta",
-                     id="tenant-glob-list-second"),
-        pytest.param(event(model="chat", tenant="beta-12"), set(), "standard", None,
-                     id="tenant-question-mark-one-char"),
-        pytest.param(event(model="chat", tenant=None), set(), "standard", None,
-                     id="tenant-absent"),
-        pytest.param(event(model="chat", metadata={"origin": {"team": "risk"}}), set(),
-                     "extended", "nested", id="metadata-dotted-path"),
-        pytest.param(event(model="chat", metadata={"origin.team": "risk"}), set(),
-                     "extended", "nested", id="metadata-dotted-key"),
+        pytest.param(
+            event(model="credit-risk", version="3.2.0"),
+            set(),
+            "extended",
+            "audit-v3",
+            id="model-and-version-globs",
+        ),
+        pytest.param(
+            event(model="credit-risk", version="2.9"),
+            set(),
+            "standard",
+            None,
+            id="version-glob-miss",
+        ),
+        pytest.param(
+            event(model="Credit-risk", version="3.0"),
+            set(),
+            "standard",
+            None,
+            id="globs-case-sensitive",
+        ),
+        pytest.param(
+            event(model="chat", tenant="beta-1"),
+            set(),
+            "short",
+            "tenant-beta",
+            id="tenant-glob-list-first",
+        ),
+        pytest.param(
+            event(model="chat", tenant="gamma"),
+            set(),
+            "short",
+            "tenant-beta",
+            id="tenant-glob-list-second",
+        ),
+        pytest.param(
+            event(model="chat", tenant="beta-12"),
+            set(),
+            "standard",
+            None,
+            id="tenant-question-mark-one-char",
+        ),
+        pytest.param(event(model="chat", tenant=None), set(), "standard", None, id="tenant-absent"),
+        pytest.param(
+            event(model="chat", metadata={"origin": {"team": "risk"}}),
+            set(),
+            "extended",
+            "nested",
+            id="metadata-dotted-path",
+        ),
+        pytest.param(
+            event(model="chat", metadata={"origin.team": "risk"}),
+            set(),
+            "extended",
+            "nested",
+            id="metadata-dotted-key",
+        ),
     ],
 )
 def test_rule_table(
@@ -160,8 +244,10 @@ def test_rule_table(
 
 
 def test_default_class_is_configurable() -> None:
-    policy = make_policy({"name": "pii", "match": {"entities": {"any_of": ["*"]}}, "class": "short"},
-                         default="extended")
+    policy = make_policy(
+        {"name": "pii", "match": {"entities": {"any_of": ["*"]}}, "class": "short"},
+        default="extended",
+    )
     assert policy.classify(event(), ()).class_name == "extended"
 
 
@@ -205,7 +291,13 @@ def test_default_policy_keeps_pii_shorter_than_clean(default_policy: RetentionPo
     assert clean.expires_at is not None and pii.expires_at is not None
     assert pii.expires_at < clean.expires_at
     assert default_policy.classes["legal_hold"].duration is None
-    assert set(default_policy.classes) == {"ephemeral", "short", "standard", "extended", "legal_hold"}
+    assert set(default_policy.classes) == {
+        "ephemeral",
+        "short",
+        "standard",
+        "extended",
+        "legal_hold",
+    }
 
 
 def test_settings_load_the_shipped_policy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,7 +323,9 @@ def test_version_is_content_hash_unless_explicit() -> None:
     assert explicit.version == "2026-01-15"
 
 
-def test_to_mapping_round_trips_and_drops_a_computed_version(default_policy: RetentionPolicy) -> None:
+def test_to_mapping_round_trips_and_drops_a_computed_version(
+    default_policy: RetentionPolicy,
+) -> None:
     data = default_policy.to_mapping()
     assert "version" not in data
     assert data["classes"]["legal_hold"]["duration"] is None
@@ -268,7 +362,9 @@ def test_bad_durations_are_refused_naming_the_class(bad: object) -> None:
         )
 
 
-@pytest.mark.parametrize("td", [timedelta(days=365), timedelta(hours=36), timedelta(milliseconds=1)])
+@pytest.mark.parametrize(
+    "td", [timedelta(days=365), timedelta(hours=36), timedelta(milliseconds=1)]
+)
 def test_format_duration_round_trips(td: timedelta) -> None:
     assert parse_duration(format_duration(td)) == td
 
@@ -287,15 +383,23 @@ PII = {"entities": {"any_of": ["*"]}}
     ("data", "expected"),
     [
         pytest.param(
-            policy_with([{"name": "ok", "match": PII, "class": "short"},
-                         {"name": "typo", "match": PII, "class": "shrot"}]),
+            policy_with(
+                [
+                    {"name": "ok", "match": PII, "class": "short"},
+                    {"name": "typo", "match": PII, "class": "shrot"},
+                ]
+            ),
             r"rules\[1\] 'typo': class 'shrot' is not defined",
             id="unknown-class",
         ),
         pytest.param(
-            policy_with([{"name": "same", "match": PII, "class": "short"},
-                         {"name": "other", "match": {"model": "x"}, "class": "short"},
-                         {"name": "same", "match": {"model": "y"}, "class": "short"}]),
+            policy_with(
+                [
+                    {"name": "same", "match": PII, "class": "short"},
+                    {"name": "other", "match": {"model": "x"}, "class": "short"},
+                    {"name": "same", "match": {"model": "y"}, "class": "short"},
+                ]
+            ),
             r"rules\[2\] 'same': duplicate rule name, already used by rules\[0\]",
             id="duplicate-name",
         ),
@@ -353,8 +457,13 @@ def test_validation_errors_name_the_problem(data: Any, expected: str) -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    data = policy_with([{"name": "a", "match": PII, "class": "nope"},
-                        {"name": "a", "match": PII, "class": "short"}], default_class="gone")
+    data = policy_with(
+        [
+            {"name": "a", "match": PII, "class": "nope"},
+            {"name": "a", "match": PII, "class": "short"},
+        ],
+        default_class="gone",
+    )
     with pytest.raises(RetentionPolicyError) as info:
         RetentionPolicy.from_mapping(data)
     assert len(info.value.problems) == 3
@@ -387,25 +496,41 @@ def test_yaml_and_file_errors(tmp_path: Path) -> None:
         ({"tenant": "a*"}, {"tenant": "acme"}, True),
         ({"entities": {"any_of": ["*"]}}, {"entities": {"any_of": ["EMAIL_ADDRESS"]}}, True),
         ({"entities": {"any_of": ["*"]}}, {"entities": {"all_of": ["US_SSN"]}}, True),
-        ({"entities": {"any_of": ["AWS_*"]}}, {"entities": {"any_of": ["AWS_ACCESS_KEY", "AWS_SECRET"]}}, True),
-        ({"entities": {"any_of": ["AWS_*"]}}, {"entities": {"any_of": ["AWS_ACCESS_KEY", "JWT"]}}, False),
+        (
+            {"entities": {"any_of": ["AWS_*"]}},
+            {"entities": {"any_of": ["AWS_ACCESS_KEY", "AWS_SECRET"]}},
+            True,
+        ),
+        (
+            {"entities": {"any_of": ["AWS_*"]}},
+            {"entities": {"any_of": ["AWS_ACCESS_KEY", "JWT"]}},
+            False,
+        ),
         ({"entities": {"all_of": ["A", "B"]}}, {"entities": {"all_of": ["B", "A", "C"]}}, True),
         ({"entities": {"all_of": ["A", "B"]}}, {"entities": {"all_of": ["A"]}}, False),
         ({"entities": {"all_of": ["A"]}}, {"entities": {"any_of": ["A", "B"]}}, False),
         ({"entities": {"any_of": ["*"]}}, {"model": "x"}, False),
-        ({"metadata": {"region": "eu-*"}}, {"metadata": {"region": "eu-west-1", "tier": "gold"}}, True),
+        (
+            {"metadata": {"region": "eu-*"}},
+            {"metadata": {"region": "eu-west-1", "tier": "gold"}},
+            True,
+        ),
         ({"metadata": {"region": "eu-*"}}, {"metadata": {"tier": "gold"}}, False),
         ({"metadata": {"legal_hold": True}}, {"metadata": {"legal_hold": True}}, True),
         ({"metadata": {"legal_hold": True}}, {"metadata": {"legal_hold": False}}, False),
         ({"metadata": {"n": 1}}, {"metadata": {"n": [1, 2]}}, False),
     ],
 )
-def test_unreachable_rules(earlier: dict[str, Any], later: dict[str, Any], unreachable: bool) -> None:
-    data = policy_with([
-        {"name": "first", "match": {"model": "never-seen-model"}, "class": "short"},
-        {"name": "earlier", "match": earlier, "class": "short"},
-        {"name": "later", "match": later, "class": "extended"},
-    ])
+def test_unreachable_rules(
+    earlier: dict[str, Any], later: dict[str, Any], unreachable: bool
+) -> None:
+    data = policy_with(
+        [
+            {"name": "first", "match": {"model": "never-seen-model"}, "class": "short"},
+            {"name": "earlier", "match": earlier, "class": "short"},
+            {"name": "later", "match": later, "class": "extended"},
+        ]
+    )
     policy = RetentionPolicy.from_mapping(data)
     found = policy.unreachable_rules()
     if unreachable:
@@ -433,24 +558,32 @@ def test_strict_setting_applies_to_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("wide", "narrow", "covers"),
-    [("*", "anything*", True), ("ab*", "abc?", True), ("a?c", "abc", True), ("a?c", "a?c", True),
-     ("a[bc]*", "ab", True), ("a[bc]*", "ab*", False), ("ab*", "a*", False), ("a*", "*a", False)],
+    [
+        ("*", "anything*", True),
+        ("ab*", "abc?", True),
+        ("a?c", "abc", True),
+        ("a?c", "a?c", True),
+        ("a[bc]*", "ab", True),
+        ("a[bc]*", "ab*", False),
+        ("ab*", "a*", False),
+        ("a*", "*a", False),
+    ],
 )
 def test_glob_covers(wide: str, narrow: str, covers: bool) -> None:
     assert glob_covers(wide, narrow) is covers
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=policies(), samples=st.lists(st.tuples(events(), entity_sets()), min_size=1, max_size=20))
+@given(
+    data=policies(), samples=st.lists(st.tuples(events(), entity_sets()), min_size=1, max_size=20)
+)
 def test_unreachable_analysis_is_sound(
     data: dict[str, Any], samples: list[tuple[dict[str, Any], frozenset[str]]]
 ) -> None:
     """A reported rule never wins, and whatever it matches its shadowing rule matches too."""
     policy = RetentionPolicy.from_mapping(data)
     unreachable = policy.unreachable_rules()
-    alone = [
-        RetentionPolicy.from_mapping({**data, "rules": [rule]}) for rule in data["rules"]
-    ]
+    alone = [RetentionPolicy.from_mapping({**data, "rules": [rule]}) for rule in data["rules"]]
     for ev, entities in samples:
         decision = policy.classify(ev, entities)
         assert decision.rule not in {u.name for u in unreachable}

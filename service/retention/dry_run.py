@@ -58,4 +58,3 @@ def dry_run(
         "timestamp": format_instant(parse_timestamp(event.get("timestamp"))),
         "policy_version": decision.policy_version,
     }
-
