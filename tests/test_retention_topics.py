@@ -50,6 +50,21 @@ def test_desired_configs_of_the_default_policy(policy: RetentionPolicy) -> None:
     }
 
 
+def test_bounded_segments(policy: RetentionPolicy) -> None:
+    configs = desired_topic_configs(policy, bound_segments=True)
+    assert configs["inference.sanitized.ephemeral"]["segment.ms"] == str(DAY_MS // 10)
+    assert configs["inference.sanitized.extended"]["segment.ms"] == str(DAY_MS)
+    assert "segment.ms" not in configs["inference.sanitized.legal_hold"]
+    assert "segment.ms" not in desired_topic_configs(policy)["inference.sanitized.ephemeral"]
+    tiny = RetentionPolicy.from_mapping(
+        {"default_class": "a", "classes": {"a": {"duration": "2m"}}}
+    )
+    assert (
+        desired_topic_configs(tiny, bound_segments=True)["inference.sanitized.a"]["segment.ms"]
+        == "60000"
+    )
+
+
 def test_retention_ms_equals_expiry_minus_timestamp(policy: RetentionPolicy) -> None:
     """What the issue asks to show: the topic's retention.ms matches expires_at - timestamp."""
     event = {"timestamp": "2026-11-30T12:00:00.123Z", "model": {"name": "m", "version": "1"}}

@@ -16,6 +16,8 @@ from service.retention.policy import RetentionPolicy
 
 DEFAULT_PREFIX = "inference.sanitized."
 _MAX_TOPIC_LENGTH = 249
+_DAY_MS = 86_400_000
+_MIN_SEGMENT_MS = 60_000
 
 
 def topic_for(class_name: str, prefix: str = DEFAULT_PREFIX) -> str:
@@ -33,21 +35,31 @@ def topic_for(class_name: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 def desired_topic_configs(
-    policy: RetentionPolicy, prefix: str = DEFAULT_PREFIX
+    policy: RetentionPolicy, prefix: str = DEFAULT_PREFIX, *, bound_segments: bool = False
 ) -> dict[str, dict[str, str]]:
     """Per class topic, the configs that enforce the class.
 
     ``retention.ms`` is the class duration in milliseconds (``-1`` for no
     expiry) and ``cleanup.policy`` is ``delete``: a compacted topic would keep
     the latest event per key forever, whatever ``retention.ms`` says.
+
+    Kafka deletes whole closed segments, and by default a segment rolls only
+    after 7 days, so a 1-day class would keep records up to 8 days. With
+    ``bound_segments`` finite classes also get ``segment.ms`` of a tenth of
+    the duration (at most a day, at least a minute), bounding the overshoot
+    to about 10%. Off by default: only set it on brokers known to honour it.
     """
-    return {
-        topic_for(name, prefix): {
+    configs: dict[str, dict[str, str]] = {}
+    for name, retention_class in policy.classes.items():
+        topic_configs = {
             "retention.ms": str(retention_class.retention_ms),
             "cleanup.policy": "delete",
         }
-        for name, retention_class in policy.classes.items()
-    }
+        if bound_segments and retention_class.duration is not None:
+            segment_ms = max(_MIN_SEGMENT_MS, min(retention_class.retention_ms // 10, _DAY_MS))
+            topic_configs["segment.ms"] = str(segment_ms)
+        configs[topic_for(name, prefix)] = topic_configs
+    return configs
 
 
 def dlq_retention_ms(policy: RetentionPolicy) -> int:
