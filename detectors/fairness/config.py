@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from service.metrics import OTHER
 
@@ -31,6 +39,14 @@ LABELLED_METRICS: frozenset[str] = frozenset(
 )
 #: Metrics where a *smaller* value is worse (breach when value < threshold).
 LOWER_IS_WORSE: frozenset[str] = frozenset({"demographic_parity_ratio"})
+
+#: Four-fifths rule for the ratio; 0.1 for the differences.
+DEFAULT_THRESHOLDS: dict[MetricName, float] = {
+    "demographic_parity_ratio": 0.8,
+    "demographic_parity_difference": 0.1,
+    "equal_opportunity_difference": 0.1,
+    "equalized_odds_difference": 0.1,
+}
 
 #: Separator of intersectional attribute names and group labels ("gender&age_band").
 INTERSECTION_SEP = "&"
@@ -140,12 +156,7 @@ class ModelFairnessConfig(_Frozen):
     min_group_size: Annotated[int, Field(ge=1)] = 30
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     metrics: dict[MetricName, Annotated[float, Field(ge=0.0)]] = Field(
-        default_factory=lambda: {
-            "demographic_parity_ratio": 0.8,
-            "demographic_parity_difference": 0.1,
-            "equal_opportunity_difference": 0.1,
-            "equalized_odds_difference": 0.1,
-        }
+        default_factory=lambda: dict(DEFAULT_THRESHOLDS)
     )
     breach_after: Annotated[int, Field(ge=1)] = 3
     clear_after: Annotated[int, Field(ge=1)] = 3
@@ -180,6 +191,8 @@ class FairnessConfig(_Frozen):
     """All fairness monitoring: the first entry whose glob matches a model applies."""
 
     models: tuple[ModelFairnessConfig, ...] = ()
+    #: Windows kept at most; a publisher inventing model names cannot exhaust memory.
+    max_models: Annotated[int, Field(ge=1)] = 200
 
     def for_model(self, model: str) -> ModelFairnessConfig | None:
         """Return the config of ``model`` or ``None`` when it is not monitored."""

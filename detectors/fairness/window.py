@@ -103,9 +103,7 @@ def build_dimensions(config: ModelFairnessConfig) -> tuple[Dimension, ...]:
     dims = [Dimension(name, group_labels(groups)) for name, groups in config.attributes.items()]
     for first, second in config.intersections:
         i, j = names.index(first), names.index(second)
-        labels = tuple(
-            f"{a}{INTERSECTION_SEP}{b}" for a in dims[i].labels for b in dims[j].labels
-        )
+        labels = tuple(f"{a}{INTERSECTION_SEP}{b}" for a in dims[i].labels for b in dims[j].labels)
         dims.append(Dimension(f"{first}{INTERSECTION_SEP}{second}", labels, (i, j)))
     return tuple(dims)
 
@@ -151,7 +149,8 @@ class FairnessWindow:
         self.dimensions = build_dimensions(config)
         self._attributes = tuple(config.attributes)
         self._group_ids = tuple(
-            {label: gid for gid, label in enumerate(groups)} for groups in config.attributes.values()
+            {label: gid for gid, label in enumerate(groups)}
+            for groups in config.attributes.values()
         )
         self._tallies: tuple[tuple[GroupTally, ...], ...] = tuple(
             tuple(GroupTally() for _ in dim.labels) for dim in self.dimensions
@@ -290,9 +289,7 @@ class FairnessWindow:
         n_base = len(self._attributes)
         return {
             "version": STATE_VERSION,
-            "attributes": {
-                dim.name: list(dim.labels) for dim in self.dimensions[:n_base]
-            },
+            "attributes": {dim.name: list(dim.labels) for dim in self.dimensions[:n_base]},
             "watermark": self.watermark if self._entries else None,
             "entries": [
                 [e.key, e.ts, list(e.groups[:n_base]), e.selected, e.label] for e in self._entries
