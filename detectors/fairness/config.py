@@ -140,10 +140,13 @@ class ModelFairnessConfig(_Frozen):
     breach_after, clear_after
         Consecutive evaluations with (confident) evidence needed to change state.
     clear_on
-        ``"confident"``: clear only when the metric is within its threshold even at
-        the unfavourable ends of the intervals (mirror of the breach rule; may be
-        unreachable with small windows). ``"estimate"``: clear when the Fairlearn
-        value itself is back within the threshold.
+        ``"estimate"`` (default): clear when the metric over the eligible groups
+        is back within its threshold. ``"confident"``: clear only when it is
+        within even at the unfavourable ends of the intervals (the exact mirror
+        of the breach rule). The mirror is an equivalence test and needs large
+        groups: at a selection rate of 0.5 and 95% it needs about 500 events per
+        group for the four-fifths rule, so with smaller windows a breach would
+        never clear.
     """
 
     model: str = "*"
@@ -160,7 +163,7 @@ class ModelFairnessConfig(_Frozen):
     )
     breach_after: Annotated[int, Field(ge=1)] = 3
     clear_after: Annotated[int, Field(ge=1)] = 3
-    clear_on: Literal["confident", "estimate"] = "confident"
+    clear_on: Literal["confident", "estimate"] = "estimate"
 
     @model_validator(mode="after")
     def _check_groups(self) -> ModelFairnessConfig:

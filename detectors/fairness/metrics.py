@@ -230,7 +230,7 @@ def assess(
     threshold: float,
     z: float,
     min_group_size: int,
-    clear_on: Literal["confident", "estimate"] = "confident",
+    clear_on: Literal["confident", "estimate"] = "estimate",
 ) -> Evidence:
     """Say whether ``metric`` is past ``threshold`` with confidence, within it, or unknown.
 

@@ -12,8 +12,11 @@ breached when it is past the threshold even at the favourable ends of the
 per-group Wilson intervals (for the four-fifths rule: the *upper* bound of the
 lowest group's selection rate divided by the *lower* bound of the highest is
 still below 0.8). ``breach_after`` consecutive breach evaluations declare a
-breach; ``clear_after`` consecutive "within" evaluations clear it. Anything
-else (inconclusive, too few eligible groups) resets both runs.
+breach; ``clear_after`` consecutive "within" evaluations clear it, where
+"within" means the metric over the eligible groups is back inside its threshold
+(``clear_on: estimate``, default) or inside it even at the unfavourable interval
+ends (``clear_on: confident``). Anything else (inconclusive, too few eligible
+groups) resets both runs.
 
 The exported value is always Fairlearn's value over the whole window (all
 present groups), so dashboards agree with an offline Fairlearn run.
