@@ -353,3 +353,90 @@ def test_snapshot_is_json_and_reports_wilson_intervals() -> None:
     assert f["true_positive_rate"] is None
     assert monitor.snapshot("unknown") is None
     assert math.isclose(snap["confidence"], 0.95)
+
+
+def test_fair_and_biased_models_side_by_side_agree_with_fairlearn() -> None:
+    """The issue's acceptance scenario without Kafka: gauges == Fairlearn, only bias breaches."""
+    registry = CollectorRegistry()
+    cfg = FairnessConfig.from_mapping(
+        {
+            "models": [
+                {
+                    "model": "*",
+                    "attributes": {"gender": ["f", "m", "x"]},
+                    "window": {"size": 3000},
+                    "evaluate_every": {"events": 250},
+                }
+            ]
+        }
+    )
+    monitor = FairnessMonitor(cfg, GuardianMetrics(registry))
+    rng = np.random.default_rng(42)
+    seen: dict[str, tuple[list[str], list[int], list[int]]] = {
+        "fair-model": ([], [], []),
+        "biased-model": ([], [], []),
+    }
+    breaches: list[tuple[str, str]] = []
+    for i in range(3000):
+        for model, (sens, preds, ys) in seen.items():
+            group = str(rng.choice(["f", "m", "x"], p=[0.45, 0.45, 0.1]))
+            y = int(rng.random() < 0.5)
+            tpr = 0.45 if model == "biased-model" and group == "f" else 0.85
+            pred = int(rng.random() < (tpr if y else 0.15))
+            breaches += [
+                (r.model, r.metric)
+                for r in monitor.observe(
+                    model, "1", {"gender": group}, pred, event_id=f"{model}{i}", ts=float(i)
+                )
+            ]
+            monitor.observe_label(f"{model}{i}", y)
+            sens.append(group)
+            preds.append(pred)
+            ys.append(y)
+    breaches += [(r.model, r.metric) for r in monitor.evaluate()]
+    assert {m for m, _ in breaches} == {"biased-model"}
+    assert ("biased-model", "equalized_odds_difference") in breaches
+    assert ("biased-model", "demographic_parity_ratio") in breaches
+    for model, (sens, preds, ys) in seen.items():
+        for metric, oracle in (
+            ("demographic_parity_ratio", demographic_parity_ratio),
+            ("demographic_parity_difference", demographic_parity_difference),
+            ("equalized_odds_difference", equalized_odds_difference),
+        ):
+            gauge = registry.get_sample_value(
+                "guardian_fairness_value",
+                {"model": model, "attribute": "gender", "metric": metric},
+            )
+            expected = oracle(np.array(ys), np.array(preds), sensitive_features=sens)
+            assert gauge == pytest.approx(expected, abs=1e-9)
+
+
+def test_intersectional_attribute_is_monitored() -> None:
+    cfg = config(
+        attributes={"gender": ["f", "m"], "age_band": ["young", "old"]},
+        intersections=[["gender", "age_band"]],
+        breach_after=1,
+        min_group_size=20,
+    )
+    monitor = FairnessMonitor(cfg, None)
+    i = 0
+    for _ in range(25):
+        for gender in ("f", "m"):
+            for age in ("young", "old"):
+                # only old women are rarely approved (1 in 10)
+                selected = int(not (gender == "f" and age == "old") or i % 10 == 0)
+                monitor.observe(
+                    MODEL,
+                    "1",
+                    {"gender": gender, "age_band": age},
+                    selected,
+                    event_id=f"e{i}",
+                    ts=float(i),
+                )
+                i += 1
+    results = monitor.evaluate()
+    assert {(r.attribute, r.metric) for r in results} >= {
+        ("gender&age_band", "demographic_parity_ratio")
+    }
+    groups = monitor.snapshot(MODEL)["attributes"]["gender&age_band"]["groups"]
+    assert groups["f&old"]["counts"]["n"] == 25
