@@ -1,0 +1,445 @@
+"""Streaming fairness monitor: windows per model, Fairlearn metrics, confident verdicts.
+
+One :class:`FairnessMonitor` serves every model of a worker (Kafka keys events
+by model name, so a worker owns whole models). Each model gets a sliding
+:class:`~detectors.fairness.window.FairnessWindow`; every few events (or
+seconds) the monitor computes each configured metric per protected attribute,
+exports it, and runs a breach/clear hysteresis on *confident* evidence.
+
+Verdict rule (see :func:`detectors.fairness.metrics.assess`): a group votes only
+with ``min_group_size`` events in the rate's denominator; the metric counts as
+breached when it is past the threshold even at the favourable ends of the
+per-group Wilson intervals (for the four-fifths rule: the *upper* bound of the
+lowest group's selection rate divided by the *lower* bound of the highest is
+still below 0.8). ``breach_after`` consecutive breach evaluations declare a
+breach; ``clear_after`` consecutive "within" evaluations clear it, where
+"within" means the metric over the eligible groups is back inside its threshold
+(``clear_on: estimate``, default) or inside it even at the unfavourable interval
+ends (``clear_on: confident``). Anything else (inconclusive, too few eligible
+groups) resets both runs.
+
+The exported value is always Fairlearn's value over the whole window (all
+present groups), so dashboards agree with an offline Fairlearn run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from detectors.fairness.config import (
+    LABELLED_METRICS,
+    LOWER_IS_WORSE,
+    FairnessConfig,
+    ModelFairnessConfig,
+)
+from detectors.fairness.metrics import (
+    METRICS,
+    RATE_PARTS,
+    Evidence,
+    assess,
+    estimate,
+    z_score,
+)
+from detectors.fairness.window import FairnessWindow, GroupTally
+from detectors.results import FairnessResult
+from service.metrics import GuardianMetrics
+
+STATE_VERSION = 1
+_KEY_SEP = "|"
+
+
+@dataclass(slots=True)
+class _Hysteresis:
+    state: Literal["ok", "breach"] = "ok"
+    breach_run: int = 0
+    clear_run: int = 0
+    evidence: Evidence = "insufficient"
+    value: float = math.nan
+
+
+class _ModelState:
+    __slots__ = ("config", "window", "version", "since_eval", "last_eval", "hysteresis")
+
+    def __init__(self, config: ModelFairnessConfig, window: FairnessWindow) -> None:
+        self.config = config
+        self.window = window
+        self.version = ""
+        self.since_eval = 0
+        self.last_eval = -math.inf
+        self.hysteresis: dict[tuple[str, str], _Hysteresis] = {}
+
+
+def _json_float(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+class FairnessMonitor:
+    """Fairness metrics and breach verdicts over sliding windows, per model.
+
+    Parameters
+    ----------
+    config
+        Validated :class:`~detectors.fairness.config.FairnessConfig`.
+    metrics
+        Where gauges and the breach counter go; ``None`` to export nothing.
+
+    Examples
+    --------
+    >>> from detectors.fairness.config import FairnessConfig
+    >>> cfg = FairnessConfig.from_mapping({"models": [{
+    ...     "model": "credit-*", "attributes": {"gender": ["f", "m"]},
+    ...     "min_group_size": 20, "breach_after": 2, "evaluate_every": {"events": 100},
+    ...     "metrics": {"demographic_parity_ratio": 0.8}}]})
+    >>> monitor = FairnessMonitor(cfg, metrics=None)
+    >>> results = []
+    >>> for i in range(400):
+    ...     g = "f" if i % 2 else "m"
+    ...     approved = int(i % 10 < (2 if g == "f" else 8))   # 20% vs 80% approved
+    ...     results += monitor.observe("credit-risk", "1", {"gender": g}, approved,
+    ...                                event_id=f"e{i}", ts=float(i))
+    >>> [(r.attribute, r.metric, r.state, round(r.value, 2)) for r in results]
+    [('gender', 'demographic_parity_ratio', 'breach', 0.25)]
+    """
+
+    def __init__(self, config: FairnessConfig, metrics: GuardianMetrics | None = None) -> None:
+        self.config = config
+        self._metrics = metrics
+        self._models: dict[str, _ModelState] = {}
+
+    # ------------------------------------------------------------------ input
+    def _state_for(self, model: str) -> _ModelState | None:
+        state = self._models.get(model)
+        if state is not None:
+            return state
+        cfg = self.config.for_model(model)
+        if cfg is None:
+            return None
+        if len(self._models) >= self.config.max_models:
+            if self._metrics is not None:
+                self._metrics.detectors_refused.labels("fairness_models").inc()
+            return None
+        state = _ModelState(cfg, FairnessWindow(cfg))
+        self._models[model] = state
+        return state
+
+    def observe(
+        self,
+        model: str,
+        version: str,
+        protected: Mapping[str, object] | None,
+        prediction: object,
+        score: float | None = None,
+        event_id: str | None = None,
+        ts: float | None = None,
+    ) -> list[FairnessResult]:
+        """Add one prediction; evaluate the model when its schedule is due.
+
+        Parameters
+        ----------
+        protected
+            ``subject.protected`` of the event (raw values are mapped to
+            configured groups at once and never stored).
+        prediction, score
+            ``outputs.prediction`` / ``outputs.score``, binarised by the config.
+        event_id
+            Used to join a later label and to ignore redelivered duplicates.
+        ts
+            Event time in unix seconds (drives time windows); default now.
+
+        Returns
+        -------
+        list of FairnessResult
+            Breach or clear transitions of this evaluation, usually empty.
+        """
+        state = self._state_for(model)
+        if state is None:
+            return []
+        now = time.time() if ts is None else ts
+        state.version = version
+        selected = state.config.prediction(prediction, score)
+        if not state.window.add(event_id, now, protected or {}, selected):
+            return []
+        state.since_eval += 1
+        schedule = state.config.evaluate_every
+        due = (schedule.events is not None and state.since_eval >= schedule.events) or (
+            schedule.seconds is not None and now - state.last_eval >= schedule.seconds
+        )
+        return self._evaluate_model(model, state, now) if due else []
+
+    def observe_label(self, event_id: str, label: object, model: str | None = None) -> bool:
+        """Join a ground-truth label to its event if the event is still in a window.
+
+        Returns ``False`` when no window holds the event (evicted, unknown, or
+        its model not monitored): such labels cannot affect the current window.
+        """
+        if model is None:
+            states = list(self._models.values())
+        else:
+            states = [self._models[model]] if model in self._models else []
+        for state in states:
+            if state.window.contains(event_id):
+                return state.window.add_label(event_id, state.config.label(label))
+        return False
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, now: float | None = None, model: str | None = None) -> list[FairnessResult]:
+        """Evaluate every model (or one) now and return breach/clear transitions.
+
+        ``now`` is on the clock of event timestamps; by default each window's
+        latest event time, so replays behave like live traffic.
+        """
+        results: list[FairnessResult] = []
+        for name, state in list(self._models.items()):
+            if model is None or name == model:
+                at = state.window.watermark if now is None else now
+                results += self._evaluate_model(name, state, at)
+        return results
+
+    def tick(self, now: float) -> list[FairnessResult]:
+        """Evaluate models whose ``evaluate_every.seconds`` has elapsed.
+
+        Call periodically so time windows drain and breaches clear when traffic stops.
+        """
+        results: list[FairnessResult] = []
+        for name, state in list(self._models.items()):
+            seconds = state.config.evaluate_every.seconds
+            if seconds is not None and now - state.last_eval >= seconds:
+                results += self._evaluate_model(name, state, now)
+        return results
+
+    def _groups(self, window: FairnessWindow, d: int) -> dict[str, GroupTally]:
+        return dict(zip(window.dimensions[d].labels, window.tallies(d), strict=True))
+
+    def _evaluate_model(self, model: str, state: _ModelState, now: float) -> list[FairnessResult]:
+        cfg, window = state.config, state.window
+        if math.isfinite(now):
+            window.evict(now)
+        state.since_eval = 0
+        state.last_eval = now if math.isfinite(now) else state.last_eval
+        z = z_score(cfg.confidence)
+        results: list[FairnessResult] = []
+        for d, dim in enumerate(window.dimensions):
+            groups = self._groups(window, d)
+            for metric, threshold in cfg.metrics.items():
+                value = METRICS[metric](groups)
+                evidence = assess(
+                    metric,
+                    groups,
+                    threshold=threshold,
+                    z=z,
+                    min_group_size=cfg.min_group_size,
+                    clear_on=cfg.clear_on,
+                )
+                hyst = state.hysteresis.setdefault((dim.name, metric), _Hysteresis())
+                transition = self._step(hyst, evidence, value, cfg)
+                if transition is not None:
+                    results.append(
+                        FairnessResult(
+                            model=model,
+                            version=state.version,
+                            attribute=dim.name,
+                            metric=metric,
+                            value=value,
+                            threshold=threshold,
+                            state=transition,
+                            at=now,
+                            groups={g: t.n for g, t in groups.items() if t.n},
+                        )
+                    )
+                self._export_value(model, dim.name, metric, value, transition)
+            self._export_groups(model, dim.name, groups, z)
+        return results
+
+    @staticmethod
+    def _step(
+        hyst: _Hysteresis, evidence: Evidence, value: float, cfg: ModelFairnessConfig
+    ) -> Literal["breach", "clear"] | None:
+        hyst.evidence, hyst.value = evidence, value
+        if evidence == "breach":
+            hyst.breach_run += 1
+            hyst.clear_run = 0
+        elif evidence == "within":
+            hyst.clear_run += 1
+            hyst.breach_run = 0
+        else:
+            hyst.breach_run = hyst.clear_run = 0
+        if hyst.state == "ok" and hyst.breach_run >= cfg.breach_after:
+            hyst.state = "breach"
+            return "breach"
+        if hyst.state == "breach" and hyst.clear_run >= cfg.clear_after:
+            hyst.state = "ok"
+            return "clear"
+        return None
+
+    # ------------------------------------------------------------------ export
+    def _export_value(
+        self, model: str, attribute: str, metric: str, value: float, transition: str | None
+    ) -> None:
+        m = self._metrics
+        if m is None:
+            return
+        labels = (m.model_label(model), m.attribute_label(attribute), metric)
+        m.fairness_value.labels(*labels).set(value)
+        if transition == "breach":
+            m.fairness_breaches.labels(*labels).inc()
+
+    def _export_groups(
+        self, model: str, attribute: str, groups: Mapping[str, GroupTally], z: float
+    ) -> None:
+        m = self._metrics
+        if m is None:
+            return
+        model_l, attr_l = m.model_label(model), m.attribute_label(attribute)
+        for label, tally in groups.items():
+            group_l = m.group_label(label)
+            m.fairness_group_count.labels(model_l, attr_l, group_l).set(tally.n)
+            for rate in RATE_PARTS:
+                est = estimate(tally, rate, z)
+                for bound, number in (
+                    ("value", est.value),
+                    ("lower", est.lower),
+                    ("upper", est.upper),
+                ):
+                    series = (model_l, attr_l, group_l, rate, bound)
+                    if est.total:
+                        m.fairness_group_rate.labels(*series).set(number)
+                    else:  # the group left the window: do not leave a stale rate behind
+                        with contextlib.suppress(KeyError):
+                            m.fairness_group_rate.remove(*series)
+
+    # ------------------------------------------------------------------ API views
+    @property
+    def models(self) -> list[str]:
+        return sorted(self._models)
+
+    def snapshot(self, model: str) -> dict[str, Any] | None:
+        """JSON-ready view of one model for the control plane, or ``None`` if unknown.
+
+        Per attribute: each metric's Fairlearn value, threshold, state and last
+        evidence; per configured group: counts, rates and Wilson intervals.
+        Values are those of the last evaluation; counts are live.
+        """
+        state = self._models.get(model)
+        if state is None:
+            return None
+        cfg, window = state.config, state.window
+        z = z_score(cfg.confidence)
+        attributes: dict[str, Any] = {}
+        for d, dim in enumerate(window.dimensions):
+            groups = self._groups(window, d)
+            metrics_view: dict[str, Any] = {}
+            for metric, threshold in cfg.metrics.items():
+                hyst = state.hysteresis.get((dim.name, metric), _Hysteresis())
+                metrics_view[metric] = {
+                    "value": _json_float(METRICS[metric](groups)),
+                    "threshold": threshold,
+                    "breach_when": "below" if metric in LOWER_IS_WORSE else "above",
+                    "needs_labels": metric in LABELLED_METRICS,
+                    "state": hyst.state,
+                    "evidence": hyst.evidence,
+                    "breach_run": hyst.breach_run,
+                    "clear_run": hyst.clear_run,
+                }
+            groups_view: dict[str, Any] = {}
+            for label, tally in groups.items():
+                rates: dict[str, Any] = {}
+                for rate in RATE_PARTS:
+                    est = estimate(tally, rate, z)
+                    rates[rate] = (
+                        {
+                            "value": est.value,
+                            "lower": est.lower,
+                            "upper": est.upper,
+                            "n": est.total,
+                            "eligible": est.total >= cfg.min_group_size,
+                        }
+                        if est.total
+                        else None
+                    )
+                groups_view[label] = {"counts": tally.as_dict(), **rates}
+            attributes[dim.name] = {"metrics": metrics_view, "groups": groups_view}
+        return {
+            "model": model,
+            "version": state.version,
+            "events": len(window),
+            "confidence": cfg.confidence,
+            "min_group_size": cfg.min_group_size,
+            "attributes": attributes,
+        }
+
+    # ------------------------------------------------------------------ state
+    def export_state(self) -> dict[str, Any]:
+        """JSON-serialisable checkpoint of every model (for ``guardian.state``)."""
+        return {
+            "version": STATE_VERSION,
+            "models": {
+                name: {
+                    "version": s.version,
+                    "since_eval": s.since_eval,
+                    "last_eval": s.last_eval if math.isfinite(s.last_eval) else None,
+                    "window": s.window.export_state(),
+                    "hysteresis": {
+                        f"{attr}{_KEY_SEP}{metric}": {
+                            **asdict(h),
+                            "value": _json_float(h.value),
+                        }
+                        for (attr, metric), h in s.hysteresis.items()
+                    },
+                }
+                for name, s in self._models.items()
+            },
+        }
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a checkpoint under the current config.
+
+        Models the config no longer monitors are dropped; group ids are remapped
+        by label (see :meth:`FairnessWindow.from_state`); breach states of
+        attributes and metrics still configured are kept, so a restart does not
+        re-fire or silently forget a breach.
+        """
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported fairness state version {state.get('version')!r}")
+        for name, saved in state["models"].items():
+            cfg = self.config.for_model(name)
+            if cfg is None or (
+                name not in self._models and len(self._models) >= self.config.max_models
+            ):
+                continue
+            model_state = _ModelState(cfg, FairnessWindow.from_state(cfg, saved["window"]))
+            model_state.version = str(saved.get("version", ""))
+            model_state.since_eval = int(saved.get("since_eval", 0))
+            last_eval = saved.get("last_eval")
+            model_state.last_eval = -math.inf if last_eval is None else float(last_eval)
+            dims = {dim.name for dim in model_state.window.dimensions}
+            for key, h in saved.get("hysteresis", {}).items():
+                attr, _, metric = key.rpartition(_KEY_SEP)
+                if attr in dims and metric in cfg.metrics:
+                    value = h.get("value")
+                    model_state.hysteresis[(attr, metric)] = _Hysteresis(
+                        state=h["state"],
+                        breach_run=int(h["breach_run"]),
+                        clear_run=int(h["clear_run"]),
+                        evidence=h["evidence"],
+                        value=math.nan if value is None else float(value),
+                    )
+            self._models[name] = model_state
+
+    def replace_config(self, config: FairnessConfig) -> None:
+        """Apply a new config at runtime, keeping windows and breach states that still fit."""
+        saved = self.export_state()
+        self.config = config
+        self._models = {}
+        self.import_state(saved)
+
+    def reset(self, model: str | None = None) -> None:
+        """Forget one model's (or every model's) window and breach states."""
+        if model is None:
+            self._models.clear()
+        else:
+            self._models.pop(model, None)
