@@ -169,10 +169,24 @@ class AlertRules(_Frozen):
     max_alerts: int = Field(default=10_000, ge=1, le=1_000_000)
     max_resolved: int = Field(default=1_000, ge=0, le=1_000_000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        """A rule given in YAML overrides only the keys it names; the rest keep their defaults."""
+        if not isinstance(data, dict) or not isinstance(data.get("rules"), dict):
+            return data
+        merged: dict[Any, Any] = {}
+        for name, given in data["rules"].items():
+            default = _DEFAULT_RULES.get(name) if isinstance(name, str) else None
+            if default is not None and isinstance(given, dict):
+                merged[name] = {**default.model_dump(by_alias=True), **given}
+            else:
+                merged[name] = given
+        return {**data, "rules": merged}
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> AlertRules:
-        merged = {**_DEFAULT_RULES, **self.rules}
-        object.__setattr__(self, "rules", merged)
+        object.__setattr__(self, "rules", {**_DEFAULT_RULES, **self.rules})
         return self
 
     def rule(self, name: AlertName) -> AlertRule:
