@@ -40,7 +40,7 @@ KEYWORDS = frozenset(
     }
 )
 #: Series Prometheus makes itself for every target.
-SYNTHETIC = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+SYNTHETIC = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"})
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^}]*\}")
