@@ -10,23 +10,36 @@ from service.alerting.engine import (
     Alert,
     AlertChange,
     AlertEngine,
+    AlertFilter,
     AlertNotFound,
+    AlertSink,
+    AlertState,
     Matcher,
     Silence,
+    SilenceNotFound,
 )
 from service.alerting.rules import AlertName, AlertRule, AlertRules, load_rules
 from service.alerting.settings import AlertingSettings
+from service.alerting.sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink, build_sinks
 
 __all__ = [
     "Alert",
     "AlertChange",
     "AlertEngine",
+    "AlertFilter",
     "AlertName",
     "AlertNotFound",
     "AlertRule",
     "AlertRules",
+    "AlertSink",
+    "AlertState",
     "AlertingSettings",
+    "AlertmanagerSink",
+    "KafkaAlertSink",
     "Matcher",
     "Silence",
+    "SilenceNotFound",
+    "WebhookSink",
+    "build_sinks",
     "load_rules",
 ]

@@ -177,7 +177,8 @@ class AlertRules(_Frozen):
             return data
         merged: dict[Any, Any] = {}
         for name, given in data["rules"].items():
-            default = _DEFAULT_RULES.get(name) if isinstance(name, str) else None
+            known = name in AlertName.__members__.values()
+            default = _DEFAULT_RULES[AlertName(name)] if known else None
             if default is not None and isinstance(given, dict):
                 merged[name] = {**default.model_dump(by_alias=True), **given}
             else:
