@@ -330,9 +330,19 @@ class Redactor:
             await loop.run_in_executor(self._executor, warm, *args)
             return
         self._executor = self._new_pool()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._executor, warm, *args) for _ in range(self.settings.workers))
-        )
+        # Return only once every process has built its engine (in its initializer),
+        # so the first batch does not wait for a slow start.
+        deadline = time.monotonic() + 120.0
+        pids: set[int] = set()
+        while len(pids) < self.settings.workers and time.monotonic() < deadline:
+            pids |= set(
+                await asyncio.gather(
+                    *(
+                        loop.run_in_executor(self._executor, warm, *args)
+                        for _ in range(self.settings.workers)
+                    )
+                )
+            )
 
     def _new_pool(self) -> ProcessPoolExecutor:
         from service.redaction.workers import init_worker
@@ -441,6 +451,8 @@ class Redactor:
             wanted.update(collect.wanted)
             plans.append(collect)
         keys = list(wanted)
+        # Texts repeated within the batch are analysed once: count them as cache hits.
+        self._cache.hits += sum(len(p.keys) for p in plans if isinstance(p, _Collect)) - len(keys)
         results = await self.analyze_texts([wanted[k] for k in keys])
         findings: dict[_Key, list[Finding]] = {}
         errors: dict[_Key, BaseException] = {}
