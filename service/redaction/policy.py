@@ -281,11 +281,14 @@ class RedactionPolicy(BaseModel):
         return frozenset(found)
 
     def operator_for(self, rule: ScanRule, entity: str) -> OperatorSpec:
-        """The operator for ``entity`` under ``rule``: rule override, then policy, then default."""
+        """The operator for ``entity`` under ``rule``.
+
+        The path's own table wins (its entity entry, then its ``default``), then
+        the policy's (entity, then ``default``), then ``replace``.
+        """
         for table in (rule.operators, self.operators):
             if entity in table:
                 return table[entity]
-        for table in (rule.operators, self.operators):
             if "default" in table:
                 return table["default"]
         return OperatorSpec(type="replace")
