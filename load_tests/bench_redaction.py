@@ -108,13 +108,17 @@ def main() -> None:
         hit_rates.append(hit)
         print(f"  repeat {r + 1}: presidio {rate:8.1f} texts/s   guardian {g_rate:8.1f} texts/s")
     prefilter_rate = single_text_speed(texts, policy)
-    differing = sum(len(set(a) ^ set(b)) for a, b in zip(base_findings, guard_findings, strict=True))
+    differing = sum(
+        len(set(a) ^ set(b)) for a, b in zip(base_findings, guard_findings, strict=True)
+    )
     texts_differing = sum(a != b for a, b in zip(base_findings, guard_findings, strict=True))
     base, guard = statistics.median(base_rates), statistics.median(guard_rates)
     print(f"plain presidio analyze+anonymize : {base:10.1f} texts/s (median)")
     print(f"guardian redaction               : {guard:10.1f} texts/s (median)")
     print(f"ratio                            : {guard / base:10.2f}x  (target >= 5x)")
-    print(f"  of which prefilters alone      : {prefilter_rate / base:10.2f}x  (1 process, no cache)")
+    print(
+        f"  of which prefilters alone      : {prefilter_rate / base:10.2f}x  (1 process, no cache)"
+    )
     print(f"  cache hit rate                 : {statistics.median(hit_rates):10.1%}")
     print(f"findings differing               : {differing} in {texts_differing} texts (target 0)")
     print(f"findings total (presidio)        : {sum(len(f) for f in base_findings)}")

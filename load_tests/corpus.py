@@ -39,12 +39,19 @@ def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
 
 def email(rng: random.Random) -> str:
     user = rng.choice(["john.doe", "maria", "a.schmidt", "li.wei", "kofi_mensah", "priya.r"])
-    return f"{user}{rng.randint(1, 999)}@{rng.choice(['example.com', 'mail.de', 'corp.co.uk', 'uni.edu'])}"
+    domain = rng.choice(["example.com", "mail.de", "corp.co.uk", "uni.edu"])
+    return f"{user}{rng.randint(1, 999)}@{domain}"
 
 
 def phone(rng: random.Random) -> str:
+    """A US number that libphonenumber considers valid (as Presidio requires)."""
+    import phonenumbers
+
     area = rng.choice(["212", "415", "617", "312", "206", "303"])
-    return f"({area}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+    while True:
+        number = f"({area}) {rng.randint(200, 899)}-{rng.randint(1000, 9999)}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(number, "US")):
+            return number
 
 
 def credit_card(rng: random.Random) -> str:
@@ -60,7 +67,9 @@ def iban(rng: random.Random) -> str:
 
 
 def ip_address(rng: random.Random) -> str:
-    return f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    return (
+        f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    )
 
 
 def us_ssn(rng: random.Random) -> str:
@@ -93,7 +102,9 @@ def private_key(rng: random.Random) -> str:
         "".join(rng.choice(string.ascii_letters + string.digits + "+/") for _ in range(64))
         for _ in range(4)
     ]
-    return "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END RSA PRIVATE KEY-----"
+    return (
+        "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END RSA PRIVATE KEY-----"
+    )
 
 
 def password(rng: random.Random) -> str:

@@ -15,8 +15,21 @@ from service.redaction.policy import RedactionPolicy
 from service.redaction.prefilter import AtomChecker, pattern_gate
 from tests.strategies import texts_with_pii
 
-ALL = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN",
-       "URL", "AWS_ACCESS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "JWT", "PRIVATE_KEY", "SECRET")
+ALL = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "URL",
+    "AWS_ACCESS_KEY",
+    "GITHUB_TOKEN",
+    "SLACK_TOKEN",
+    "JWT",
+    "PRIVATE_KEY",
+    "SECRET",
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +60,18 @@ def engine() -> GuardianAnalyzer:
             "PRIVATE_KEY",
             "-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----",
         ),
-        ("truncated -----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADAN", "PRIVATE_KEY",
-         "-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADAN"),
+        (
+            "truncated -----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADAN",
+            "PRIVATE_KEY",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADAN",
+        ),
         ("db password=Sup3r-Secret! in config", "SECRET", "Sup3r-Secret!"),
         ('{"api_key": "abcd1234efgh"}', "SECRET", "abcd1234efgh"),
     ],
 )
-def test_each_entity_is_found_exactly(engine: GuardianAnalyzer, text: str, entity: str,
-                                      value: str) -> None:
+def test_each_entity_is_found_exactly(
+    engine: GuardianAnalyzer, text: str, entity: str, value: str
+) -> None:
     found = engine.find(text, ALL)
     spans = {(e, text[s:t]) for e, s, t, _ in found}
     assert (entity, value) in spans
@@ -95,8 +112,12 @@ def test_differential_on_corpus_span_for_span(engine: GuardianAnalyzer) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(texts_with_pii().map(lambda t: t[0]),
-                 st.text(alphabet=st.characters(codec="utf-8"), max_size=200)))
+@given(
+    st.one_of(
+        texts_with_pii().map(lambda t: t[0]),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
+    )
+)
 def test_differential_on_random_text(engine: GuardianAnalyzer, text: str) -> None:
     assert engine.find(text, ALL) == engine.presidio_analyze(text, ALL)
 
@@ -111,8 +132,9 @@ def test_differential_on_random_text(engine: GuardianAnalyzer, text: str) -> Non
         (r"\w+@\w+", 2, "@", "no at sign"),
     ],
 )
-def test_gates_are_derived_from_the_pattern(pattern: str, flags: int, present: str,
-                                            absent: str) -> None:
+def test_gates_are_derived_from_the_pattern(
+    pattern: str, flags: int, present: str, absent: str
+) -> None:
     gate = pattern_gate(pattern, flags)
     assert gate.conditions, "a condition should be derived"
     holds = AtomChecker(present)
@@ -127,12 +149,20 @@ def test_unmodelled_syntax_means_no_gate() -> None:
 
 
 def test_custom_recognizer_with_luhn_validator() -> None:
-    policy = RedactionPolicy.from_mapping({
-        "entities": ["LOYALTY_CARD"],
-        "recognizers": [{"name": "loyalty", "entity": "LOYALTY_CARD", "context": ["loyalty"],
-                         "validator": "luhn",
-                         "patterns": [{"name": "p", "regex": r"\bLC\d{8}\b", "score": 0.3}]}],
-    })
+    policy = RedactionPolicy.from_mapping(
+        {
+            "entities": ["LOYALTY_CARD"],
+            "recognizers": [
+                {
+                    "name": "loyalty",
+                    "entity": "LOYALTY_CARD",
+                    "context": ["loyalty"],
+                    "validator": "luhn",
+                    "patterns": [{"name": "p", "regex": r"\bLC\d{8}\b", "score": 0.3}],
+                }
+            ],
+        }
+    )
     g = build_engine(policy)
     valid, invalid = "LC79927398", "LC79927391"  # Luhn over the digits 79927398 is valid
     assert [e for e, *_ in g.find(f"card {valid}", ("LOYALTY_CARD",))] == ["LOYALTY_CARD"]
@@ -144,10 +174,12 @@ def test_ner_path_with_a_pipeline_built_in_the_test(tmp_path: Path) -> None:
 
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
-    ruler.add_patterns([
-        {"label": "PERSON", "pattern": [{"LOWER": "ada"}, {"LOWER": "lovelace"}]},
-        {"label": "GPE", "pattern": "London"},
-    ])
+    ruler.add_patterns(
+        [
+            {"label": "PERSON", "pattern": [{"LOWER": "ada"}, {"LOWER": "lovelace"}]},
+            {"label": "GPE", "pattern": "London"},
+        ]
+    )
     path = tmp_path / "tiny_ner"
     nlp.to_disk(path)
     policy = RedactionPolicy.from_mapping({"entities": ["PERSON", "LOCATION", "EMAIL_ADDRESS"]})
@@ -155,7 +187,10 @@ def test_ner_path_with_a_pipeline_built_in_the_test(tmp_path: Path) -> None:
     text = "Ada Lovelace moved to London, mail ada@example.com"
     found = g.find(text, policy.entities_for(policy.scan[0]))
     assert {(e, text[s:t]) for e, s, t, _ in found} == {
-        ("PERSON", "Ada Lovelace"), ("LOCATION", "London"), ("EMAIL_ADDRESS", "ada@example.com")}
+        ("PERSON", "Ada Lovelace"),
+        ("LOCATION", "London"),
+        ("EMAIL_ADDRESS", "ada@example.com"),
+    }
     assert found == g.presidio_analyze(text, policy.entities_for(policy.scan[0]))
 
 
@@ -167,6 +202,7 @@ def test_missing_spacy_model_is_never_downloaded() -> None:
 
 def test_pii_generators_cover_every_secret_kind() -> None:
     rng = random.Random(0)
-    assert {"AWS_ACCESS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "JWT", "PRIVATE_KEY",
-            "SECRET"} <= set(PII_KINDS)
+    assert {"AWS_ACCESS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "JWT", "PRIVATE_KEY", "SECRET"} <= set(
+        PII_KINDS
+    )
     assert all(make(rng) for make, _ in PII_KINDS.values())

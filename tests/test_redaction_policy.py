@@ -21,9 +21,20 @@ def test_shipped_policy_loads_with_the_issue_defaults() -> None:
         "inputs.features.*",
     ]
     assert "URL" not in policy.entities
-    for entity in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
-                   "US_SSN", "AWS_ACCESS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "JWT",
-                   "PRIVATE_KEY", "SECRET"):
+    for entity in (
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "IP_ADDRESS",
+        "US_SSN",
+        "AWS_ACCESS_KEY",
+        "GITHUB_TOKEN",
+        "SLACK_TOKEN",
+        "JWT",
+        "PRIVATE_KEY",
+        "SECRET",
+    ):
         assert entity in policy.entities
     assert not policy.uses_hmac
 
@@ -36,12 +47,29 @@ def test_shipped_policy_loads_with_the_issue_defaults() -> None:
         ({"fields": {"a..b": "hmac"}}, "must be dotted segments"),
         ({"fields": {"guardian.x": "drop"}}, "written by Guardian"),
         (
-            {"recognizers": [{"name": "emp", "entity": "EMP", "patterns": [
-                {"name": "p", "regex": "(", "score": 0.5}]}]},
+            {
+                "recognizers": [
+                    {
+                        "name": "emp",
+                        "entity": "EMP",
+                        "patterns": [{"name": "p", "regex": "(", "score": 0.5}],
+                    }
+                ]
+            },
             "recognizers[0] ('emp').patterns.0.regex: regex does not compile",
         ),
-        ({"recognizers": [{"name": "x", "entity": "lower", "patterns": [
-            {"name": "p", "regex": "a", "score": 0.5}]}]}, "UPPER_SNAKE_CASE"),
+        (
+            {
+                "recognizers": [
+                    {
+                        "name": "x",
+                        "entity": "lower",
+                        "patterns": [{"name": "p", "regex": "a", "score": 0.5}],
+                    }
+                ]
+            },
+            "UPPER_SNAKE_CASE",
+        ),
         ({"operators": {"NOT_AN_ENTITY": "replace"}}, "operators: unknown entity"),
         ({"score_threshold": 2}, "score_threshold"),
         ({"phone_regions": ["usa"]}, "ISO 3166"),
@@ -74,8 +102,13 @@ def test_custom_recognizer_entities_become_known() -> None:
     policy = RedactionPolicy.from_mapping(
         {
             "entities": ["EMPLOYEE_ID"],
-            "recognizers": [{"name": "emp", "entity": "EMPLOYEE_ID",
-                             "patterns": [{"name": "p", "regex": r"EMP-\d{6}", "score": 0.8}]}],
+            "recognizers": [
+                {
+                    "name": "emp",
+                    "entity": "EMPLOYEE_ID",
+                    "patterns": [{"name": "p", "regex": r"EMP-\d{6}", "score": 0.8}],
+                }
+            ],
         }
     )
     assert policy.all_entities == {"EMPLOYEE_ID"}

@@ -21,7 +21,9 @@ EMAIL = "jane.doe@example.org"
 
 
 def make(policy: dict[str, Any] | None = None, **kw: Any) -> Redactor:
-    settings = RedactionSettings(workers=0, hmac_keys=KEYS, active_hmac_key=kw.pop("key", "k1"), **kw)
+    settings = RedactionSettings(
+        workers=0, hmac_keys=KEYS, active_hmac_key=kw.pop("key", "k1"), **kw
+    )
     return Redactor(RedactionPolicy.from_mapping(policy or {}), settings)
 
 
@@ -45,22 +47,29 @@ async def redact_one(r: Redactor, event: dict[str, Any]) -> Any:
     ],
 )
 async def test_operators_on_text(operator: Any, expected: str) -> None:
-    out = await redact_one(make({"operators": {"EMAIL_ADDRESS": operator}}),
-                           {"inputs": {"text": f"mail {EMAIL} now"}})
+    out = await redact_one(
+        make({"operators": {"EMAIL_ADDRESS": operator}}), {"inputs": {"text": f"mail {EMAIL} now"}}
+    )
     assert out.event["inputs"]["text"].startswith(expected)
     assert EMAIL not in json.dumps(out.event)
     op = operator if isinstance(operator, str) else operator["type"]
     assert out.event["guardian"]["redactions"] == [
-        {"path": "inputs.text", "entity": "EMAIL_ADDRESS", "operator": op, "count": 1}]
+        {"path": "inputs.text", "entity": "EMAIL_ADDRESS", "operator": op, "count": 1}
+    ]
     assert out.pii_header == "EMAIL_ADDRESS"
 
 
 async def test_drop_removes_the_field_and_scan_rule_operators_override() -> None:
-    policy = {"operators": {"EMAIL_ADDRESS": "drop"},
-              "scan": [{"path": "inputs.text"},
-                       {"path": "outputs.text", "operators": {"default": "redact"}}]}
-    out = await redact_one(make(policy), {"inputs": {"text": f"a {EMAIL}"},
-                                          "outputs": {"text": f"b {EMAIL}"}})
+    policy = {
+        "operators": {"EMAIL_ADDRESS": "drop"},
+        "scan": [
+            {"path": "inputs.text"},
+            {"path": "outputs.text", "operators": {"default": "redact"}},
+        ],
+    }
+    out = await redact_one(
+        make(policy), {"inputs": {"text": f"a {EMAIL}"}, "outputs": {"text": f"b {EMAIL}"}}
+    )
     assert "text" not in out.event["inputs"]
     assert out.event["outputs"]["text"] == "b "
     ops = {(r.path, r.operator) for r in out.redactions}
@@ -68,11 +77,17 @@ async def test_drop_removes_the_field_and_scan_rule_operators_override() -> None
 
 
 async def test_structured_field_rules_apply_without_scanning() -> None:
-    policy = {"fields": {"inputs.features.email": "hmac",
-                         "inputs.features.user_id": {"operator": "replace", "entity": "USER_ID"},
-                         "metadata.raw": "drop"}}
-    event = {"inputs": {"features": {"email": EMAIL, "user_id": 1234, "age": 40}},
-             "metadata": {"raw": {"anything": 1}, "ok": "fine"}}
+    policy = {
+        "fields": {
+            "inputs.features.email": "hmac",
+            "inputs.features.user_id": {"operator": "replace", "entity": "USER_ID"},
+            "metadata.raw": "drop",
+        }
+    }
+    event = {
+        "inputs": {"features": {"email": EMAIL, "user_id": 1234, "age": 40}},
+        "metadata": {"raw": {"anything": 1}, "ok": "fine"},
+    }
     out = await redact_one(make(policy), event)
     feats = out.event["inputs"]["features"]
     assert feats["email"].startswith("<FIELD:k1:") and feats["user_id"] == "<USER_ID>"
@@ -103,7 +118,9 @@ async def test_metadata_keys_and_nested_lists_are_scanned() -> None:
     dumped = json.dumps(out.event)
     assert EMAIL not in dumped and "hunter2hunter2" not in dumped
     assert {r.path for r in out.redactions} == {
-        "metadata.<key>", "metadata.<EMAIL_ADDRESS>.notes.1"}
+        "metadata.<key>",
+        "metadata.<EMAIL_ADDRESS>.notes.1",
+    }
 
 
 async def test_analysis_error_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,9 +176,14 @@ def test_scrub_for_dlq_replaces_raw_payloads(raw: bytes | str, expected: str) ->
 
 
 def test_scrub_for_dlq_keeps_identifiers_and_numbers_only() -> None:
-    event = {"event_id": "7b0c6a9e-5f0e", "model": {"name": "credit", "version": "3.2"},
-             "tenant": EMAIL, "inputs": {"text": f"hi {EMAIL}", "features": {"age": 41}},
-             "metadata": {EMAIL: "x", "fine": [EMAIL]}, "weird": {"deep": EMAIL}}
+    event = {
+        "event_id": "7b0c6a9e-5f0e",
+        "model": {"name": "credit", "version": "3.2"},
+        "tenant": EMAIL,
+        "inputs": {"text": f"hi {EMAIL}", "features": {"age": 41}},
+        "metadata": {EMAIL: "x", "fine": [EMAIL]},
+        "weird": {"deep": EMAIL},
+    }
     out = make().scrub_for_dlq(json.dumps(event))
     dumped = json.dumps(out)
     assert EMAIL not in dumped
@@ -170,8 +192,11 @@ def test_scrub_for_dlq_keeps_identifiers_and_numbers_only() -> None:
     assert out["inputs"]["features"]["age"] == 41
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(case=events_with_pii())
 def test_property_injected_pii_never_survives(case: tuple[dict[str, Any], list[str]]) -> None:
     event, values = case
@@ -185,7 +210,9 @@ def test_property_injected_pii_never_survives(case: tuple[dict[str, Any], list[s
     for value in values:
         assert value not in dumped
     assert "guardian" in out.event and all(
-        set(r) == {"path", "entity", "operator", "count"} for r in out.event["guardian"]["redactions"])
+        set(r) == {"path", "entity", "operator", "count"}
+        for r in out.event["guardian"]["redactions"]
+    )
 
 
 async def test_cache_and_live_policy_change() -> None:

@@ -79,7 +79,7 @@ def load_spacy(model: str | None) -> Language:
 def _nlp_engine(nlp: Language) -> Any:
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
-    class LoadedSpacyNlpEngine(SpacyNlpEngine):  # type: ignore[misc]
+    class LoadedSpacyNlpEngine(SpacyNlpEngine):
         """Presidio's spaCy engine around a pipeline we built, so it never downloads."""
 
         def __init__(self, pipeline: Language) -> None:
@@ -87,7 +87,7 @@ def _nlp_engine(nlp: Language) -> Any:
                 models=[{"lang_code": "en", "model_name": pipeline.meta.get("name", "blank")}],
                 ner_model_configuration=NerModelConfiguration(),
             )
-            self.nlp = {"en": pipeline}
+            self.nlp = {"en": pipeline}  # type: ignore[assignment]
 
         def load(self) -> None:
             """Already loaded in ``__init__``."""
@@ -123,11 +123,15 @@ class GuardianAnalyzer:
         self.policy = policy
         self._plans: dict[str, _Plan] = {}
         for rec in analyzer.registry.recognizers:
-            pattern_only = isinstance(rec, PatternRecognizer) and (
+            # IbanRecognizer overrides analyze() but still reports only regex matches.
+            if isinstance(rec, PatternRecognizer) and (
                 type(rec).analyze is PatternRecognizer.analyze or isinstance(rec, IbanRecognizer)
-            )
-            if pattern_only:
-                gates = tuple(pattern_gate(p.regex, rec.global_regex_flags or 0) for p in rec.patterns)
+            ):
+                pattern_rec = rec
+                gates = tuple(
+                    pattern_gate(p.regex, pattern_rec.global_regex_flags or 0)
+                    for p in pattern_rec.patterns  # type: ignore[has-type]
+                )
                 plan = _Plan(rec, RecognizerGate(gates), needs_nlp=False)
             elif isinstance(rec, PhoneRecognizer):
                 plan = _Plan(rec, PHONE_GATE, needs_nlp=False)
@@ -158,7 +162,8 @@ class GuardianAnalyzer:
 
         from service.redaction.prefilter import AtomChecker
 
-        engine = self.analyzer
+        # Any: the steps below call AnalyzerEngine's private helpers, exactly as analyze() does.
+        engine: Any = self.analyzer
         language = self.policy.language
         recognizers = engine.registry.get_recognizers(
             language=language, entities=list(entities), all_fields=False
@@ -179,7 +184,11 @@ class GuardianAnalyzer:
             if not rec.is_loaded:
                 rec.load()
                 rec.is_loaded = True
-            found = rec.analyze(text=text, entities=list(entities), nlp_artifacts=nlp_artifacts)
+            found = rec.analyze(
+                text=text,
+                entities=list(entities),
+                nlp_artifacts=nlp_artifacts,  # None for an NLP-free recognizer
+            )
             if found:
                 engine._AnalyzerEngine__add_recognizer_id_if_not_exists(found, rec)
                 results.extend(found)
@@ -226,7 +235,9 @@ def build_engine(policy: RedactionPolicy, spacy_model: str | None = None) -> Gua
         registry.add_recognizer(rec)
     if spacy_model is not None:
         registry.add_recognizer(
-            SpacyRecognizer(supported_language=policy.language, supported_entities=list(NER_ENTITIES))
+            SpacyRecognizer(
+                supported_language=policy.language, supported_entities=list(NER_ENTITIES)
+            )
         )
     analyzer = AnalyzerEngine(
         registry=registry, nlp_engine=nlp_engine, supported_languages=[policy.language]

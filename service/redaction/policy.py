@@ -328,7 +328,11 @@ def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
     for err in exc.errors():
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc)
-        if len(loc) >= 2 and loc[0] in ("scan", "fields", "recognizers") and isinstance(loc[1], int):
+        if (
+            len(loc) >= 2
+            and loc[0] in ("scan", "fields", "recognizers")
+            and isinstance(loc[1], int)
+        ):
             items = data.get(loc[0])
             if loc[0] == "fields":
                 items = _fields_shorthand(items)

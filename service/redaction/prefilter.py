@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from re import _constants as sre  # noqa: PLC2701 - the stdlib parser is the reference
-from re import _parser as sre_parse
+from re import _constants as sre  # type: ignore[attr-defined]  # the stdlib parser is the reference
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
 import regex
@@ -68,7 +68,9 @@ class AtomChecker:
         return found
 
     def opens(self, gate: RecognizerGate) -> bool:
-        return any(all(any(self.holds(a) for a in cond) for cond in p.conditions) for p in gate.patterns)
+        return any(
+            all(any(self.holds(a) for a in cond) for cond in p.conditions) for p in gate.patterns
+        )
 
 
 _LITERAL_CACHE: dict[tuple[str, int], Any] = {}

@@ -181,7 +181,7 @@ class CustomPatternRecognizer(PatternRecognizer):
             supported_entity=spec.entity,
             name=spec.name,
             patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns],
-            context=list(spec.context) or None,
+            context=list(spec.context),
             global_regex_flags=flags,
         )
         self._validator = spec.validator

@@ -62,7 +62,12 @@ class Redaction:
     count: int = 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "entity": self.entity, "operator": self.operator, "count": self.count}
+        return {
+            "path": self.path,
+            "entity": self.entity,
+            "operator": self.operator,
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +185,14 @@ def _text_key(policy: RedactionPolicy, rule: ScanRule, text: str) -> _Key:
     return (policy.version or "", policy.entities_for(rule), digest)
 
 
-def _walk(node: Any, raw: tuple[str, ...], shown: tuple[str, ...], depth: int,
-          rules: _PathRules, visit: _Collect | _Apply) -> Any:
+def _walk(
+    node: Any,
+    raw: tuple[str, ...],
+    shown: tuple[str, ...],
+    depth: int,
+    rules: _PathRules,
+    visit: _Collect | _Apply,
+) -> Any:
     """Both passes walk the event the same way; ``visit`` decides what a text becomes."""
     if depth > MAX_DEPTH:
         raise _TooDeep
@@ -436,7 +447,7 @@ class Redactor:
         return [o if o is not None else RuntimeError("not analysed") for o in out]
 
     async def redact_batch(self, events: list[dict[str, Any]]) -> list[RedactionOutcome]:
-        """Sanitize ``events``; an event whose analysis fails comes back ``failed`` (fail closed)."""
+        """Sanitize ``events``; one whose analysis fails comes back ``failed`` (fail closed)."""
         started = time.perf_counter()
         policy, rules = self._policy, self._rules
         plans: list[_Collect | str] = []
@@ -461,7 +472,10 @@ class Redactor:
                 errors[key] = result
             else:
                 findings[key] = result
-        outcomes = [self._finish(event, plan, findings, errors, rules) for event, plan in zip(events, plans, strict=True)]
+        outcomes = [
+            self._finish(event, plan, findings, errors, rules)
+            for event, plan in zip(events, plans, strict=True)
+        ]
         if self.metrics is not None:
             self.metrics.redaction_seconds.observe(time.perf_counter() - started)
             for outcome in outcomes:
@@ -485,12 +499,16 @@ class Redactor:
             return self._failed(event, plan, version)
         failures = [errors[k] for k in plan.keys if k in errors]
         if failures:
-            kind = "timeout" if isinstance(failures[0], TimeoutError) else type(failures[0]).__name__
+            kind = (
+                "timeout" if isinstance(failures[0], TimeoutError) else type(failures[0]).__name__
+            )
             return self._failed(event, f"analysis failed ({kind})", version)
         apply = _Apply(rules, findings, self._pseudonyms)
         sanitized = _walk(event, (), (), 0, rules, apply)
         redactions = [Redaction(p, e, o, n) for (p, e, o), n in apply.done.items()]
-        guardian = dict(event.get("guardian") or {}) if isinstance(event.get("guardian"), dict) else {}
+        guardian = (
+            dict(event.get("guardian") or {}) if isinstance(event.get("guardian"), dict) else {}
+        )
         guardian["redactions"] = [r.as_dict() for r in redactions]
         sanitized["guardian"] = guardian
         entities = frozenset(apply.entities | {r.entity for r in redactions})
@@ -499,7 +517,9 @@ class Redactor:
     def _failed(self, event: dict[str, Any], reason: str, version: str) -> RedactionOutcome:
         scrubbed = self.scrub_for_dlq(event)
         body = scrubbed if isinstance(scrubbed, dict) else {"raw": scrubbed}
-        return RedactionOutcome(body, [], frozenset(), failed=True, reason=reason, policy_version=version)
+        return RedactionOutcome(
+            body, [], frozenset(), failed=True, reason=reason, policy_version=version
+        )
 
     # ------------------------------------------------------------------ DLQ
     def scrub_for_dlq(self, obj: dict[str, Any] | bytes | str) -> dict[str, Any] | str:
@@ -533,13 +553,36 @@ class Redactor:
     _IDENTIFIER = regex.compile(r"^[A-Za-z0-9._:+/-]{1,128}$")
     _NAME = regex.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
     _SAFE_PATHS = frozenset(
-        {("schema_version",), ("event_id",), ("timestamp",), ("tenant",), ("model", "name"),
-         ("model", "version"), ("outputs", "prediction")}
+        {
+            ("schema_version",),
+            ("event_id",),
+            ("timestamp",),
+            ("tenant",),
+            ("model", "name"),
+            ("model", "version"),
+            ("outputs", "prediction"),
+        }
     )
     _SCHEMA_KEYS = frozenset(
-        {"schema_version", "event_id", "timestamp", "model", "tenant", "inputs", "outputs",
-         "latency_ms", "subject", "metadata", "features", "text", "prediction", "score",
-         "protected", "name", "version"}
+        {
+            "schema_version",
+            "event_id",
+            "timestamp",
+            "model",
+            "tenant",
+            "inputs",
+            "outputs",
+            "latency_ms",
+            "subject",
+            "metadata",
+            "features",
+            "text",
+            "prediction",
+            "score",
+            "protected",
+            "name",
+            "version",
+        }
     )
 
     def _scrub(self, node: Any, path: tuple[str, ...], depth: int) -> Any:
@@ -562,7 +605,11 @@ class Redactor:
             for i, (key, value) in enumerate(node.items()):
                 key = str(key)
                 in_schema = len(path) < 2 and key in self._SCHEMA_KEYS
-                name = key if in_schema or (self._NAME.match(key) and path[:1] != ("metadata",)) else f"<KEY:{i}>"
+                name = (
+                    key
+                    if in_schema or (self._NAME.match(key) and path[:1] != ("metadata",))
+                    else f"<KEY:{i}>"
+                )
                 if path == () and key == "guardian":
                     continue
                 child = self._scrub(value, (*path, key), depth + 1)
