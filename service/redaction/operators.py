@@ -32,7 +32,7 @@ class Pseudonymizer:
     --------
     >>> p = Pseudonymizer({"k1": SecretStr("key")}, "k1")
     >>> p.pseudonym("EMAIL_ADDRESS", "a@b.org", 16)
-    '<EMAIL_ADDRESS:k1:d3cf3e4b35a3a8ef>'
+    '<EMAIL_ADDRESS:k1:31ae017ee09804d9>'
     """
 
     def __init__(self, keys: Mapping[str, SecretStr], active: str | None) -> None:
