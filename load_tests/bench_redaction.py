@@ -1,0 +1,129 @@
+"""Guardian's redaction against a plain Presidio analyze + anonymize loop, same recognizers.
+
+    python -m load_tests.bench_redaction [--n 2000] [--repeats 3] [--workers 2] [--quick]
+
+Prints texts/s of both (medians of the repeats, measured in the same run), the
+ratio, the cache hit rate, and the number of findings that differ between the
+two (span for span; target 0). Guardian starts each repeat with an empty cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+
+os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
+
+from load_tests.corpus import make_corpus  # noqa: E402
+from service.redaction import RedactionPolicy, RedactionSettings, Redactor  # noqa: E402
+from service.redaction.engine import build_engine  # noqa: E402
+
+BATCH = 500
+
+
+def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, list[list[tuple]]]:
+    """Plain Presidio: AnalyzerEngine.analyze + AnonymizerEngine.anonymize, one text at a time."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    engine = build_engine(policy)
+    analyzer = engine.analyzer
+    anonymizer = AnonymizerEngine()
+    entities = list(policy.entities_for(policy.scan[0]))
+    findings: list[list[tuple]] = []
+    started = time.perf_counter()
+    for text in texts:
+        results = analyzer.analyze(
+            text=text, language="en", entities=entities, score_threshold=policy.score_threshold
+        )
+        anonymizer.anonymize(text=text, analyzer_results=results)
+        findings.append(sorted((r.entity_type, r.start, r.end, r.score) for r in results))
+    return len(texts) / (time.perf_counter() - started), findings
+
+
+async def guardian(
+    texts: list[str], policy: RedactionPolicy, workers: int
+) -> tuple[float, float, list[list[tuple]], int]:
+    redactor = Redactor(policy, RedactionSettings(workers=workers))
+    await redactor.start()
+    try:
+        events = [{"inputs": {"text": t}} for t in texts]
+        started = time.perf_counter()
+        outcomes = []
+        for i in range(0, len(events), BATCH):
+            outcomes += await redactor.redact_batch(events[i : i + BATCH])
+        rate = len(texts) / (time.perf_counter() - started)
+        cache = redactor._cache
+        hit_rate = cache.hits / max(1, cache.hits + cache.misses)
+        failed = sum(o.failed for o in outcomes)
+        # Findings through the same worker path, cache emptied, for the differential count.
+        redactor._cache.clear()
+        entities = policy.entities_for(policy.scan[0])
+        found = await redactor.analyze_texts([(t, entities) for t in texts])
+        findings = [f if isinstance(f, list) else [("ERROR", -1, -1, 0.0)] for f in found]
+        return rate, hit_rate, findings, failed
+    finally:
+        await redactor.close()
+
+
+def single_text_speed(texts: list[str], policy: RedactionPolicy) -> float:
+    """Prefilters alone: one process, no cache, every text analysed (texts/s)."""
+    engine = build_engine(policy)
+    entities = policy.entities_for(policy.scan[0])
+    started = time.perf_counter()
+    for text in texts:
+        engine.find(text, entities)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="texts in the corpus")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeats = 120, 1
+    policy = RedactionPolicy.from_yaml("config/redaction.yaml")
+    corpus = make_corpus(args.n, args.seed)
+    texts = [item.text for item in corpus]
+    print(
+        f"corpus: {len(texts)} texts (seed {args.seed}), {len(set(texts))} distinct, "
+        f"{sum(1 for c in corpus if c.pii)} with PII, cores {os.cpu_count()}, "
+        f"workers {args.workers}, repeats {args.repeats}"
+    )
+    base_rates, guard_rates, hit_rates = [], [], []
+    base_findings: list[list[tuple]] = []
+    guard_findings: list[list[tuple]] = []
+    failed = 0
+    for r in range(args.repeats):
+        rate, base_findings = baseline(texts, policy)
+        base_rates.append(rate)
+        g_rate, hit, guard_findings, failed = asyncio.run(guardian(texts, policy, args.workers))
+        guard_rates.append(g_rate)
+        hit_rates.append(hit)
+        print(f"  repeat {r + 1}: presidio {rate:8.1f} texts/s   guardian {g_rate:8.1f} texts/s")
+    prefilter_rate = single_text_speed(texts, policy)
+    differing = sum(
+        len(set(a) ^ set(b)) for a, b in zip(base_findings, guard_findings, strict=True)
+    )
+    texts_differing = sum(a != b for a, b in zip(base_findings, guard_findings, strict=True))
+    base, guard = statistics.median(base_rates), statistics.median(guard_rates)
+    print(f"plain presidio analyze+anonymize : {base:10.1f} texts/s (median)")
+    print(f"guardian redaction               : {guard:10.1f} texts/s (median)")
+    print(f"ratio                            : {guard / base:10.2f}x  (target >= 5x)")
+    print(
+        f"  of which prefilters alone      : {prefilter_rate / base:10.2f}x  (1 process, no cache)"
+    )
+    print(f"  cache hit rate                 : {statistics.median(hit_rates):10.1%}")
+    print(f"findings differing               : {differing} in {texts_differing} texts (target 0)")
+    print(f"findings total (presidio)        : {sum(len(f) for f in base_findings)}")
+    print(f"events failed closed             : {failed}")
+
+
+if __name__ == "__main__":
+    main()

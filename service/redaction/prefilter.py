@@ -1,0 +1,180 @@
+"""Provably safe prefilters: skip a recognizer on a text where it cannot match.
+
+For every regex of a pattern recognizer we derive, from the parsed pattern, a
+set of *necessary* conditions: literal runs every match contains (``AKIA``,
+``@``, ``-----BEGIN``), or a digit. A condition is an OR of atoms (one per
+branch of an alternation); a pattern can match only if all its conditions
+hold, and a recognizer only if one of its patterns can. Atoms are checked with
+the same regex engine and the same flags the recognizer uses, so case folding
+cannot make the prefilter stricter than the recognizer. Where a pattern uses
+syntax we do not model, no condition is derived and the recognizer always runs.
+
+The differential tests compare findings with plain Presidio, span for span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from re import _constants as sre  # type: ignore[attr-defined]  # the stdlib parser is the reference
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+import regex
+
+Atom = tuple[str, str, int]  # (kind, literal, flags); kind is "lit" or "digit"
+Condition = frozenset[Atom]
+
+_DIGIT = regex.compile(r"\d")
+_FLAG_MASK = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE
+
+
+@dataclass(frozen=True)
+class PatternGate:
+    """All conditions one regex needs; an empty tuple means "always run"."""
+
+    conditions: tuple[Condition, ...]
+
+
+@dataclass
+class RecognizerGate:
+    """A recognizer may match a text only if one of its pattern gates opens."""
+
+    patterns: tuple[PatternGate, ...]
+
+    @property
+    def always(self) -> bool:
+        return any(not p.conditions for p in self.patterns) or not self.patterns
+
+
+@dataclass
+class AtomChecker:
+    """Checks atoms against one text, each atom at most once."""
+
+    text: str
+    _seen: dict[Atom, bool] = field(default_factory=dict)
+    _compiled: dict[Atom, Any] = field(default_factory=dict)
+
+    def holds(self, atom: Atom) -> bool:
+        found = self._seen.get(atom)
+        if found is None:
+            kind, literal, flags = atom
+            if kind == "digit":
+                found = _DIGIT.search(self.text) is not None
+            else:
+                found = _compile_literal(literal, flags).search(self.text) is not None
+            self._seen[atom] = found
+        return found
+
+    def opens(self, gate: RecognizerGate) -> bool:
+        return any(
+            all(any(self.holds(a) for a in cond) for cond in p.conditions) for p in gate.patterns
+        )
+
+
+_LITERAL_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def _compile_literal(literal: str, flags: int) -> Any:
+    key = (literal, flags)
+    compiled = _LITERAL_CACHE.get(key)
+    if compiled is None:
+        compiled = regex.compile(regex.escape(literal), flags & ~regex.VERBOSE)
+        _LITERAL_CACHE[key] = compiled
+    return compiled
+
+
+def pattern_gate(pattern: str, flags: int) -> PatternGate:
+    """Necessary conditions of ``pattern`` compiled with ``flags`` (``()`` if unknown)."""
+    flags &= _FLAG_MASK
+    try:
+        parsed = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.X))
+    except (re.error, ValueError, TypeError, RecursionError):
+        return PatternGate(())
+    # Inline global flags (e.g. a leading "(?i)") change how literals match.
+    if parsed.state.flags & re.IGNORECASE and not flags & regex.IGNORECASE:
+        return PatternGate(())
+    try:
+        conditions = _sequence(list(parsed), flags)
+    except RecursionError:
+        return PatternGate(())
+    unique = tuple(dict.fromkeys(c for c in conditions if c))
+    return PatternGate(unique)
+
+
+def _strength(cond: Condition) -> int:
+    return min(len(lit) if kind == "lit" else 1 for kind, lit, _ in cond)
+
+
+def _sequence(items: Sequence[tuple[Any, Any]], flags: int) -> list[Condition]:
+    conditions: list[Condition] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            conditions.append(frozenset({("lit", "".join(run), flags)}))
+            run.clear()
+
+    for op, av in items:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        flush()
+        if op is sre.IN:
+            cond = _char_class(av, flags)
+            if cond:
+                conditions.append(cond)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, _high, sub = av
+            if low >= 1:
+                conditions.extend(_sequence(list(sub), flags))
+        elif op is sre.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:
+                continue  # scoped flags: the literals inside match differently
+            conditions.extend(_sequence(list(sub), flags))
+        elif op is sre.ATOMIC_GROUP:
+            conditions.extend(_sequence(list(av), flags))
+        elif op is sre.BRANCH:
+            _, alternatives = av
+            per_branch = [_sequence(list(alt), flags) for alt in alternatives]
+            if per_branch and all(per_branch):
+                best = [max(conds, key=_strength) for conds in per_branch]
+                conditions.append(frozenset().union(*best))
+        elif op is sre.ASSERT:
+            # A positive look-ahead/behind must match somewhere in the text too.
+            _direction, sub = av
+            conditions.extend(_sequence(list(sub), flags))
+        # Anything else (anchors, negative assertions, ANY, NOT_LITERAL, group
+        # references, conditionals) adds no condition: always safe.
+    flush()
+    return conditions
+
+
+def _char_class(items: Iterable[tuple[Any, Any]], flags: int) -> Condition | None:
+    """A class of digits needs a digit; a class of literals needs one of them."""
+    items = list(items)
+    if not items:
+        return None
+    if all(_is_digit_item(op, av) for op, av in items):
+        return frozenset({("digit", "", 0)})
+    if all(op is sre.LITERAL for op, _ in items):
+        return frozenset(("lit", chr(av), flags) for _, av in items)
+    return None
+
+
+def _is_digit_item(op: Any, av: Any) -> bool:
+    if op is sre.CATEGORY:
+        return bool(av is sre.CATEGORY_DIGIT)
+    if op is sre.RANGE:
+        low, high = av
+        return bool(ord("0") <= low <= high <= ord("9"))
+    if op is sre.LITERAL:
+        return bool(ord("0") <= av <= ord("9"))
+    return False
+
+
+#: Phone numbers: python-phonenumbers' matcher pattern requires a ``\\d`` digit
+#: sequence in every candidate, so a text without a digit cannot hold one.
+PHONE_GATE = RecognizerGate((PatternGate((frozenset({("digit", "", 0)}),)),))

@@ -1,0 +1,621 @@
+"""The redact stage: scan an event's text fields, replace findings, fail closed.
+
+Analysis (the expensive part) runs in worker processes with one engine each;
+texts are de-duplicated within a batch and remembered across batches (keyed by
+a hash of the text, the entity set and the policy version), so a prompt
+template seen before costs a dictionary lookup. Operators are applied here, in
+the main process, so HMAC keys never leave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import regex
+
+from service.redaction.engine import Finding
+from service.redaction.operators import (
+    MissingHmacKey,
+    Pseudonymizer,
+    merge_spans,
+    replacement,
+    structured_text,
+)
+from service.redaction.policy import (
+    NER_ENTITIES,
+    FieldRule,
+    RedactionPolicy,
+    RedactionPolicyError,
+    ScanRule,
+)
+from service.redaction.settings import RedactionSettings
+from service.redaction.workers import analyze_chunk, warm
+
+if TYPE_CHECKING:
+    from service.metrics import GuardianMetrics
+
+logger = logging.getLogger(__name__)
+
+MAX_DEPTH = 64
+_DROP: Any = object()
+_Key = tuple[str, tuple[str, ...], bytes]  # (policy version, entities, text digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """One kind of change made to one field; never carries the value."""
+
+    path: str
+    entity: str
+    operator: str
+    count: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "entity": self.entity,
+            "operator": self.operator,
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionOutcome:
+    """The sanitized event and what was done, or ``failed`` with a value-free reason."""
+
+    event: dict[str, Any]
+    redactions: list[Redaction]
+    entities: frozenset[str]
+    failed: bool = False
+    reason: str | None = None
+    policy_version: str = ""
+
+    @property
+    def pii_header(self) -> str:
+        """Value of the ``guardian-pii`` header: entity types found, comma-separated."""
+        return ",".join(sorted(self.entities))
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not path
+    head = pattern[0]
+    if head == "**":
+        return any(_match(pattern[1:], path[i:]) for i in range(len(path) + 1))
+    if not path:
+        return False
+    return (head == "*" or head == path[0]) and _match(pattern[1:], path[1:])
+
+
+class _PathRules:
+    """First-match lookup of scan and field rules by path, memoised (paths repeat)."""
+
+    def __init__(self, policy: RedactionPolicy) -> None:
+        self.policy = policy
+        self._scan = [(tuple(r.path.split(".")), r) for r in policy.scan]
+        self._fields = [(tuple(r.path.split(".")), r) for r in policy.fields]
+        self._memo: dict[tuple[str, ...], tuple[ScanRule | None, FieldRule | None, bool]] = {}
+
+    def lookup(self, path: tuple[str, ...]) -> tuple[ScanRule | None, FieldRule | None, bool]:
+        """(scan rule, field rule, whether the last segment is a wildcard match)."""
+        hit = self._memo.get(path)
+        if hit is None:
+            field_rule = next((r for p, r in self._fields if _match(p, path)), None)
+            scan_pat = next(((p, r) for p, r in self._scan if _match(p, path)), None)
+            scan_rule = scan_pat[1] if scan_pat else None
+            wildcard = bool(scan_pat) and any(s in ("*", "**") for s in scan_pat[0])  # type: ignore[index]
+            hit = (scan_rule, field_rule, wildcard)
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            self._memo[path] = hit
+        return hit
+
+
+@dataclass
+class _Collect:
+    """First pass: which (text, entities) an event needs analysed."""
+
+    rules: _PathRules
+    wanted: dict[_Key, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    keys: list[_Key] = field(default_factory=list)
+
+    def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
+        key = _text_key(self.rules.policy, rule, text)
+        self.wanted.setdefault(key, (text, key[1]))
+        self.keys.append(key)
+        return text
+
+
+@dataclass
+class _Apply:
+    """Second pass: replace findings, apply field rules, record what was done."""
+
+    rules: _PathRules
+    findings: dict[_Key, list[Finding]]
+    pseudonyms: Pseudonymizer
+    done: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    entities: set[str] = field(default_factory=set)
+
+    def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
+        policy = self.rules.policy
+        found = self.findings[_text_key(policy, rule, text)]
+        if not found:
+            return text
+        path = ".".join(shown)
+        self.entities.update(f[0] for f in found)
+        merged = merge_spans(found)
+        ops = [policy.operator_for(rule, f[0]) for f in merged]
+        if any(op.type == "drop" for op in ops):
+            for f in merged:
+                self.done[(path, f[0], "drop")] += 1
+            return _DROP
+        pieces, cursor = [], 0
+        for (entity, start, end, _score), op in zip(merged, ops, strict=True):
+            pieces.append(text[cursor:start])
+            pieces.append(replacement(op, entity, text[start:end], self.pseudonyms))
+            cursor = end
+            self.done[(path, entity, op.type)] += 1
+        pieces.append(text[cursor:])
+        return "".join(pieces)
+
+    def field(self, rule: FieldRule, value: Any, shown: tuple[str, ...]) -> Any:
+        self.done[(".".join(shown), rule.entity, rule.operator.type)] += 1
+        if rule.operator.type == "drop":
+            return _DROP
+        return replacement(rule.operator, rule.entity, structured_text(value), self.pseudonyms)
+
+
+def _text_key(policy: RedactionPolicy, rule: ScanRule, text: str) -> _Key:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return (policy.version or "", policy.entities_for(rule), digest)
+
+
+def _walk(
+    node: Any,
+    raw: tuple[str, ...],
+    shown: tuple[str, ...],
+    depth: int,
+    rules: _PathRules,
+    visit: _Collect | _Apply,
+) -> Any:
+    """Both passes walk the event the same way; ``visit`` decides what a text becomes."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
+    scan_rule, field_rule, _wild = rules.lookup(raw) if raw else (None, None, False)
+    if field_rule is not None:
+        return visit.field(field_rule, node, shown) if isinstance(visit, _Apply) else node
+    if isinstance(node, str):
+        return visit.text(scan_rule, node, shown) if scan_rule is not None else node
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if raw == () and key == "guardian":
+                continue  # Guardian's own block is rewritten, never trusted from input
+            child = (*raw, str(key))
+            new_key: Any = str(key)
+            key_rule, key_field, wildcard = rules.lookup(child)
+            if key_rule is not None and wildcard and key_field is None:
+                new_key = visit.text(key_rule, str(key), (*shown, "<key>"))
+                if new_key is _DROP:
+                    continue
+                while new_key in out:
+                    new_key += "#"
+            new_value = _walk(value, child, (*shown, new_key), depth + 1, rules, visit)
+            if new_value is not _DROP:
+                out[new_key] = new_value
+        return out
+    if isinstance(node, list):
+        items = []
+        for i, value in enumerate(node):
+            new_value = _walk(value, (*raw, str(i)), (*shown, str(i)), depth + 1, rules, visit)
+            items.append(None if new_value is _DROP else new_value)
+        return items
+    return node
+
+
+class _LRU:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[_Key, list[Finding]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: _Key) -> list[Finding] | None:
+        value = self._data.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: _Key, value: list[Finding]) -> None:
+        if self.capacity <= 0:
+            return
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+class Redactor:
+    """Fail-closed PII and secret redaction of inference events.
+
+    Parameters
+    ----------
+    policy
+        What to scan and how to replace findings.
+    settings
+        Keys, worker processes, NER model, timeout, cache size.
+    metrics
+        When given, ``guardian_redactions_total{entity}``, failures and batch
+        time are recorded here.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> async def demo():
+    ...     r = Redactor(RedactionPolicy(), RedactionSettings(workers=0))
+    ...     await r.start()
+    ...     [out] = await r.redact_batch([{"inputs": {"text": "mail bob@example.com"}}])
+    ...     await r.close()
+    ...     return out.event["inputs"]["text"], out.pii_header
+    >>> asyncio.run(demo())
+    ('mail <EMAIL_ADDRESS>', 'EMAIL_ADDRESS')
+    """
+
+    def __init__(
+        self,
+        policy: RedactionPolicy,
+        settings: RedactionSettings,
+        metrics: GuardianMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._pseudonyms = Pseudonymizer(settings.hmac_keys, settings.active_hmac_key)
+        self._cache = _LRU(settings.cache_size)
+        self._executor: Executor | None = None
+        self._install(policy)
+
+    @classmethod
+    def from_settings(
+        cls, settings: RedactionSettings, metrics: GuardianMetrics | None = None
+    ) -> Redactor:
+        """Load ``settings.policy_file`` and build a redactor (not started)."""
+        return cls(RedactionPolicy.from_yaml(settings.policy_file), settings, metrics)
+
+    # ------------------------------------------------------------------ policy
+    @property
+    def policy(self) -> RedactionPolicy:
+        return self._policy
+
+    def _install(self, policy: RedactionPolicy) -> None:
+        if policy.uses_hmac and self.settings.active_hmac_key is None:
+            raise MissingHmacKey(
+                f"redaction policy {policy.version} uses the hmac operator but no HMAC key is "
+                "configured (set redaction.hmac_keys and redaction.active_hmac_key)"
+            )
+        ner = sorted(policy.all_entities & set(NER_ENTITIES))
+        if ner and self.settings.spacy_model is None:
+            raise RedactionPolicyError(
+                f"redaction policy asks for NER entities {ner} but redaction.spacy_model is not "
+                "set (see docs/redaction.md to install one)"
+            )
+        self._policy = policy
+        self._policy_json = policy.model_dump_json()
+        self._rules = _PathRules(policy)
+
+    def replace_policy(self, policy: RedactionPolicy) -> None:
+        """Apply a new policy to the next batches; workers build its engine on first use.
+
+        Raises before changing anything if the policy cannot run with these settings.
+        """
+        self._install(policy)
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Start worker processes (or the in-process thread) and build their engines."""
+        args = (self._policy_json, self._policy.version or "", self.settings.spacy_model)
+        loop = asyncio.get_running_loop()
+        if self.settings.workers == 0:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="redaction")
+            await loop.run_in_executor(self._executor, warm, *args)
+            return
+        self._executor = self._new_pool()
+        # Return only once every process has built its engine (in its initializer),
+        # so the first batch does not wait for a slow start.
+        deadline = time.monotonic() + 120.0
+        pids: set[int] = set()
+        while len(pids) < self.settings.workers and time.monotonic() < deadline:
+            pids |= set(
+                await asyncio.gather(
+                    *(
+                        loop.run_in_executor(self._executor, warm, *args)
+                        for _ in range(self.settings.workers)
+                    )
+                )
+            )
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        from service.redaction.workers import init_worker
+
+        return ProcessPoolExecutor(
+            max_workers=self.settings.workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=init_worker,
+            initargs=(self._policy_json, self._policy.version or "", self.settings.spacy_model),
+        )
+
+    def _kill_pool(self) -> None:
+        """A worker stuck past the deadline cannot be cancelled: kill the pool, start anew."""
+        pool = self._executor
+        if isinstance(pool, ProcessPoolExecutor):
+            processes = list((pool._processes or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.kill()
+            self._executor = self._new_pool()
+
+    async def close(self) -> None:
+        """Stop workers; in-flight analysis is abandoned."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(executor.shutdown, True)
+
+    # ------------------------------------------------------------------ analysis
+    async def analyze_texts(
+        self, items: Sequence[tuple[str, tuple[str, ...]]]
+    ) -> list[list[Finding] | BaseException]:
+        """Findings per ``(text, entities)`` (cache first), or the exception that stopped it."""
+        if self._executor is None:
+            raise RuntimeError("Redactor.start() was not awaited")
+        policy = self._policy
+        version = policy.version or ""
+        out: list[list[Finding] | BaseException | None] = [None] * len(items)
+        todo: list[int] = []
+        for i, (text, entities) in enumerate(items):
+            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            cached = self._cache.get((version, entities, digest))
+            if cached is None:
+                todo.append(i)
+            else:
+                out[i] = cached
+        if todo:
+            size = self.settings.chunk_size if self.settings.workers else len(todo)
+            if self.settings.workers:
+                # Spread small batches over every worker rather than one chunk.
+                size = max(1, min(size, -(-len(todo) // self.settings.workers)))
+            chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+            loop = asyncio.get_running_loop()
+            futures = {
+                asyncio.ensure_future(
+                    loop.run_in_executor(
+                        self._executor,
+                        analyze_chunk,
+                        self._policy_json,
+                        version,
+                        self.settings.spacy_model,
+                        [items[i] for i in chunk],
+                    )
+                ): chunk
+                for chunk in chunks
+            }
+            done, pending = await asyncio.wait(futures, timeout=self.settings.timeout_s)
+            for fut in pending:
+                fut.cancel()
+                for i in futures[fut]:
+                    out[i] = TimeoutError(f"analysis exceeded {self.settings.timeout_s}s")
+            broken = bool(pending)
+            for fut in done:
+                chunk = futures[fut]
+                exc = fut.exception()
+                if exc is not None:
+                    broken |= isinstance(exc, BrokenProcessPool)
+                    for i in chunk:
+                        out[i] = exc
+                    continue
+                for i, found in zip(chunk, fut.result(), strict=True):
+                    text, entities = items[i]
+                    digest = hashlib.blake2b(
+                        text.encode("utf-8", "surrogatepass"), digest_size=16
+                    ).digest()
+                    self._cache.put((version, entities, digest), found)
+                    out[i] = found
+            if broken:
+                logger.warning("redaction workers stuck or broken; restarting the pool")
+                self._kill_pool()
+        return [o if o is not None else RuntimeError("not analysed") for o in out]
+
+    async def redact_batch(self, events: list[dict[str, Any]]) -> list[RedactionOutcome]:
+        """Sanitize ``events``; one whose analysis fails comes back ``failed`` (fail closed)."""
+        started = time.perf_counter()
+        policy, rules = self._policy, self._rules
+        plans: list[_Collect | str] = []
+        wanted: dict[_Key, tuple[str, tuple[str, ...]]] = {}
+        for event in events:
+            collect = _Collect(rules)
+            try:
+                _walk(event, (), (), 0, rules, collect)
+            except _TooDeep:
+                plans.append(f"nesting deeper than {MAX_DEPTH}")
+                continue
+            wanted.update(collect.wanted)
+            plans.append(collect)
+        keys = list(wanted)
+        # Texts repeated within the batch are analysed once: count them as cache hits.
+        self._cache.hits += sum(len(p.keys) for p in plans if isinstance(p, _Collect)) - len(keys)
+        results = await self.analyze_texts([wanted[k] for k in keys])
+        findings: dict[_Key, list[Finding]] = {}
+        errors: dict[_Key, BaseException] = {}
+        for key, result in zip(keys, results, strict=True):
+            if isinstance(result, BaseException):
+                errors[key] = result
+            else:
+                findings[key] = result
+        outcomes = [
+            self._finish(event, plan, findings, errors, rules)
+            for event, plan in zip(events, plans, strict=True)
+        ]
+        if self.metrics is not None:
+            self.metrics.redaction_seconds.observe(time.perf_counter() - started)
+            for outcome in outcomes:
+                if outcome.failed:
+                    self.metrics.redaction_failures.inc()
+                for r in outcome.redactions:
+                    self.metrics.redactions.labels(self.metrics.entity_label(r.entity)).inc(r.count)
+        del policy
+        return outcomes
+
+    def _finish(
+        self,
+        event: dict[str, Any],
+        plan: _Collect | str,
+        findings: dict[_Key, list[Finding]],
+        errors: dict[_Key, BaseException],
+        rules: _PathRules,
+    ) -> RedactionOutcome:
+        version = rules.policy.version or ""
+        if isinstance(plan, str):
+            return self._failed(event, plan, version)
+        failures = [errors[k] for k in plan.keys if k in errors]
+        if failures:
+            kind = (
+                "timeout" if isinstance(failures[0], TimeoutError) else type(failures[0]).__name__
+            )
+            return self._failed(event, f"analysis failed ({kind})", version)
+        apply = _Apply(rules, findings, self._pseudonyms)
+        sanitized = _walk(event, (), (), 0, rules, apply)
+        redactions = [Redaction(p, e, o, n) for (p, e, o), n in apply.done.items()]
+        guardian = (
+            dict(event.get("guardian") or {}) if isinstance(event.get("guardian"), dict) else {}
+        )
+        guardian["redactions"] = [r.as_dict() for r in redactions]
+        sanitized["guardian"] = guardian
+        entities = frozenset(apply.entities | {r.entity for r in redactions})
+        return RedactionOutcome(sanitized, redactions, entities, policy_version=version)
+
+    def _failed(self, event: dict[str, Any], reason: str, version: str) -> RedactionOutcome:
+        scrubbed = self.scrub_for_dlq(event)
+        body = scrubbed if isinstance(scrubbed, dict) else {"raw": scrubbed}
+        return RedactionOutcome(
+            body, [], frozenset(), failed=True, reason=reason, policy_version=version
+        )
+
+    # ------------------------------------------------------------------ DLQ
+    def scrub_for_dlq(self, obj: dict[str, Any] | bytes | str) -> dict[str, Any] | str:
+        """Replace every text that could hold PII, without analysis (fail closed).
+
+        Raw bytes or text that is not a JSON object become ``<REDACTED:n bytes>``;
+        in an object every string is replaced except identifiers that look like
+        identifiers (event id, model name, ...), numbers stay, dict keys outside
+        the schema that do not look like plain names are replaced too, and
+        structured field rules still apply (an hmac pseudonym is safe to keep).
+        """
+        if isinstance(obj, bytes | bytearray):
+            try:
+                parsed = orjson.loads(obj)
+            except orjson.JSONDecodeError:
+                return f"<REDACTED:{len(obj)} bytes>"
+            if not isinstance(parsed, dict):
+                return f"<REDACTED:{len(obj)} bytes>"
+            obj = parsed
+        elif isinstance(obj, str):
+            try:
+                parsed = orjson.loads(obj)
+            except orjson.JSONDecodeError:
+                return f"<REDACTED:{len(obj.encode('utf-8', 'surrogatepass'))} bytes>"
+            if not isinstance(parsed, dict):
+                return f"<REDACTED:{len(obj.encode('utf-8', 'surrogatepass'))} bytes>"
+            obj = parsed
+        result = self._scrub(obj, (), 0)
+        return result if isinstance(result, dict) else {}
+
+    _IDENTIFIER = regex.compile(r"^[A-Za-z0-9._:+/-]{1,128}$")
+    _NAME = regex.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+    _SAFE_PATHS = frozenset(
+        {
+            ("schema_version",),
+            ("event_id",),
+            ("timestamp",),
+            ("tenant",),
+            ("model", "name"),
+            ("model", "version"),
+            ("outputs", "prediction"),
+        }
+    )
+    _SCHEMA_KEYS = frozenset(
+        {
+            "schema_version",
+            "event_id",
+            "timestamp",
+            "model",
+            "tenant",
+            "inputs",
+            "outputs",
+            "latency_ms",
+            "subject",
+            "metadata",
+            "features",
+            "text",
+            "prediction",
+            "score",
+            "protected",
+            "name",
+            "version",
+        }
+    )
+
+    def _scrub(self, node: Any, path: tuple[str, ...], depth: int) -> Any:
+        if depth > 32:
+            return "<REDACTED:nested>"
+        if path:
+            _scan, field_rule, _wild = self._rules.lookup(path)
+            if field_rule is not None and field_rule.operator.type in ("hmac", "drop"):
+                if field_rule.operator.type == "drop":
+                    return _DROP
+                return replacement(
+                    field_rule.operator, field_rule.entity, structured_text(node), self._pseudonyms
+                )
+        if isinstance(node, str):
+            if path in self._SAFE_PATHS and self._IDENTIFIER.match(node) and "@" not in node:
+                return node
+            return f"<REDACTED:{len(node)} chars>"
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for i, (key, value) in enumerate(node.items()):
+                key = str(key)
+                in_schema = len(path) < 2 and key in self._SCHEMA_KEYS
+                name = (
+                    key
+                    if in_schema or (self._NAME.match(key) and path[:1] != ("metadata",))
+                    else f"<KEY:{i}>"
+                )
+                if path == () and key == "guardian":
+                    continue
+                child = self._scrub(value, (*path, key), depth + 1)
+                if child is not _DROP:
+                    out[name] = child
+            return out
+        if isinstance(node, list):
+            return [self._scrub(v, (*path, str(i)), depth + 1) for i, v in enumerate(node)]
+        return node

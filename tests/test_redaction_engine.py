@@ -1,0 +1,208 @@
+"""Engine: each entity is found; Guardian's prefiltered analysis equals plain Presidio."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from load_tests.corpus import PII_KINDS, make_corpus
+from service.redaction.engine import EngineUnavailable, GuardianAnalyzer, build_engine
+from service.redaction.policy import RedactionPolicy
+from service.redaction.prefilter import AtomChecker, pattern_gate
+from tests.strategies import texts_with_pii
+
+ALL = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "URL",
+    "AWS_ACCESS_KEY",
+    "GITHUB_TOKEN",
+    "SLACK_TOKEN",
+    "JWT",
+    "PRIVATE_KEY",
+    "SECRET",
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> GuardianAnalyzer:
+    return build_engine(RedactionPolicy.from_mapping({"entities": list(ALL)}))
+
+
+@pytest.mark.parametrize(
+    "text, entity, value",
+    [
+        ("write to jane.doe@example.org today", "EMAIL_ADDRESS", "jane.doe@example.org"),
+        ("call my phone (212) 555-0187 now", "PHONE_NUMBER", "(212) 555-0187"),
+        ("card 4111 1111 1111 1111 declined", "CREDIT_CARD", "4111 1111 1111 1111"),
+        ("pay to DE89370400440532013000 please", "IBAN_CODE", "DE89370400440532013000"),
+        ("host 10.20.30.40 is down", "IP_ADDRESS", "10.20.30.40"),
+        ("my ssn is 078-05-1121 ok", "US_SSN", "078-05-1121"),
+        ("see https://intranet.example.com/x", "URL", "https://intranet.example.com/x"),
+        ("key AKIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY", "AKIAIOSFODNN7EXAMPLE"),
+        ("token ghp_" + "A1b2" * 9 + " works", "GITHUB_TOKEN", "ghp_" + "A1b2" * 9),
+        ("bot xoxb-1234567890-abcdefghij uses", "SLACK_TOKEN", "xoxb-1234567890-abcdefghij"),
+        (
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlX3Zh end",
+            "JWT",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlX3Zh",
+        ),
+        (
+            "k:\n-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----\nbye",
+            "PRIVATE_KEY",
+            "-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----",
+        ),
+        (
+            "truncated -----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADAN",
+            "PRIVATE_KEY",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADAN",
+        ),
+        ("db password=Sup3r-Secret! in config", "SECRET", "Sup3r-Secret!"),
+        ('{"api_key": "abcd1234efgh"}', "SECRET", "abcd1234efgh"),
+    ],
+)
+def test_each_entity_is_found_exactly(
+    engine: GuardianAnalyzer, text: str, entity: str, value: str
+) -> None:
+    found = engine.find(text, ALL)
+    spans = {(e, text[s:t]) for e, s, t, _ in found}
+    assert (entity, value) in spans
+    assert found == engine.presidio_analyze(text, ALL)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Summarize the following article in three bullet points.",
+        "The token is not here, just the word password without value.",
+        "akiaiosfodnn7example lower-case is not an AWS key",
+        "version 1.2.3 and 42 items",
+    ],
+)
+def test_clean_texts_have_no_findings(engine: GuardianAnalyzer, text: str) -> None:
+    assert engine.find(text, ALL) == [] == engine.presidio_analyze(text, ALL)
+
+
+def test_context_words_still_raise_scores(engine: GuardianAnalyzer) -> None:
+    """Lowercase lemmas from the blank pipeline let Presidio's context boost work."""
+    weak = engine.find("id 536228812 here", ("US_SSN",))
+    boosted = engine.find("my ssn 536228812 here", ("US_SSN",))
+    assert weak == []  # 0.05 without context, below the 0.4 threshold
+    assert boosted == [("US_SSN", 7, 16, 0.4)]
+    phone = engine.find("my phone 212 555 0187", ("PHONE_NUMBER",))
+    assert phone == [("PHONE_NUMBER", 9, 21, pytest.approx(0.75))]
+
+
+def test_differential_on_corpus_span_for_span(engine: GuardianAnalyzer) -> None:
+    corpus = make_corpus(150, seed=11)
+    total = 0
+    for item in corpus:
+        expected = engine.presidio_analyze(item.text, ALL)
+        assert engine.find(item.text, ALL) == expected
+        total += len(expected)
+    assert total >= 40  # the corpus really exercises the recognizers
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        texts_with_pii().map(lambda t: t[0]),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
+    )
+)
+def test_differential_on_random_text(engine: GuardianAnalyzer, text: str) -> None:
+    assert engine.find(text, ALL) == engine.presidio_analyze(text, ALL)
+
+
+@pytest.mark.parametrize(
+    "pattern, flags, present, absent",
+    [
+        (r"\bAKIA[A-Z2-7]{16}\b", 0, "xx AKIA", "akia only"),
+        (r"\b(?:ghp|gho)_[a-z]{3}", 0, "gho_", "gh_"),
+        (r"[0-9]{3}-[0-9]{4}", 0, "a 1-", "no digits-"),
+        (r"(?<=password\s=)\S+", 2, "PassWord =", "pass ="),
+        (r"\w+@\w+", 2, "@", "no at sign"),
+    ],
+)
+def test_gates_are_derived_from_the_pattern(
+    pattern: str, flags: int, present: str, absent: str
+) -> None:
+    gate = pattern_gate(pattern, flags)
+    assert gate.conditions, "a condition should be derived"
+    holds = AtomChecker(present)
+    assert all(any(holds.holds(a) for a in c) for c in gate.conditions)
+    misses = AtomChecker(absent)
+    assert not all(any(misses.holds(a) for a in c) for c in gate.conditions)
+
+
+def test_unmodelled_syntax_means_no_gate() -> None:
+    assert pattern_gate(r"\p{L}+@", 0).conditions == ()  # stdlib parser rejects \p
+    assert pattern_gate(r"(?i:akia)\d", 0).conditions == (frozenset({("digit", "", 0)}),)
+
+
+def test_custom_recognizer_with_luhn_validator() -> None:
+    policy = RedactionPolicy.from_mapping(
+        {
+            "entities": ["LOYALTY_CARD"],
+            "recognizers": [
+                {
+                    "name": "loyalty",
+                    "entity": "LOYALTY_CARD",
+                    "context": ["loyalty"],
+                    "validator": "luhn",
+                    "patterns": [{"name": "p", "regex": r"\bLC\d{8}\b", "score": 0.3}],
+                }
+            ],
+        }
+    )
+    g = build_engine(policy)
+    valid, invalid = "LC79927398", "LC79927391"  # Luhn over the digits 79927398 is valid
+    assert [e for e, *_ in g.find(f"card {valid}", ("LOYALTY_CARD",))] == ["LOYALTY_CARD"]
+    assert g.find(f"card {invalid}", ("LOYALTY_CARD",)) == []
+
+
+def test_ner_path_with_a_pipeline_built_in_the_test(tmp_path: Path) -> None:
+    import spacy
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns(
+        [
+            {"label": "PERSON", "pattern": [{"LOWER": "ada"}, {"LOWER": "lovelace"}]},
+            {"label": "GPE", "pattern": "London"},
+        ]
+    )
+    path = tmp_path / "tiny_ner"
+    nlp.to_disk(path)
+    policy = RedactionPolicy.from_mapping({"entities": ["PERSON", "LOCATION", "EMAIL_ADDRESS"]})
+    g = build_engine(policy, spacy_model=str(path))
+    text = "Ada Lovelace moved to London, mail ada@example.com"
+    found = g.find(text, policy.entities_for(policy.scan[0]))
+    assert {(e, text[s:t]) for e, s, t, _ in found} == {
+        ("PERSON", "Ada Lovelace"),
+        ("LOCATION", "London"),
+        ("EMAIL_ADDRESS", "ada@example.com"),
+    }
+    assert found == g.presidio_analyze(text, policy.entities_for(policy.scan[0]))
+
+
+def test_missing_spacy_model_is_never_downloaded() -> None:
+    policy = RedactionPolicy.from_mapping({"entities": ["PERSON"]})
+    with pytest.raises(EngineUnavailable, match="nothing is downloaded"):
+        build_engine(policy, spacy_model="xx_not_installed_model")
+
+
+def test_pii_generators_cover_every_secret_kind() -> None:
+    rng = random.Random(0)
+    assert {"AWS_ACCESS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "JWT", "PRIVATE_KEY", "SECRET"} <= set(
+        PII_KINDS
+    )
+    assert all(make(rng) for make, _ in PII_KINDS.values())
