@@ -1,0 +1,98 @@
+"""Page-Hinkley test on a numeric stream (mean shifts, cheap, order-sensitive)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+from river.drift import PageHinkley
+
+from detectors.base import (
+    Detector,
+    DetectorParams,
+    StateValue,
+    as_float,
+    decode_float,
+    encode_float,
+)
+
+
+class PageHinkleyParams(DetectorParams):
+    """River's ``PageHinkley`` parameters, plus the generic guards.
+
+    ``threshold`` is in the units of the feature: scale it to the feature's
+    standard deviation (the default suits a unit-variance feature).
+    """
+
+    min_instances: int = Field(30, ge=1, le=1_000_000)
+    delta: float = Field(0.005, ge=0.0, le=1e9)
+    threshold: float = Field(50.0, gt=0.0, le=1e12)
+    alpha: float = Field(1 - 0.0001, gt=0.0, le=1.0)
+    mode: Literal["up", "down", "both"] = "both"
+
+
+class PageHinkleyDetector(Detector):
+    """Page-Hinkley cumulative-deviation test backed by ``river.drift.PageHinkley``.
+
+    The statistic is the larger of the upward and downward test values, the
+    quantity compared with ``threshold``.
+
+    Examples
+    --------
+    >>> det = PageHinkleyDetector(threshold=20.0)
+    >>> hits = [i for i, x in enumerate([0.0] * 500 + [1.0] * 500) if det.update(x).drift_detected]
+    >>> hits
+    [520]
+    """
+
+    kind = "page_hinkley"
+    input_type = "numeric"
+    Params = PageHinkleyParams
+
+    __slots__ = ("_ph",)
+
+    def _reset_state(self) -> None:
+        p = self._params
+        assert isinstance(p, PageHinkleyParams)
+        self._ph = PageHinkley(
+            min_instances=p.min_instances,
+            delta=p.delta,
+            threshold=p.threshold,
+            alpha=p.alpha,
+            mode=p.mode,
+        )
+
+    def _learn(self, x: Any) -> bool:
+        ph = self._ph
+        ph.update(x)
+        return ph._drift_detected  # type: ignore[no-any-return]
+
+    def _statistic(self) -> float:
+        ph = self._ph
+        if ph._x_mean.n == 0:
+            return 0.0
+        return max(ph._sum_increase - ph._min_increase, ph._max_decrease - ph._sum_decrease)
+
+    def _export(self) -> dict[str, StateValue]:
+        ph = self._ph
+        return {
+            "fired": ph._drift_detected,
+            "mean_n": ph._x_mean.n,
+            "mean": ph._x_mean._mean,
+            "sum_increase": encode_float(ph._sum_increase),
+            "sum_decrease": encode_float(ph._sum_decrease),
+            "min_increase": encode_float(ph._min_increase),
+            "max_decrease": encode_float(ph._max_decrease),
+        }
+
+    def _import(self, state: Mapping[str, Any]) -> None:
+        self._reset_state()
+        ph = self._ph
+        ph._drift_detected = bool(state["fired"])
+        ph._x_mean.n = as_float(state["mean_n"])
+        ph._x_mean._mean = as_float(state["mean"])
+        ph._sum_increase = decode_float(state["sum_increase"])
+        ph._sum_decrease = decode_float(state["sum_decrease"])
+        ph._min_increase = decode_float(state["min_increase"])
+        ph._max_decrease = decode_float(state["max_decrease"])
