@@ -21,14 +21,20 @@ from detectors.base import (
 class PageHinkleyParams(DetectorParams):
     """River's ``PageHinkley`` parameters, plus the generic guards.
 
-    ``threshold`` is in the units of the feature: scale it to the feature's
-    standard deviation (the default suits a unit-variance feature).
+    ``delta`` and ``threshold`` are in the units of the feature: scale them to
+    the feature's standard deviation (the defaults suit a unit-variance
+    feature: ``delta`` is half the smallest shift worth finding, 0.5 sigma).
+    River's defaults (delta 0.005, threshold 50, fading alpha 0.9999) raise
+    tens of false alarms per 100k stationary values: with fading, the
+    cumulative sum settles into noise of about 70 sigma around its floor. With
+    ``alpha=1`` the test is a plain two-sided CUSUM and stays silent
+    (``python -m load_tests.eval_drift``).
     """
 
     min_instances: int = Field(30, ge=1, le=1_000_000)
-    delta: float = Field(0.005, ge=0.0, le=1e9)
-    threshold: float = Field(50.0, gt=0.0, le=1e12)
-    alpha: float = Field(1 - 0.0001, gt=0.0, le=1.0)
+    delta: float = Field(0.25, ge=0.0, le=1e9)
+    threshold: float = Field(25.0, gt=0.0, le=1e12)
+    alpha: float = Field(1.0, gt=0.0, le=1.0)
     mode: Literal["up", "down", "both"] = "both"
 
 
@@ -43,7 +49,7 @@ class PageHinkleyDetector(Detector):
     >>> det = PageHinkleyDetector(threshold=20.0)
     >>> hits = [i for i, x in enumerate([0.0] * 500 + [1.0] * 500) if det.update(x).drift_detected]
     >>> hits
-    [520]
+    [527]
     """
 
     kind = "page_hinkley"
