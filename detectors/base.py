@@ -48,13 +48,19 @@ class DetectorParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     warm_up: int = Field(
-        0, ge=0, le=1_000_000, description="Values ignored after creation or reset."
+        default=0, ge=0, le=1_000_000, description="Values ignored after creation or reset."
     )
     min_samples: int = Field(
-        0, ge=0, le=10_000_000, description="No detection before this many values were learnt."
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="No detection before this many values were learnt.",
     )
     cooldown: int = Field(
-        0, ge=0, le=10_000_000, description="Values after a detection during which none is reported."
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="Values after a detection during which none is reported.",
     )
 
 
@@ -95,6 +101,16 @@ class Detector(abc.ABC):
         "_n_detections",
         "_drift_detected",
     )
+
+    _params: DetectorParams
+    _warm_up: int
+    _min_samples: int
+    _cooldown: int
+    _n_seen: int
+    _n_learnt: int
+    _last_detection: int
+    _n_detections: int
+    _drift_detected: bool
 
     def __init__(self, params: DetectorParams | None = None, **overrides: Any) -> None:
         if params is None:
@@ -257,7 +273,7 @@ class Detector(abc.ABC):
 
     @abc.abstractmethod
     def _import(self, state: Mapping[str, Any]) -> None:
-        """Inverse of :meth:`_export`; raise ``ValueError``/``KeyError``/``TypeError`` if malformed."""
+        """Inverse of :meth:`_export`; raise ``ValueError``, ``KeyError`` or ``TypeError``."""
 
 
 def _as_int(value: Any) -> int:

@@ -181,7 +181,9 @@ class DetectorRegistry:
                 self._feed(watches, prediction, ts, results)
         return results
 
-    def observe_outcome(self, model: str, version: str, error: bool, ts: float) -> list[DriftResult]:
+    def observe_outcome(
+        self, model: str, version: str, error: bool, ts: float
+    ) -> list[DriftResult]:
         """Feed whether a labelled prediction was wrong (concept drift on the error rate)."""
         stream = self._streams.get((model, version))
         if stream is None:
@@ -195,7 +197,9 @@ class DetectorRegistry:
         self._feed(watches, error, ts, results)
         return results
 
-    def _feed(self, watches: list[_Watch], value: Any, ts: float, results: list[DriftResult]) -> None:
+    def _feed(
+        self, watches: list[_Watch], value: Any, ts: float, results: list[DriftResult]
+    ) -> None:
         stat_every = self._stat_every
         for w in watches:
             det = w.detector
@@ -467,7 +471,9 @@ class DetectorRegistry:
             if stream.score is not None:
                 stream.score = self._respec(stream, SCORE, "score", stream.score)
             if stream.prediction is not None:
-                stream.prediction = self._respec(stream, PREDICTION, "prediction", stream.prediction)
+                stream.prediction = self._respec(
+                    stream, PREDICTION, "prediction", stream.prediction
+                )
             if stream.error is not None:
                 stream.error = self._respec(stream, ERROR_RATE, "error", stream.error)
 

@@ -42,9 +42,9 @@ class DetectorSpec(_Frozen):
 
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
-    warm_up: int | None = Field(None, ge=0)
-    min_samples: int | None = Field(None, ge=0)
-    cooldown: int | None = Field(None, ge=0)
+    warm_up: int | None = Field(default=None, ge=0)
+    min_samples: int | None = Field(default=None, ge=0)
+    cooldown: int | None = Field(default=None, ge=0)
 
     _resolved: DetectorParams = PrivateAttr()
 
@@ -52,7 +52,9 @@ class DetectorSpec(_Frozen):
     def _validate_params(self) -> Self:
         cls = DETECTOR_KINDS.get(self.kind)
         if cls is None:
-            raise ValueError(f"unknown detector kind {self.kind!r}; known: {sorted(DETECTOR_KINDS)}")
+            raise ValueError(
+                f"unknown detector kind {self.kind!r}; known: {sorted(DETECTOR_KINDS)}"
+            )
         merged = dict(self.params)
         for guard in ("warm_up", "min_samples", "cooldown"):
             value = getattr(self, guard)
@@ -78,9 +80,11 @@ class DetectorSpec(_Frozen):
 class Limits(_Frozen):
     """Bounds on what traffic may make the registry create (memory is sized by config)."""
 
-    max_models: int = Field(200, ge=1, le=1_000_000, description="Distinct (model, version).")
-    max_features_per_model: int = Field(100, ge=1, le=100_000)
-    max_detectors: int = Field(20_000, ge=1, le=10_000_000)
+    max_models: int = Field(
+        default=200, ge=1, le=1_000_000, description="Distinct (model, version)."
+    )
+    max_features_per_model: int = Field(default=100, ge=1, le=100_000)
+    max_detectors: int = Field(default=20_000, ge=1, le=10_000_000)
 
 
 class Defaults(_Frozen):
@@ -94,9 +98,7 @@ class Defaults(_Frozen):
     prediction: list[DetectorSpec] = Field(
         default_factory=lambda: [DetectorSpec(kind="categorical")]
     )
-    missing: list[DetectorSpec] = Field(
-        default_factory=lambda: [DetectorSpec(kind="missing_rate")]
-    )
+    missing: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="missing_rate")])
     error: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="hddm_a")])
 
 
@@ -104,8 +106,8 @@ class Override(_Frozen):
     """Detectors for streams matching globs; the first matching override wins."""
 
     model: str = Field(description="Glob on the model name, e.g. 'credit-*'.")
-    feature: str = Field("*", description="Glob on the feature name.")
-    type: FeatureType | None = Field(None, description="Only for this feature type.")
+    feature: str = Field(default="*", description="Glob on the feature name.")
+    type: FeatureType | None = Field(default=None, description="Only for this feature type.")
     detectors: list[DetectorSpec]
 
     def matches(self, model: str, feature: str, ftype: str) -> bool:
@@ -132,11 +134,14 @@ class DetectorSpecs(_Frozen):
     """
 
     version: int = 1
-    limits: Limits = Field(default_factory=Limits)
-    defaults: Defaults = Field(default_factory=Defaults)
+    limits: Limits = Field(default_factory=lambda: Limits())
+    defaults: Defaults = Field(default_factory=lambda: Defaults())
     overrides: list[Override] = Field(default_factory=list)
     statistic_every: int = Field(
-        256, ge=1, le=1_000_000, description="Values between two updates of the statistic gauge."
+        default=256,
+        ge=1,
+        le=1_000_000,
+        description="Values between two updates of the statistic gauge.",
     )
 
     @model_validator(mode="after")
@@ -145,7 +150,8 @@ class DetectorSpecs(_Frozen):
         for ftype, input_type in INPUT_OF.items():
             for spec in getattr(self.defaults, ftype):
                 if spec.detector_class.input_type != input_type:
-                    problems.append(f"defaults.{ftype}: {spec.kind} takes {spec.detector_class.input_type} values")
+                    takes = spec.detector_class.input_type
+                    problems.append(f"defaults.{ftype}: {spec.kind} takes {takes} values")
         for i, override in enumerate(self.overrides):
             if override.type is None:
                 continue
@@ -161,7 +167,9 @@ class DetectorSpecs(_Frozen):
         input_type = INPUT_OF[ftype]
         for override in self.overrides:
             if override.matches(model, feature, ftype):
-                fitting = [s for s in override.detectors if s.detector_class.input_type == input_type]
+                fitting = [
+                    s for s in override.detectors if s.detector_class.input_type == input_type
+                ]
                 if fitting:
                     return fitting
         specs: list[DetectorSpec] = getattr(self.defaults, ftype)

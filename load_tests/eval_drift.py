@@ -147,7 +147,12 @@ def _p90(values: list[int]) -> float:
 
 
 def evaluate_changes(
-    make_detector: Callable[[], Detector], name: str, scenario: str, stream: Stream, runs: int, seed: int
+    make_detector: Callable[[], Detector],
+    name: str,
+    scenario: str,
+    stream: Stream,
+    runs: int,
+    seed: int,
 ) -> Row:
     delays: list[int] = []
     missed = early = 0
@@ -225,7 +230,15 @@ def tcpd_series() -> list[tuple[str, list[float], dict[str, list[int]]]]:
     from river.drift import datasets
 
     out = []
-    for name in ("AirlinePassengers", "Apple", "Bitcoin", "BrentSpotPrice", "Occupancy", "RunLog", "UKCoalEmploy"):
+    for name in (
+        "AirlinePassengers",
+        "Apple",
+        "Bitcoin",
+        "BrentSpotPrice",
+        "Occupancy",
+        "RunLog",
+        "UKCoalEmploy",
+    ):
         ds = getattr(datasets, name)()
         values = []
         for _, y in ds:
@@ -292,7 +305,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         (
             "missing",
             ["missing_rate"],
-            [("missing 1%->5%", rate_change(0.01, 0.05)), ("missing 1%->20%", rate_change(0.01, 0.2))],
+            [
+                ("missing 1%->5%", rate_change(0.01, 0.05)),
+                ("missing 1%->20%", rate_change(0.01, 0.2)),
+            ],
             [("missing 1%", stationary_rate(0.01, n_stat))],
         ),
         (
@@ -303,10 +319,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
     ]
 
-    print(f"# Drift detector evaluation (runs={runs}, stationary={stat_runs}x{n_stat:,}, seed={args.seed})")
+    print(
+        f"# Drift detector evaluation (runs={runs}, "
+        f"stationary={stat_runs}x{n_stat:,}, seed={args.seed})"
+    )
     print("Settings: config/detectors.yaml for default kinds; class defaults + guards otherwise.")
-    print("delays in values after the change; FA = detections in stationary streams per 100k values\n")
-    header = f"{'detector':<13} {'scenario':<20} {'median':>7} {'p90':>7} {'missed':>7} {'early':>6}"
+    print(
+        "delays in values after the change; FA = detections in stationary streams per 100k values\n"
+    )
+    header = (
+        f"{'detector':<13} {'scenario':<20} {'median':>7} {'p90':>7} {'missed':>7} {'early':>6}"
+    )
     for family, kinds, changes, stationaries in families:
         print(f"## {family}")
         print(header)
@@ -322,26 +345,38 @@ def main(argv: Sequence[str] | None = None) -> None:
             for scenario, stream in stationaries:
                 alarms, seen = evaluate_stationary(factory, stream, stat_runs, args.seed)
                 print(
-                    f"{kind:<13} {'stationary ' + scenario:<20} FA/100k = {alarms * 100_000 / seen:.2f}"
+                    f"{kind:<13} {'stationary ' + scenario:<20} "
+                    f"FA/100k = {alarms * 100_000 / seen:.2f}"
                     f"  ({alarms} in {seen:,})"
                 )
         print()
 
     print("## TCPD series shipped with river (F1, 5-point margin)")
     series = tcpd_series()
-    print(f"{'dataset':<18} {'n':>5} " + " ".join(f"{k + ' (G)':>16} {k + ' (R)':>16}" for k in ("adwin", "page_hinkley", "kswin")))
+    print(
+        f"{'dataset':<18} {'n':>5} "
+        + " ".join(f"{k + ' (G)':>16} {k + ' (R)':>16}" for k in ("adwin", "page_hinkley", "kswin"))
+    )
     sums: dict[str, list[float]] = {}
-    for name, values, annotations in series:
+    for name, values, notes in series:
         cells = []
         for kind in ("adwin", "page_hinkley", "kswin"):
-            for tag, factory in (("G", shipped_factory(specs, kind, "numeric")), ("R", river_default(kind))):
-                score = f_measure(annotations, run_stream(factory(), values))
+            for tag, factory in (
+                ("G", shipped_factory(specs, kind, "numeric")),
+                ("R", river_default(kind)),
+            ):
+                score = f_measure(notes, run_stream(factory(), values))
                 sums.setdefault(f"{kind} ({tag})", []).append(score)
                 cells.append(f"{score:>16.3f}")
         print(f"{name:<18} {len(values):>5} " + " ".join(cells))
-    print(f"{'mean':<18} {'':>5} " + " ".join(f"{statistics.mean(v):>16.3f}" for v in sums.values()))
+    print(
+        f"{'mean':<18} {'':>5} " + " ".join(f"{statistics.mean(v):>16.3f}" for v in sums.values())
+    )
     print("(G) = Guardian's settings, (R) = River's defaults without guards. Series are short")
-    print("(105-8,195 points) and unscaled; Guardian's settings trade their recall for no false alarms.")
+    print(
+        "(105-8,195 points) and unscaled; Guardian's settings trade their recall "
+        "for no false alarms."
+    )
     print(f"\nelapsed {time.perf_counter() - started:.1f} s")
 
 

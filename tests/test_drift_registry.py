@@ -66,7 +66,9 @@ def test_no_detection_on_stationary_events(metrics: GuardianMetrics) -> None:
     for i, (features, outputs) in enumerate(events(2, 10_000)):
         found += reg.observe(M, V, features, outputs, ts=float(i))
     assert found == []
-    assert metrics.registry.get_sample_value("guardian_detectors_active") == len(reg.list_detectors())
+    assert metrics.registry.get_sample_value("guardian_detectors_active") == len(
+        reg.list_detectors()
+    )
 
 
 def test_limits_refuse_and_count_once(metrics: GuardianMetrics) -> None:
@@ -199,7 +201,9 @@ def test_replace_specs_live() -> None:
 
 def test_specs_reject_bad_config() -> None:
     with pytest.raises(ValidationError, match="deltaa"):
-        DetectorSpecs.model_validate({"defaults": {"numeric": [{"kind": "adwin", "params": {"deltaa": 1}}]}})
+        DetectorSpecs.model_validate(
+            {"defaults": {"numeric": [{"kind": "adwin", "params": {"deltaa": 1}}]}}
+        )
     with pytest.raises(ValidationError, match="binary"):
         DetectorSpecs.model_validate({"defaults": {"numeric": [{"kind": "ddm"}]}})
     with pytest.raises(ValidationError, match="unknown detector kind"):

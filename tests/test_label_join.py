@@ -8,7 +8,9 @@ from detectors.label_join import LabelJoin
 from service.metrics import GuardianMetrics
 
 
-def make(max_size: int = 3, ttl_s: float = 10.0, max_pending: int = 2) -> tuple[LabelJoin, GuardianMetrics]:
+def make(
+    max_size: int = 3, ttl_s: float = 10.0, max_pending: int = 2
+) -> tuple[LabelJoin, GuardianMetrics]:
     metrics = GuardianMetrics(CollectorRegistry())
     return LabelJoin(max_size, ttl_s, metrics, max_pending=max_pending), metrics
 

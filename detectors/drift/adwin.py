@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 from river.drift import ADWIN
 
-from detectors.base import Detector, DetectorParams, StateValue
+from detectors.base import Detector, DetectorParams, InputType, StateValue
 from detectors.drift._rust import export_rust, import_rust
 
 
@@ -21,11 +21,13 @@ class AdwinParams(DetectorParams):
     (see ``python -m load_tests.eval_drift``).
     """
 
-    delta: float = Field(1e-5, gt=0.0, lt=1.0, description="Significance of the window cut test.")
-    clock: int = Field(32, ge=1, le=10_000, description="Values between two cut tests.")
-    max_buckets: int = Field(5, ge=2, le=100)
-    min_window_length: int = Field(5, ge=1, le=100_000)
-    grace_period: int = Field(10, ge=1, le=1_000_000)
+    delta: float = Field(
+        default=1e-5, gt=0.0, lt=1.0, description="Significance of the window cut test."
+    )
+    clock: int = Field(default=32, ge=1, le=10_000, description="Values between two cut tests.")
+    max_buckets: int = Field(default=5, ge=2, le=100)
+    min_window_length: int = Field(default=5, ge=1, le=100_000)
+    grace_period: int = Field(default=10, ge=1, le=1_000_000)
 
 
 class AdwinDetector(Detector):
@@ -40,14 +42,15 @@ class AdwinDetector(Detector):
     >>> import random
     >>> rng = random.Random(7)
     >>> det = AdwinDetector()
-    >>> stream = [rng.gauss(0, 1) for _ in range(2000)] + [rng.gauss(1, 1) for _ in range(2000)]
+    >>> before = [rng.gauss(0, 1) for _ in range(2000)]
+    >>> stream = before + [rng.gauss(1, 1) for _ in range(2000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> len(hits) == 1 and 2000 < hits[0] < 2300
     True
     """
 
     kind = "adwin"
-    input_type = "numeric"
+    input_type: ClassVar[InputType] = "numeric"
     Params = AdwinParams
 
     __slots__ = ("_adwin", "_helper")
@@ -55,7 +58,7 @@ class AdwinDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, AdwinParams)
-        self._adwin = ADWIN(
+        self._adwin: Any = ADWIN(  # type: ignore[no-untyped-call]
             delta=p.delta,
             clock=p.clock,
             max_buckets=p.max_buckets,

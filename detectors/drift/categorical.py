@@ -35,14 +35,16 @@ from detectors.base import Detector, DetectorParams, StateValue, as_float
 class CategoricalParams(DetectorParams):
     """Window sizes, test cadence and thresholds of the categorical detector."""
 
-    reference_size: int = Field(1000, ge=10, le=1_000_000)
-    window_size: int = Field(500, ge=10, le=1_000_000)
-    check_every: int = Field(25, ge=1, le=1_000_000)
+    reference_size: int = Field(default=1000, ge=10, le=1_000_000)
+    window_size: int = Field(default=500, ge=10, le=1_000_000)
+    check_every: int = Field(default=25, ge=1, le=1_000_000)
     distance: Literal["psi", "js"] = "psi"
-    threshold: float = Field(0.1, gt=0.0, le=100.0, description="Distance needed to fire.")
-    alpha: float = Field(1e-6, gt=0.0, lt=1.0, description="Chi-square p-value needed to fire.")
-    min_count: int = Field(5, ge=1, le=1_000_000)
-    max_categories: int = Field(64, ge=2, le=4096)
+    threshold: float = Field(default=0.1, gt=0.0, le=100.0, description="Distance needed to fire.")
+    alpha: float = Field(
+        default=1e-6, gt=0.0, lt=1.0, description="Chi-square p-value needed to fire."
+    )
+    min_count: int = Field(default=5, ge=1, le=1_000_000)
+    max_categories: int = Field(default=64, ge=2, le=4096)
 
 
 def category_hash(value: Hashable) -> int:

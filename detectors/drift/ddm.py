@@ -15,9 +15,9 @@ from detectors.drift._river_state import flag, load_mean, mean_state
 class DDMParams(DetectorParams):
     """River's ``DDM`` parameters (thresholds in standard deviations)."""
 
-    warm_start: int = Field(30, ge=1, le=1_000_000)
-    warning_threshold: float = Field(2.0, gt=0.0, le=100.0)
-    drift_threshold: float = Field(3.0, gt=0.0, le=100.0)
+    warm_start: int = Field(default=30, ge=1, le=1_000_000)
+    warning_threshold: float = Field(default=2.0, gt=0.0, le=100.0)
+    drift_threshold: float = Field(default=3.0, gt=0.0, le=100.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -36,7 +36,8 @@ class DDMDetector(Detector):
     >>> import random
     >>> rng = random.Random(42)
     >>> det = DDMDetector()
-    >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.4 for _ in range(1000)]
+    >>> before = [rng.random() < 0.1 for _ in range(2000)]
+    >>> stream = before + [rng.random() < 0.4 for _ in range(1000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> 2000 < hits[0] < 2200
     True
@@ -51,7 +52,7 @@ class DDMDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, DDMParams)
-        self._d = DDM(
+        self._d: Any = DDM(
             warm_start=p.warm_start,
             warning_threshold=p.warning_threshold,
             drift_threshold=p.drift_threshold,
@@ -60,7 +61,8 @@ class DDMDetector(Detector):
     def _learn(self, x: Any) -> bool:
         d = self._d
         d.update(x)
-        return d._drift_detected  # type: ignore[no-any-return]
+        fired: bool = d._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         return float(self._d._p.get())

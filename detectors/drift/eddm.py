@@ -15,9 +15,9 @@ from detectors.drift._river_state import flag, load_mean, mean_state
 class EDDMParams(DetectorParams):
     """River's ``EDDM`` parameters (``alpha`` warning level, ``beta`` drift level)."""
 
-    warm_start: int = Field(30, ge=1, le=1_000_000)
-    alpha: float = Field(0.95, gt=0.0, lt=1.0)
-    beta: float = Field(0.9, gt=0.0, lt=1.0)
+    warm_start: int = Field(default=30, ge=1, le=1_000_000)
+    alpha: float = Field(default=0.95, gt=0.0, lt=1.0)
+    beta: float = Field(default=0.9, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -36,7 +36,8 @@ class EDDMDetector(Detector):
     >>> import random
     >>> rng = random.Random(42)
     >>> det = EDDMDetector()
-    >>> stream = [rng.random() < 0.05 for _ in range(3000)] + [rng.random() < 0.5 for _ in range(1000)]
+    >>> before = [rng.random() < 0.05 for _ in range(3000)]
+    >>> stream = before + [rng.random() < 0.5 for _ in range(1000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> any(3000 < h < 3300 for h in hits)
     True
@@ -51,12 +52,13 @@ class EDDMDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, EDDMParams)
-        self._d = EDDM(warm_start=p.warm_start, alpha=p.alpha, beta=p.beta)
+        self._d: Any = EDDM(warm_start=p.warm_start, alpha=p.alpha, beta=p.beta)
 
     def _learn(self, x: Any) -> bool:
         d = self._d
         d.update(x)
-        return d._drift_detected  # type: ignore[no-any-return]
+        fired: bool = d._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         return float(self._d._error_distances.mean.get())

@@ -16,9 +16,9 @@ from detectors.drift._river_state import flag
 class FHDDMParams(DetectorParams):
     """River's ``FHDDM`` parameters."""
 
-    sliding_window_size: int = Field(100, ge=2, le=1_000_000)
-    confidence_level: float = Field(1e-6, gt=0.0, lt=1.0)
-    short_window_size: int | None = Field(None, ge=1, le=1_000_000)
+    sliding_window_size: int = Field(default=100, ge=2, le=1_000_000)
+    confidence_level: float = Field(default=1e-6, gt=0.0, lt=1.0)
+    short_window_size: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _short_fits(self) -> Self:
@@ -41,7 +41,8 @@ class FHDDMDetector(Detector):
     >>> import random
     >>> rng = random.Random(42)
     >>> det = FHDDMDetector()
-    >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.5 for _ in range(1000)]
+    >>> before = [rng.random() < 0.1 for _ in range(2000)]
+    >>> stream = before + [rng.random() < 0.5 for _ in range(1000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> 2000 < hits[0] < 2200
     True
@@ -56,7 +57,7 @@ class FHDDMDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, FHDDMParams)
-        self._d = FHDDM(
+        self._d: Any = FHDDM(
             sliding_window_size=p.sliding_window_size,
             confidence_level=p.confidence_level,
             short_window_size=p.short_window_size,
@@ -65,7 +66,8 @@ class FHDDMDetector(Detector):
     def _learn(self, x: Any) -> bool:
         d = self._d
         d.update(0 if x else 1)
-        return d._drift_detected  # type: ignore[no-any-return]
+        fired: bool = d._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         window = self._d._sliding_window

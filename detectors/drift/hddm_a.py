@@ -16,8 +16,8 @@ from detectors.drift._river_state import flag, load_mean, mean_state
 class HDDMAParams(DetectorParams):
     """River's ``HDDM_A`` parameters."""
 
-    drift_confidence: float = Field(0.001, gt=0.0, lt=1.0)
-    warning_confidence: float = Field(0.005, gt=0.0, lt=1.0)
+    drift_confidence: float = Field(default=0.001, gt=0.0, lt=1.0)
+    warning_confidence: float = Field(default=0.005, gt=0.0, lt=1.0)
     two_sided_test: bool = False
 
 
@@ -31,7 +31,8 @@ class HDDMADetector(Detector):
     >>> import random
     >>> rng = random.Random(42)
     >>> det = HDDMADetector()
-    >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.4 for _ in range(1000)]
+    >>> before = [rng.random() < 0.1 for _ in range(2000)]
+    >>> stream = before + [rng.random() < 0.4 for _ in range(1000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> 2000 < hits[0] < 2200
     True
@@ -46,7 +47,7 @@ class HDDMADetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, HDDMAParams)
-        self._d = HDDMA(
+        self._d: Any = HDDMA(  # type: ignore[no-untyped-call]
             drift_confidence=p.drift_confidence,
             warning_confidence=p.warning_confidence,
             two_sided_test=p.two_sided_test,
@@ -55,7 +56,8 @@ class HDDMADetector(Detector):
     def _learn(self, x: Any) -> bool:
         d = self._d
         d.update(x)
-        return d._drift_detected  # type: ignore[no-any-return]
+        fired: bool = d._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         return float(self._d._z.get())

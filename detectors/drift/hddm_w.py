@@ -9,7 +9,14 @@ from pydantic import Field
 from river.drift.binary import HDDMW
 from river.drift.binary.hddm_w import SampleInfo
 
-from detectors.base import Detector, DetectorParams, StateValue, as_float, decode_float, encode_float
+from detectors.base import (
+    Detector,
+    DetectorParams,
+    StateValue,
+    as_float,
+    decode_float,
+    encode_float,
+)
 from detectors.drift._river_state import flag
 from detectors.drift._rust import export_rust, import_rust
 
@@ -19,9 +26,9 @@ _SAMPLES = ("_total", "_s1_decr", "_s1_incr", "_s2_decr", "_s2_incr")
 class HDDMWParams(DetectorParams):
     """River's ``HDDM_W`` parameters."""
 
-    drift_confidence: float = Field(0.001, gt=0.0, lt=1.0)
-    warning_confidence: float = Field(0.005, gt=0.0, lt=1.0)
-    lambda_val: float = Field(0.05, gt=0.0, le=1.0)
+    drift_confidence: float = Field(default=0.001, gt=0.0, lt=1.0)
+    warning_confidence: float = Field(default=0.005, gt=0.0, lt=1.0)
+    lambda_val: float = Field(default=0.05, gt=0.0, le=1.0)
     two_sided_test: bool = False
 
 
@@ -36,7 +43,8 @@ class HDDMWDetector(Detector):
     >>> import random
     >>> rng = random.Random(42)
     >>> det = HDDMWDetector()
-    >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.4 for _ in range(1000)]
+    >>> before = [rng.random() < 0.1 for _ in range(2000)]
+    >>> stream = before + [rng.random() < 0.4 for _ in range(1000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> 2000 < hits[0] < 2200
     True
@@ -51,7 +59,7 @@ class HDDMWDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, HDDMWParams)
-        self._d = HDDMW(
+        self._d: Any = HDDMW(  # type: ignore[no-untyped-call]
             drift_confidence=p.drift_confidence,
             warning_confidence=p.warning_confidence,
             lambda_val=p.lambda_val,
@@ -61,7 +69,8 @@ class HDDMWDetector(Detector):
     def _learn(self, x: Any) -> bool:
         d = self._d
         d.update(x)
-        return d._drift_detected  # type: ignore[no-any-return]
+        fired: bool = d._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         return float(self._d._total.ewma)

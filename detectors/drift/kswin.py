@@ -18,17 +18,26 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift import KSWIN
 
-from detectors.base import Detector, DetectorParams, StateValue, as_float, decode_float, encode_float
+from detectors.base import (
+    Detector,
+    DetectorParams,
+    StateValue,
+    as_float,
+    decode_float,
+    encode_float,
+)
 
 
 class KSWINParams(DetectorParams):
     """River's ``KSWIN`` parameters, plus sampling and the generic guards."""
 
-    alpha: float = Field(1e-5, gt=0.0, lt=1.0, description="KS test significance.")
-    window_size: int = Field(400, ge=20, le=100_000)
-    stat_size: int = Field(100, ge=10, le=50_000)
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the window sampling.")
-    sample_every: int = Field(4, ge=1, le=10_000, description="Only every n-th value is tested.")
+    alpha: float = Field(default=1e-5, gt=0.0, lt=1.0, description="KS test significance.")
+    window_size: int = Field(default=400, ge=20, le=100_000)
+    stat_size: int = Field(default=100, ge=10, le=50_000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seeds the window sampling.")
+    sample_every: int = Field(
+        default=4, ge=1, le=10_000, description="Only every n-th value is tested."
+    )
 
     @model_validator(mode="after")
     def _sizes_fit(self) -> Self:
@@ -47,7 +56,8 @@ class KSWINDetector(Detector):
     >>> import random
     >>> rng = random.Random(3)
     >>> det = KSWINDetector(sample_every=1)
-    >>> stream = [rng.gauss(0, 1) for _ in range(1000)] + [rng.gauss(0, 4) for _ in range(1000)]
+    >>> before = [rng.gauss(0, 1) for _ in range(1000)]
+    >>> stream = before + [rng.gauss(0, 4) for _ in range(1000)]
     >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
     >>> 1000 < hits[0] < 1100
     True
@@ -62,7 +72,7 @@ class KSWINDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, KSWINParams)
-        self._ks = KSWIN(
+        self._ks: Any = KSWIN(
             alpha=p.alpha, window_size=p.window_size, stat_size=p.stat_size, seed=p.seed
         )
         self._every = p.sample_every
@@ -75,7 +85,8 @@ class KSWINDetector(Detector):
         self._tick = 0
         ks = self._ks
         ks.update(x)
-        return ks._drift_detected  # type: ignore[no-any-return]
+        fired: bool = ks._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         return float(self._ks.p_value) if self._ks.n else 1.0
@@ -101,7 +112,7 @@ class KSWINDetector(Detector):
         version, internal, gauss = state["rng"]
         if not all(isinstance(v, int) for v in internal):
             raise TypeError("rng state must be integers")
-        rng = random.Random()
+        rng = random.Random()  # noqa: S311 - reproduces River's window sampling, not security
         rng.setstate((int(version), tuple(internal), decode_float(gauss) if gauss else None))
         ks._rng = rng
         ks.window = collections.deque(window, maxlen=ks.window_size)

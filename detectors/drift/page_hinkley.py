@@ -31,10 +31,10 @@ class PageHinkleyParams(DetectorParams):
     (``python -m load_tests.eval_drift``).
     """
 
-    min_instances: int = Field(30, ge=1, le=1_000_000)
-    delta: float = Field(0.25, ge=0.0, le=1e9)
-    threshold: float = Field(25.0, gt=0.0, le=1e12)
-    alpha: float = Field(1.0, gt=0.0, le=1.0)
+    min_instances: int = Field(default=30, ge=1, le=1_000_000)
+    delta: float = Field(default=0.25, ge=0.0, le=1e9)
+    threshold: float = Field(default=25.0, gt=0.0, le=1e12)
+    alpha: float = Field(default=1.0, gt=0.0, le=1.0)
     mode: Literal["up", "down", "both"] = "both"
 
 
@@ -61,7 +61,7 @@ class PageHinkleyDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, PageHinkleyParams)
-        self._ph = PageHinkley(
+        self._ph: Any = PageHinkley(
             min_instances=p.min_instances,
             delta=p.delta,
             threshold=p.threshold,
@@ -72,13 +72,14 @@ class PageHinkleyDetector(Detector):
     def _learn(self, x: Any) -> bool:
         ph = self._ph
         ph.update(x)
-        return ph._drift_detected  # type: ignore[no-any-return]
+        fired: bool = ph._drift_detected
+        return fired
 
     def _statistic(self) -> float:
         ph = self._ph
         if ph._x_mean.n == 0:
             return 0.0
-        return max(ph._sum_increase - ph._min_increase, ph._max_decrease - ph._sum_decrease)
+        return float(max(ph._sum_increase - ph._min_increase, ph._max_decrease - ph._sum_decrease))
 
     def _export(self) -> dict[str, StateValue]:
         ph = self._ph
