@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 from river.drift import ADWIN
 
-from detectors.base import Detector, DetectorParams, InputType, StateValue
+from detectors.base import DetectorParams, InputType, RiverDetector, StateValue
 from detectors.drift._rust import export_rust, import_rust
 
 
@@ -30,7 +30,7 @@ class AdwinParams(DetectorParams):
     grace_period: int = Field(default=10, ge=1, le=1_000_000)
 
 
-class AdwinDetector(Detector):
+class AdwinDetector(RiverDetector):
     """Adaptive windowing (Bifet & Gavaldà 2007) backed by River's Rust ADWIN.
 
     Like River's ``ADWIN.update``, a detection empties the window so the next
@@ -53,40 +53,29 @@ class AdwinDetector(Detector):
     input_type: ClassVar[InputType] = "numeric"
     Params = AdwinParams
 
-    __slots__ = ("_adwin", "_helper")
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, AdwinParams)
-        self._adwin: Any = ADWIN(  # type: ignore[no-untyped-call]
+        self._river = ADWIN(  # type: ignore[no-untyped-call]
             delta=p.delta,
             clock=p.clock,
             max_buckets=p.max_buckets,
             min_window_length=p.min_window_length,
             grace_period=p.grace_period,
         )
-        self._helper = self._adwin._helper
-
-    def _learn(self, x: Any) -> bool:
-        # River's ADWIN.update inlined (same semantics: reset after a detection)
-        # to keep the hot path to one Python frame over the Rust helper.
-        if self._adwin._drift_detected:
-            self._adwin._reset()
-            self._helper = self._adwin._helper
-        fired: bool = self._helper.update(x)
-        self._adwin._drift_detected = fired
-        return fired
 
     def _statistic(self) -> float:
-        return float(self._adwin.estimation)
+        return float(self._river.estimation)
 
     def _export(self) -> dict[str, StateValue]:
-        return {"fired": self._adwin._drift_detected, "helper": export_rust(self._helper)}
+        return {"fired": self._river._drift_detected, "helper": export_rust(self._river._helper)}
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        import_rust(self._helper, state["helper"])
+        import_rust(self._river._helper, state["helper"])
         fired = state["fired"]
         if not isinstance(fired, bool):
             raise TypeError("fired must be a boolean")
-        self._adwin._drift_detected = fired
+        self._river._drift_detected = fired

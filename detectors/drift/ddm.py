@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import DDM
 
-from detectors.base import Detector, DetectorParams, StateValue, decode_float, encode_float
+from detectors.base import DetectorParams, RiverDetector, StateValue, decode_float, encode_float
 from detectors.drift._river_state import flag, load_mean, mean_state
 
 
@@ -26,7 +26,7 @@ class DDMParams(DetectorParams):
         return self
 
 
-class DDMDetector(Detector):
+class DDMDetector(RiverDetector):
     """Drift Detection Method backed by ``river.drift.binary.DDM``; 1 = wrong prediction.
 
     The statistic is the running error rate.
@@ -47,28 +47,22 @@ class DDMDetector(Detector):
     input_type = "binary"
     Params = DDMParams
 
-    __slots__ = ("_d",)
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, DDMParams)
-        self._d: Any = DDM(
+        self._river = DDM(
             warm_start=p.warm_start,
             warning_threshold=p.warning_threshold,
             drift_threshold=p.drift_threshold,
         )
 
-    def _learn(self, x: Any) -> bool:
-        d = self._d
-        d.update(x)
-        fired: bool = d._drift_detected
-        return fired
-
     def _statistic(self) -> float:
-        return float(self._d._p.get())
+        return float(self._river._p.get())
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._d
+        d = self._river
         return {
             "fired": d._drift_detected,
             "warning": d._warning_detected,
@@ -80,7 +74,7 @@ class DDMDetector(Detector):
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._d
+        d = self._river
         d._drift_detected = flag(state["fired"])
         d._warning_detected = flag(state["warning"])
         load_mean(d._p, state["p"])

@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import EDDM
 
-from detectors.base import Detector, DetectorParams, StateValue, as_float
+from detectors.base import DetectorParams, RiverDetector, StateValue, as_float
 from detectors.drift._river_state import flag, load_mean, mean_state
 
 
@@ -26,7 +26,7 @@ class EDDMParams(DetectorParams):
         return self
 
 
-class EDDMDetector(Detector):
+class EDDMDetector(RiverDetector):
     """Early Drift Detection Method backed by ``river.drift.binary.EDDM``; 1 = wrong prediction.
 
     The statistic is the mean distance (in events) between two errors.
@@ -47,24 +47,18 @@ class EDDMDetector(Detector):
     input_type = "binary"
     Params = EDDMParams
 
-    __slots__ = ("_d",)
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, EDDMParams)
-        self._d: Any = EDDM(warm_start=p.warm_start, alpha=p.alpha, beta=p.beta)
-
-    def _learn(self, x: Any) -> bool:
-        d = self._d
-        d.update(x)
-        fired: bool = d._drift_detected
-        return fired
+        self._river = EDDM(warm_start=p.warm_start, alpha=p.alpha, beta=p.beta)
 
     def _statistic(self) -> float:
-        return float(self._d._error_distances.mean.get())
+        return float(self._river._error_distances.mean.get())
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._d
+        d = self._river
         var = d._error_distances
         return {
             "fired": d._drift_detected,
@@ -79,7 +73,7 @@ class EDDMDetector(Detector):
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._d
+        d = self._river
         d._drift_detected = flag(state["fired"])
         d._warning_detected = flag(state["warning"])
         load_mean(d._error_distances.mean, state["dist_mean"])

@@ -9,7 +9,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import FHDDM
 
-from detectors.base import Detector, DetectorParams, StateValue, as_float
+from detectors.base import DetectorParams, RiverDetector, StateValue, as_float
 from detectors.drift._river_state import flag
 
 
@@ -27,7 +27,7 @@ class FHDDMParams(DetectorParams):
         return self
 
 
-class FHDDMDetector(Detector):
+class FHDDMDetector(RiverDetector):
     """Fast Hoeffding Drift Detection backed by ``river.drift.binary.FHDDM``.
 
     River's FHDDM watches the rate of ones and fires when it *drops* (it was
@@ -52,29 +52,41 @@ class FHDDMDetector(Detector):
     input_type = "binary"
     Params = FHDDMParams
 
-    __slots__ = ("_d",)
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, FHDDMParams)
-        self._d: Any = FHDDM(
+        self._river = FHDDM(
             sliding_window_size=p.sliding_window_size,
             confidence_level=p.confidence_level,
             short_window_size=p.short_window_size,
         )
 
+    def update(self, x: Any) -> Self:
+        """Learn one outcome (1/True = wrong prediction); guards as in ``Detector.update``."""
+        # RiverDetector.update with the inversion inlined: one frame, as the others.
+        self._n_seen += 1
+        if self._n_seen <= self._warm_up:
+            self._drift_detected = False
+            return self
+        self._n_learnt += 1
+        river = self._river
+        river.update(0 if x else 1)
+        self._drift_detected = river._drift_detected and self._admit()
+        return self
+
     def _learn(self, x: Any) -> bool:
-        d = self._d
-        d.update(0 if x else 1)
-        fired: bool = d._drift_detected
+        self._river.update(0 if x else 1)
+        fired: bool = self._river._drift_detected
         return fired
 
     def _statistic(self) -> float:
-        window = self._d._sliding_window
+        window = self._river._sliding_window
         return 1.0 - sum(window) / len(window) if window else 0.0
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._d
+        d = self._river
         return {
             "fired": d._drift_detected,
             "window": [int(v) for v in d._sliding_window],
@@ -85,7 +97,7 @@ class FHDDMDetector(Detector):
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._d
+        d = self._river
         window = [int(v) for v in state["window"]]
         if len(window) > d.sliding_window_size or any(v not in (0, 1) for v in window):
             raise ValueError("window does not fit sliding_window_size")

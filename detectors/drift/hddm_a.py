@@ -9,7 +9,7 @@ from pydantic import Field
 from river import stats
 from river.drift.binary import HDDMA
 
-from detectors.base import Detector, DetectorParams, StateValue
+from detectors.base import DetectorParams, RiverDetector, StateValue
 from detectors.drift._river_state import flag, load_mean, mean_state
 
 
@@ -21,7 +21,7 @@ class HDDMAParams(DetectorParams):
     two_sided_test: bool = False
 
 
-class HDDMADetector(Detector):
+class HDDMADetector(RiverDetector):
     """HDDM with A-test backed by ``river.drift.binary.HDDMA``; 1 = wrong prediction.
 
     The statistic is the running error rate.
@@ -42,28 +42,22 @@ class HDDMADetector(Detector):
     input_type = "binary"
     Params = HDDMAParams
 
-    __slots__ = ("_d",)
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, HDDMAParams)
-        self._d: Any = HDDMA(  # type: ignore[no-untyped-call]
+        self._river = HDDMA(  # type: ignore[no-untyped-call]
             drift_confidence=p.drift_confidence,
             warning_confidence=p.warning_confidence,
             two_sided_test=p.two_sided_test,
         )
 
-    def _learn(self, x: Any) -> bool:
-        d = self._d
-        d.update(x)
-        fired: bool = d._drift_detected
-        return fired
-
     def _statistic(self) -> float:
-        return float(self._d._z.get())
+        return float(self._river._z.get())
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._d
+        d = self._river
         return {
             "fired": d._drift_detected,
             "warning": d._warning_detected,
@@ -74,7 +68,7 @@ class HDDMADetector(Detector):
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._d
+        d = self._river
         d._drift_detected = flag(state["fired"])
         d._warning_detected = flag(state["warning"])
         d._x_min = load_mean(stats.Mean(), state["x_min"])

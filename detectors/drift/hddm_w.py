@@ -10,8 +10,8 @@ from river.drift.binary import HDDMW
 from river.drift.binary.hddm_w import SampleInfo
 
 from detectors.base import (
-    Detector,
     DetectorParams,
+    RiverDetector,
     StateValue,
     as_float,
     decode_float,
@@ -32,7 +32,7 @@ class HDDMWParams(DetectorParams):
     two_sided_test: bool = False
 
 
-class HDDMWDetector(Detector):
+class HDDMWDetector(RiverDetector):
     """HDDM with W-test backed by ``river.drift.binary.HDDMW``; 1 = wrong prediction.
 
     The statistic is the EWMA error rate. Each of River's five ``SampleInfo``
@@ -54,29 +54,23 @@ class HDDMWDetector(Detector):
     input_type = "binary"
     Params = HDDMWParams
 
-    __slots__ = ("_d",)
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, HDDMWParams)
-        self._d: Any = HDDMW(  # type: ignore[no-untyped-call]
+        self._river = HDDMW(  # type: ignore[no-untyped-call]
             drift_confidence=p.drift_confidence,
             warning_confidence=p.warning_confidence,
             lambda_val=p.lambda_val,
             two_sided_test=p.two_sided_test,
         )
 
-    def _learn(self, x: Any) -> bool:
-        d = self._d
-        d.update(x)
-        fired: bool = d._drift_detected
-        return fired
-
     def _statistic(self) -> float:
-        return float(self._d._total.ewma)
+        return float(self._river._total.ewma)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._d
+        d = self._river
         samples: list[Any] = []
         for name in _SAMPLES:
             s: SampleInfo = getattr(d, name)
@@ -91,7 +85,7 @@ class HDDMWDetector(Detector):
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._d
+        d = self._river
         samples = state["samples"]
         if len(samples) != len(_SAMPLES):
             raise ValueError("expected five samples")

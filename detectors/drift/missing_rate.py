@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -20,7 +20,7 @@ class MissingRateParams(AdwinParams):
 class MissingRateDetector(AdwinDetector):
     """Fires when the share of events missing a feature changes.
 
-    ``update`` takes a truthy value for "missing in this event" (the registry
+    ``update`` takes a boolean (or 0/1) for "missing in this event" (the registry
     feeds ``value is None`` for every known feature of every event, including
     features absent from the event). The statistic is the current missing rate.
 
@@ -41,6 +41,3 @@ class MissingRateDetector(AdwinDetector):
     Params = MissingRateParams
 
     __slots__ = ()
-
-    def _learn(self, x: Any) -> bool:
-        return super()._learn(1.0 if x else 0.0)

@@ -9,8 +9,8 @@ from pydantic import Field
 from river.drift import PageHinkley
 
 from detectors.base import (
-    Detector,
     DetectorParams,
+    RiverDetector,
     StateValue,
     as_float,
     decode_float,
@@ -38,7 +38,7 @@ class PageHinkleyParams(DetectorParams):
     mode: Literal["up", "down", "both"] = "both"
 
 
-class PageHinkleyDetector(Detector):
+class PageHinkleyDetector(RiverDetector):
     """Page-Hinkley cumulative-deviation test backed by ``river.drift.PageHinkley``.
 
     The statistic is the larger of the upward and downward test values, the
@@ -56,12 +56,12 @@ class PageHinkleyDetector(Detector):
     input_type = "numeric"
     Params = PageHinkleyParams
 
-    __slots__ = ("_ph",)
+    __slots__ = ("_river",)
 
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, PageHinkleyParams)
-        self._ph: Any = PageHinkley(
+        self._river = PageHinkley(
             min_instances=p.min_instances,
             delta=p.delta,
             threshold=p.threshold,
@@ -69,20 +69,14 @@ class PageHinkleyDetector(Detector):
             mode=p.mode,
         )
 
-    def _learn(self, x: Any) -> bool:
-        ph = self._ph
-        ph.update(x)
-        fired: bool = ph._drift_detected
-        return fired
-
     def _statistic(self) -> float:
-        ph = self._ph
+        ph = self._river
         if ph._x_mean.n == 0:
             return 0.0
         return float(max(ph._sum_increase - ph._min_increase, ph._max_decrease - ph._sum_decrease))
 
     def _export(self) -> dict[str, StateValue]:
-        ph = self._ph
+        ph = self._river
         return {
             "fired": ph._drift_detected,
             "mean_n": ph._x_mean.n,
@@ -95,7 +89,7 @@ class PageHinkleyDetector(Detector):
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        ph = self._ph
+        ph = self._river
         ph._drift_detected = bool(state["fired"])
         ph._x_mean.n = as_float(state["mean_n"])
         ph._x_mean._mean = as_float(state["mean"])
