@@ -372,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"{'mean':<18} {'':>5} " + " ".join(f"{statistics.mean(v):>16.3f}" for v in sums.values())
     )
+    baseline = statistics.mean(f_measure(notes, []) for _, _, notes in series)
+    print(f"{'no detections':<18} {'':>5} {baseline:>16.3f}   (F1 of predicting no change at all)")
     print("(G) = Guardian's settings, (R) = River's defaults without guards. Series are short")
     print(
         "(105-8,195 points) and unscaled; Guardian's settings trade their recall "
