@@ -1,0 +1,158 @@
+"""Cost of a Guardian detector update against a raw River loop over the same values.
+
+``python -m load_tests.bench_detectors [--quick] [--n N] [--repeats R]``
+
+For every River-backed kind, the same seeded values go through (a) the River
+detector alone, ``det.update(x); det.drift_detected`` (the baseline), and (b)
+Guardian's detector with the same River parameters, ``det.update(x).drift_detected``,
+which adds the contract's guards (warm-up, min samples, cooldown) and counters.
+Figures are medians over ``--repeats`` runs, in nanoseconds per update, with
+their ratio (target: at most 1.5x). KSWIN is compared unsampled
+(``sample_every=1``) so both sides run the same KS tests; the sampled default is
+listed separately, as is the categorical detector (no River counterpart) and
+the registry's per-event dispatch over a realistic event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from river.drift import ADWIN, KSWIN, PageHinkley
+from river.drift.binary import DDM, EDDM, FHDDM, HDDMA, HDDMW
+
+from detectors.drift import DETECTOR_KINDS
+from detectors.registry import DetectorRegistry
+from detectors.specs import DetectorSpecs
+
+
+def _time(loop: Callable[[], int]) -> float:
+    started = time.perf_counter()
+    loop()
+    return time.perf_counter() - started
+
+
+def river_loop(det: Any, values: list[Any]) -> Callable[[], int]:
+    def loop() -> int:
+        n = 0
+        for x in values:
+            det.update(x)
+            if det.drift_detected:
+                n += 1
+        return n
+
+    return loop
+
+
+def guardian_loop(det: Any, values: list[Any]) -> Callable[[], int]:
+    def loop() -> int:
+        n = 0
+        for x in values:
+            if det.update(x).drift_detected:
+                n += 1
+        return n
+
+    return loop
+
+
+def values_for(input_type: str, n: int, seed: int) -> list[Any]:
+    r = random.Random(seed)
+    if input_type == "numeric":
+        return [r.gauss(0.0, 1.0) for _ in range(n)]
+    if input_type == "binary":
+        return [r.random() < 0.1 for _ in range(n)]
+    return r.choices("abcdefgh", k=n)
+
+
+# kind -> (River constructor, Guardian params with the same River parameters)
+PAIRS: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
+    "adwin": (lambda: ADWIN(delta=1e-5), {"delta": 1e-5}),
+    "page_hinkley": (
+        lambda: PageHinkley(delta=0.25, threshold=25.0, alpha=1.0),
+        {"delta": 0.25, "threshold": 25.0, "alpha": 1.0},
+    ),
+    "kswin": (
+        lambda: KSWIN(alpha=1e-5, window_size=400, stat_size=100, seed=0),
+        {"sample_every": 1},
+    ),
+    "missing_rate": (lambda: ADWIN(delta=1e-5, grace_period=100), {}),
+    "ddm": (lambda: DDM(), {}),
+    "eddm": (lambda: EDDM(), {}),
+    "hddm_a": (lambda: HDDMA(), {}),
+    "hddm_w": (lambda: HDDMW(), {}),
+    "fhddm": (lambda: FHDDM(), {}),
+}
+
+GUARDS = {"min_samples": 200, "cooldown": 1000}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--n", type=int, default=None, help="values per run")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+    n = args.n or (30_000 if args.quick else 200_000)
+    repeats = args.repeats or (3 if args.quick else 7)
+    print(f"# Detector update cost (n={n:,} values, median of {repeats} runs, ns/update)")
+    print(f"{'kind':<14} {'river':>10} {'guardian':>10} {'ratio':>7}")
+    ratios = []
+    for kind, (make_river, params) in PAIRS.items():
+        cls = DETECTOR_KINDS[kind]
+        values = values_for(cls.input_type, n if kind != "kswin" else n // 20, seed=1)
+        if kind == "missing_rate":
+            values = [1.0 if v else 0.0 for v in values_for("binary", n, seed=1)]
+        river_t, guardian_t = [], []
+        for _ in range(repeats):  # interleaved so machine noise hits both sides alike
+            river_t.append(_time(river_loop(make_river(), values)))
+            guardian_t.append(_time(guardian_loop(cls(**params, **GUARDS), values)))
+        r = statistics.median(river_t) / len(values) * 1e9
+        g = statistics.median(guardian_t) / len(values) * 1e9
+        ratios.append(g / r)
+        print(f"{kind:<14} {r:>10.0f} {g:>10.0f} {g / r:>6.2f}x")
+    print(f"{'max ratio':<14} {'':>10} {'':>10} {max(ratios):>6.2f}x   (target <= 1.5x)")
+
+    print("\n# Without a River counterpart / as shipped (ns/update)")
+    for label, det, vtype in (
+        ("kswin sampled (default, every 4th)", DETECTOR_KINDS["kswin"](**GUARDS), "numeric"),
+        ("categorical (PSI + chi2)", DETECTOR_KINDS["categorical"](), "categorical"),
+    ):
+        values = values_for(vtype, n, seed=2)
+        t = statistics.median(_time(guardian_loop(det.clone(), values)) for _ in range(repeats))
+        print(f"{label:<36} {t / len(values) * 1e9:>10.0f}")
+
+    specs = DetectorSpecs.load()
+    r = random.Random(3)
+    n_events = n // 10
+    events = [
+        (
+            {f"f{i}": r.gauss(0, 1) for i in range(8)} | {"country": r.choice("ABCD"), "ok": True},
+            {"score": r.random(), "prediction": r.random() < 0.3},
+        )
+        for _ in range(n_events)
+    ]
+
+    created: list[int] = []
+
+    def registry_loop() -> int:
+        reg = DetectorRegistry(specs)
+        found = 0
+        for i, (features, outputs) in enumerate(events):
+            found += len(reg.observe("m", "1", features, outputs, float(i)))
+        created.append(len(reg.list_detectors()))
+        return found
+
+    t = statistics.median(_time(registry_loop) for _ in range(repeats))
+    n_det = created[-1]
+    print(
+        f"{'registry.observe, 10 features + 2 outputs':<36} {t / n_events * 1e9:>10.0f} per event "
+        f"({n_det} detector updates per event)"
+    )
+
+
+if __name__ == "__main__":
+    main()
