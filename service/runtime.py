@@ -6,21 +6,38 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 from prometheus_client import CollectorRegistry, disable_created_metrics
+from pydantic import ValidationError
 
+from detectors.fairness.config import FairnessConfig
+from detectors.fairness.monitor import FairnessMonitor
+from detectors.label_join import LabelJoin
+from detectors.registry import DetectorRegistry
+from detectors.specs import DetectorSpecs
+from service.alerting.engine import AlertEngine
+from service.alerting.rules import load_rules
+from service.alerting.sinks import build_sinks
 from service.api.app import create_app
+from service.errors import ConfigError
 from service.kafka.topics import TopicSpec
 from service.metrics import GuardianMetrics
-from service.pipeline.stages import FixedRetentionStage, Stage, ValidateStage
-from service.pipeline.worker import PipelineWorker
-from service.settings import GuardianSettings
+from service.pipeline.detect import DetectStage
+from service.pipeline.stages import RedactStage, RetainStage, Stage, ValidateStage
+from service.pipeline.worker import OutputRecord, PipelineWorker
+from service.redaction.policy import RedactionPolicy
+from service.redaction.redactor import Redactor
+from service.retention import RetentionPolicy, desired_topic_configs, dlq_retention_ms
+from service.settings import GuardianSettings, resolve_config_path
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-DAY_MS = 86_400_000
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -31,8 +48,25 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+def _load(what: str, path: Path, loader: Callable[[Path], T]) -> T:
+    """Load one policy or config file; any problem becomes one ConfigError line."""
+    resolved = resolve_config_path(path)
+    try:
+        return loader(resolved)
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: file not found: {path}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError(f"{what} {path}: {problems}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path}: {exc}") from None
+
+
 class Guardian:
-    """Everything one Guardian process runs."""
+    """Everything one Guardian process runs: pipeline, detectors, alerts, control plane."""
 
     def __init__(
         self, settings: GuardianSettings, registry: CollectorRegistry | None = None
@@ -40,37 +74,138 @@ class Guardian:
         disable_created_metrics()
         self.settings = settings
         self.metrics = GuardianMetrics(registry, top_k=settings.limits.top_k_label_values)
-        self.stages: list[Stage] = self.build_stages()
-        self.worker = PipelineWorker(
-            settings, self.metrics, self.stages, topic_specs=self.topic_specs()
+        self.redactor = Redactor(
+            _load("redaction policy", settings.redaction.policy_file, RedactionPolicy.from_yaml),
+            settings.redaction,
+            self.metrics,
         )
+        self.retention_policy = _load(
+            "retention policy",
+            settings.retention.policy_file,
+            lambda p: RetentionPolicy.from_file(
+                p, strict_unreachable=settings.retention.strict_unreachable
+            ),
+        )
+        for rule in self.retention_policy.unreachable_rules():
+            log.warning("retention policy: %s", rule)
+        self.detectors = DetectorRegistry(
+            _load("detector specs", settings.detectors.specs_file, DetectorSpecs.load), self.metrics
+        )
+        self.fairness = FairnessMonitor(
+            _load("fairness config", settings.fairness.config_file, FairnessConfig.load),
+            self.metrics,
+        )
+        self.label_join = LabelJoin(
+            settings.detectors.label_join_max, settings.detectors.label_join_ttl_s, self.metrics
+        )
+        self.alerts = AlertEngine(
+            _load("alert rules", settings.alerting.rules_file, load_rules),
+            self.metrics,
+            config_version_provider=self.config_version,
+        )
+        self.detect = DetectStage(self.detectors, self.fairness, self.label_join, self.alerts)
+        self.retain = RetainStage(
+            self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
+        )
+        self.stages: list[Stage] = [
+            ValidateStage(settings.limits),
+            RedactStage(self.redactor),
+            self.retain,
+            self.detect,
+        ]
+        self.worker = PipelineWorker(
+            settings,
+            self.metrics,
+            self.stages,
+            topic_specs=self.topic_specs(),
+            on_label=self.detect.on_label,
+        )
+        self.alerts.sinks = build_sinks(settings.alerting, self.metrics, send=self._send_alert)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
         self.app = create_app(self)
 
-    def build_stages(self) -> list[Stage]:
-        s = self.settings
-        return [
-            ValidateStage(s.limits),
-            FixedRetentionStage(s.kafka.topics.sanitized_prefix),
-        ]
+    def config_version(self) -> str:
+        return f"redaction={self.redactor.policy.version};retention={self.retention_policy.version}"
+
+    async def _send_alert(self, topic: str, key: bytes, value: bytes) -> None:
+        # Written with the next batch, acknowledged before its offsets are committed.
+        self.worker.enqueue(OutputRecord(self.settings.kafka.topics.alerts, value, key))
 
     def topic_specs(self) -> list[TopicSpec]:
         t = self.settings.kafka.topics
         p, rf = t.partitions, t.replication_factor
         compact = {"cleanup.policy": "compact"}
+        sanitized = [
+            TopicSpec(name, p, rf, configs)
+            for name, configs in desired_topic_configs(
+                self.retention_policy, t.sanitized_prefix
+            ).items()
+        ]
+        dlq_ms = str(dlq_retention_ms(self.retention_policy))
         return [
-            TopicSpec(f"{t.sanitized_prefix}standard", p, rf, {"retention.ms": str(30 * DAY_MS)}),
-            TopicSpec(t.dlq, p, rf, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}),
+            *sanitized,
+            TopicSpec(t.dlq, p, rf, {"retention.ms": dlq_ms, "cleanup.policy": "delete"}),
             TopicSpec(t.alerts, 1, rf),
             TopicSpec(t.audit, 1, rf, {"retention.ms": "-1", "cleanup.policy": "delete"}),
             TopicSpec(t.config, 1, rf, compact),
             TopicSpec(t.state, p, rf, compact),
         ]
 
+    def _report_topic_mismatches(self) -> None:
+        for m in self.worker.topic_mismatches:
+            self.metrics.retention_mismatch.labels(m.topic).set(1)
+
     async def start(self) -> None:
+        await self.redactor.start()
         await self.worker.start()
+        self._report_topic_mismatches()
+        await self.alerts.start()
+        interval = self.settings.alerting.tick_interval_seconds
+        self._tasks = [
+            asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
+            asyncio.create_task(self._watch_health(), name="health"),
+        ]
+
+    async def _watch_health(self) -> None:
+        """Feed the alert engine the service's own health every few seconds."""
+        m = self.metrics
+        last_consumed = last_rejected = last_failures = 0.0
+        while not self._stop.is_set():
+            consumed = _value(m.events_consumed)
+            rejected = sum(s.value for s in _samples(m.events_rejected))
+            failures = _value(m.redaction_failures)
+            delta = consumed - last_consumed
+            lag = sum(s.value for s in _samples(m.consumer_lag))
+            self.alerts.observe_health(
+                dlq_rate=(rejected - last_rejected) / delta if delta > 0 else 0.0,
+                lag=lag,
+                redaction_failures=failures - last_failures,
+                model_last_seen=dict(self.detect.last_seen),
+            )
+            last_consumed, last_rejected, last_failures = consumed, rejected, failures
+            self.fairness.tick(time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=5)
 
     async def close(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=3)
+        await self.alerts.close()
         await self.worker.close()
+        await self.redactor.close()
+
+
+def _samples(metric: Any) -> list[Any]:
+    return [
+        s for family in metric.collect() for s in family.samples if not s.name.endswith("_created")
+    ]
+
+
+def _value(metric: Any) -> float:
+    return sum(s.value for s in _samples(metric) if s.name.endswith("_total"))
 
 
 async def serve(settings: GuardianSettings) -> int:

@@ -21,6 +21,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from service.alerting.settings import AlertingSettings  # noqa: E402
+from service.redaction.settings import RedactionSettings  # noqa: E402
+from service.retention.settings import RetentionSettings  # noqa: E402
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_FILE = Path("config/guardian.yaml")
 
@@ -111,6 +115,17 @@ class StateSettings(_Section):
     checkpoint_interval_s: float = Field(default=10.0, gt=0)
 
 
+class DetectorSettings(_Section):
+    specs_file: Path = Path("config/detectors.yaml")
+    #: Events remembered for joining their ground-truth label, and for how long.
+    label_join_max: int = Field(default=100_000, ge=1)
+    label_join_ttl_s: float = Field(default=6 * 3600.0, gt=0)
+
+
+class FairnessSettings(_Section):
+    config_file: Path = Path("config/fairness.yaml")
+
+
 class GuardianSettings(BaseSettings):
     """Every setting of one Guardian process."""
 
@@ -127,6 +142,11 @@ class GuardianSettings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     state: StateSettings = StateSettings()
+    redaction: RedactionSettings = RedactionSettings()
+    retention: RetentionSettings = RetentionSettings()
+    detectors: DetectorSettings = DetectorSettings()
+    fairness: FairnessSettings = FairnessSettings()
+    alerting: AlertingSettings = AlertingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     replica_id: str | None = None
 

@@ -80,13 +80,27 @@ def settings_env(settings: GuardianSettings) -> dict[str, str]:
 
 
 def start_guardian_process(settings: GuardianSettings, **extra_env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    """`guardian run` in a subprocess; its log goes to a file (a pipe could fill and block it).
+
+    Read the log with :func:`process_log`.
+    """
+    import tempfile
+
+    log = tempfile.NamedTemporaryFile(prefix="guardian-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "run"],
         env={**settings_env(settings), **extra_env},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
+    log.close()
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    return proc
+
+
+def process_log(proc: subprocess.Popen[bytes]) -> str:
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 async def wait_ready(port: int, timeout_s: float = 30.0) -> None:
@@ -118,9 +132,17 @@ async def produce(
     return len(futures)
 
 
+def sanitized_topics(settings: GuardianSettings) -> list[str]:
+    """Every per-class sanitized topic of the shipped retention policy."""
+    from service.retention import RetentionSettings
+
+    policy = RetentionSettings().load_policy()
+    return [f"{settings.kafka.topics.sanitized_prefix}{name}" for name in policy.classes]
+
+
 async def drain(
     bootstrap: str,
-    topic: str,
+    topic: str | list[str],
     *,
     expect: int | None = None,
     timeout_s: float = 30.0,
@@ -128,8 +150,9 @@ async def drain(
     isolation_level: str = "read_uncommitted",
 ) -> list[Any]:
     """Read a topic from the beginning until ``expect`` messages or ``idle_s`` without new ones."""
+    topics = [topic] if isinstance(topic, str) else topic
     consumer = AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",

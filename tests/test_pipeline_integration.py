@@ -17,7 +17,9 @@ from service.demo.stream import DemoConfig, DemoStream
 from tests.kafka_helpers import (
     drain,
     make_settings,
+    process_log,
     produce,
+    sanitized_topics,
     start_guardian_process,
     wait_ready,
 )
@@ -38,7 +40,7 @@ async def test_every_event_comes_out_sanitized_once(kafka_bootstrap: str, guardi
     guardian = await guardian_factory(settings)
     values = demo_records(600)
     await produce(kafka_bootstrap, settings.kafka.topics.events, values)
-    out = await drain(kafka_bootstrap, f"{settings.kafka.topics.sanitized_prefix}standard", expect=600)
+    out = await drain(kafka_bootstrap, sanitized_topics(settings), expect=600)
     sent_ids = [orjson.loads(v)["event_id"] for v in values]
     assert sorted(ids(out)) == sorted(sent_ids)
     registry = guardian.metrics.registry
@@ -81,7 +83,7 @@ async def test_malformed_input_goes_to_dlq_and_service_keeps_running(  # type: i
     await produce(kafka_bootstrap, settings.kafka.topics.events, mixed, key=b"m")
     dlq = await drain(kafka_bootstrap, settings.kafka.topics.dlq, expect=len(MALFORMED))
     out = await drain(
-        kafka_bootstrap, f"{settings.kafka.topics.sanitized_prefix}standard", expect=len(good)
+        kafka_bootstrap, sanitized_topics(settings), expect=len(good)
     )
     assert len(out) == len(good)
     reasons = sorted(orjson.loads(m.value)["reason"] for m in dlq)
@@ -100,7 +102,7 @@ async def test_malformed_input_goes_to_dlq_and_service_keeps_running(  # type: i
 
 async def test_abrupt_kill_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str) -> None:
     settings = make_settings(kafka_bootstrap)
-    sanitized = f"{settings.kafka.topics.sanitized_prefix}standard"
+    sanitized = sanitized_topics(settings)
     values = demo_records(20_000, seed=5)
     proc = start_guardian_process(settings)
     try:
@@ -142,7 +144,7 @@ async def test_sigterm_exits_zero_within_ten_seconds(kafka_bootstrap: str) -> No
     finally:
         if proc.poll() is None:
             proc.kill()
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    stderr = process_log(proc)
     assert code == 0, stderr
     assert elapsed < 10
     assert "Traceback" not in stderr
@@ -164,17 +166,17 @@ async def test_stream_published_by_kcat_comes_out_whole(  # type: ignore[no-unty
         capture_output=True,
     )
     out = await drain(
-        kafka_bootstrap, f"{settings.kafka.topics.sanitized_prefix}standard", expect=len(values)
+        kafka_bootstrap, sanitized_topics(settings), expect=len(values)
     )
     assert sorted(ids(out)) == sorted(orjson.loads(v)["event_id"] for v in values)
-    # and kcat, a client nobody here wrote, reads the sanitized topic back
-    result = subprocess.run(
-        [
-            "kcat", "-C", "-b", kafka_bootstrap, "-t",
-            f"{settings.kafka.topics.sanitized_prefix}standard", "-e", "-q", "-o", "beginning",
-        ],
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
-    assert len(result.stdout.splitlines()) == len(values)
+    # and kcat, a client nobody here wrote, reads the sanitized topics back
+    lines = 0
+    for topic in sanitized_topics(settings):
+        result = subprocess.run(
+            ["kcat", "-C", "-b", kafka_bootstrap, "-t", topic, "-e", "-q", "-o", "beginning"],
+            check=False,
+            timeout=60,
+            capture_output=True,
+        )
+        lines += len(result.stdout.splitlines())
+    assert lines == len(values)

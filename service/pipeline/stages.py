@@ -8,11 +8,14 @@ detect`` is built by :func:`service.runtime.build_stages`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.errors import InvalidEvent
+from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_event
+from service.redaction.redactor import Redactor
+from service.retention import EventTimestampError, RetentionPolicy, merge_headers, tag
 from service.settings import LimitSettings
 
 
@@ -47,17 +50,58 @@ class ValidateStage:
             ctx.version = model["version"]
 
 
-class FixedRetentionStage:
-    """Every valid event to one class; stands in until a retention policy is configured."""
+class RedactStage:
+    """PII and secrets out of every scanned field; a failed analysis fails closed to the DLQ."""
+
+    name = "redact"
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+
+    async def process(self, batch: list[EventContext]) -> None:
+        valid = [ctx for ctx in batch if ctx.ok and ctx.event is not None]
+        if not valid:
+            return
+        outcomes = await self.redactor.redact_batch([ctx.event for ctx in valid])  # type: ignore[misc]
+        for ctx, outcome in zip(valid, outcomes, strict=True):
+            if outcome.failed:
+                # ctx.event stays the original: the DLQ writer scrubs it without analysis.
+                ctx.reject("redaction_failed", outcome.reason or "analysis failed")
+                continue
+            ctx.event = outcome.event
+            ctx.entities = outcome.entities
+
+
+class RetainStage:
+    """Tag each event with its retention class and route it to that class's topic."""
 
     name = "retain"
 
-    def __init__(self, topic_prefix: str, class_name: str = "standard") -> None:
-        self._class = class_name
-        self._topic = f"{topic_prefix}{class_name}"
+    def __init__(
+        self, policy: RetentionPolicy, topic_prefix: str, metrics: GuardianMetrics
+    ) -> None:
+        self.policy = policy
+        self.topic_prefix = topic_prefix
+        self._assigned = metrics.retention_assigned
+        self._children: dict[str, Any] = {}
 
     async def process(self, batch: list[EventContext]) -> None:
+        policy = self.policy
         for ctx in batch:
-            if ctx.ok:
-                ctx.retention_class = self._class
-                ctx.output_topic = self._topic
+            if not ctx.ok or ctx.event is None:
+                continue
+            try:
+                decision = policy.classify(ctx.event, ctx.entities)
+            except EventTimestampError as exc:
+                ctx.reject(exc.dlq_reason, str(exc))
+                continue
+            tag(ctx.event, decision)
+            ctx.retention_class = decision.class_name
+            ctx.output_topic = f"{self.topic_prefix}{decision.class_name}"
+            ctx.headers = merge_headers(ctx.headers, decision, ctx.entities)
+            child = self._children.get(decision.class_name)
+            if child is None:
+                child = self._children[decision.class_name] = self._assigned.labels(
+                    decision.class_name
+                )
+            child.inc()

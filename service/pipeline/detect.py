@@ -1,0 +1,121 @@
+"""The detect stage: drift and fairness detectors fed from sanitized events and joined labels.
+
+Detectors see numbers and configured group labels only, never text: the
+registry hashes categories, the fairness window keeps group ids, and the label
+join keeps the prediction and protected groups for at most its TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from detectors.fairness.monitor import FairnessMonitor
+from detectors.label_join import JoinedOutcome, LabelJoin
+from detectors.registry import DetectorRegistry
+from detectors.results import DriftResult, FairnessResult
+from service.alerting.engine import AlertEngine
+from service.pipeline.context import EventContext
+
+_MAX_TRACKED_MODELS = 10_000
+
+
+def event_time(timestamp: str) -> float:
+    """Unix seconds of a validated ISO-8601 timestamp."""
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
+class DetectStage:
+    """Feed every valid event to the drift registry, the label join and the fairness monitor."""
+
+    name = "detect"
+
+    def __init__(
+        self,
+        registry: DetectorRegistry,
+        fairness: FairnessMonitor,
+        join: LabelJoin,
+        alerts: AlertEngine | None,
+    ) -> None:
+        self.registry = registry
+        self.fairness = fairness
+        self.join = join
+        self.alerts = alerts
+        #: model name -> processing time it was last seen (for the "model silent" alert)
+        self.last_seen: OrderedDict[str, float] = OrderedDict()
+        #: (model, version) pairs seen, for GET /v1/models
+        self.versions: dict[str, set[str]] = {}
+
+    async def process(self, batch: list[EventContext]) -> None:
+        now = time.time()
+        results: list[DriftResult | FairnessResult] = []
+        registry, fairness, join = self.registry, self.fairness, self.join
+        for ctx in batch:
+            event = ctx.event
+            if not ctx.ok or event is None:
+                continue
+            model, version = ctx.model, ctx.version
+            ts = event_time(event["timestamp"])
+            inputs = event.get("inputs") or {}
+            outputs = event.get("outputs") or {}
+            results.extend(
+                registry.observe(model, version, inputs.get("features") or {}, outputs, ts)
+            )
+            protected = (event.get("subject") or {}).get("protected") or {}
+            prediction = outputs.get("prediction")
+            event_id = event["event_id"]
+            results.extend(
+                fairness.observe(
+                    model,
+                    version,
+                    protected,
+                    prediction,
+                    score=outputs.get("score"),
+                    event_id=event_id,
+                    ts=ts,
+                )
+            )
+            if prediction is not None:
+                early = join.add_event(event_id, model, version, prediction, protected, ts, now=now)
+                if early is not None:
+                    results.extend(self._joined(early, now))
+            self._seen(model, version, now)
+        self._emit(results)
+
+    def on_label(self, label: dict[str, Any]) -> None:
+        """A validated label from the labels topic."""
+        now = time.time()
+        outcome = self.join.add_label(label["event_id"], label["label"], now)
+        if outcome is not None:
+            self._emit(self._joined(outcome, now))
+
+    def _joined(self, outcome: JoinedOutcome, now: float) -> list[DriftResult | FairnessResult]:
+        results: list[DriftResult | FairnessResult] = []
+        results.extend(
+            self.registry.observe_outcome(outcome.model, outcome.version, outcome.error, now)
+        )
+        self.fairness.observe_label(outcome.event_id, outcome.label, model=outcome.model)
+        return results
+
+    def _seen(self, model: str, version: str, now: float) -> None:
+        last = self.last_seen
+        if model in last:
+            last.move_to_end(model)
+        elif len(last) >= _MAX_TRACKED_MODELS:
+            last.popitem(last=False)
+        last[model] = now
+        versions = self.versions.get(model)
+        if versions is None:
+            if len(self.versions) >= _MAX_TRACKED_MODELS:
+                return
+            versions = self.versions[model] = set()
+        if len(versions) < 100:
+            versions.add(version)
+
+    def _emit(self, results: list[DriftResult | FairnessResult]) -> None:
+        if self.alerts is None:
+            return
+        for result in results:
+            self.alerts.ingest(result)
