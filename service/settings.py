@@ -148,7 +148,9 @@ class GuardianSettings(BaseSettings):
     fairness: FairnessSettings = FairnessSettings()
     alerting: AlertingSettings = AlertingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    replica_id: str | None = None
+    #: Stable name of this replica (e.g. the pod name). Used as the consumer group instance id
+    #: (static membership) and in the transactional id; None = dynamic membership.
+    replica_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
     _yaml_file: ClassVar[Path | None] = None
 

@@ -104,7 +104,7 @@ async def test_abrupt_kill_mid_stream_then_restart_loses_nothing(kafka_bootstrap
     settings = make_settings(kafka_bootstrap)
     sanitized = sanitized_topics(settings)
     values = demo_records(20_000, seed=5)
-    proc = start_guardian_process(settings)
+    proc = start_guardian_process(settings, GUARDIAN_REPLICA_ID="r0")
     try:
         await wait_ready(settings.http.port)
         await produce(kafka_bootstrap, settings.kafka.topics.events, values)
@@ -120,7 +120,7 @@ async def test_abrupt_kill_mid_stream_then_restart_loses_nothing(kafka_bootstrap
         if proc.poll() is None:
             proc.kill()
     assert 0 < len(partial) < len(values), "the kill must land mid-stream"
-    restarted = start_guardian_process(settings)
+    restarted = start_guardian_process(settings, GUARDIAN_REPLICA_ID="r0")
     try:
         out = await drain(kafka_bootstrap, sanitized, expect=len(values), timeout_s=60)
     finally:

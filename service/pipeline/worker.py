@@ -146,6 +146,9 @@ class PipelineWorker:
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
             session_timeout_ms=self._kafka.session_timeout_ms,
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            # A stable replica id makes this a static member: a replica restarted after a
+            # crash takes its own place at once instead of waiting for its old session to expire.
+            group_instance_id=self.settings.replica_id,
         )
         await self._consumer.start()
         self._consumer.subscribe(
