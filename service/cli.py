@@ -90,7 +90,10 @@ def cmd_publish_demo(args: argparse.Namespace) -> int:
         label_delay_s=args.label_delay,
         progress=not args.quiet,
     )
+    from datetime import UTC, datetime
+
     config = DemoConfig(
+        start=datetime.now(UTC),
         seed=args.seed,
         models=tuple(args.models.split(",")),
         pii_fraction=args.pii_fraction,

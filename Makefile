@@ -1,0 +1,50 @@
+# Inference Guardian — newcomers need two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SYSTEM_TOOLS := kcat prometheus promtool prometheus-alertmanager amtool
+
+.PHONY: install tools demo test test-fast lint typecheck bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Real tools the tests use where they exist (Debian packages): kcat, Prometheus with promtool,
+# Alertmanager. Installed when missing and we may (root with apt); otherwise those tests skip.
+tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages for:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat prometheus prometheus-alertmanager >/dev/null; \
+	  else echo "note: missing$$missing; tests that need them are skipped (apt-get install kcat prometheus prometheus-alertmanager)"; fi; \
+	fi
+
+demo: install
+	$(PY) -m service.demo.run
+
+test: install tools
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not integration and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check service detectors tests load_tests
+	$(VENV)/bin/ruff format --check service detectors
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) -m load_tests
+
+clean:
+	rm -rf $(VENV) .broker .pytest_cache .mypy_cache .ruff_cache *.egg-info
