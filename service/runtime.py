@@ -71,7 +71,7 @@ class Guardian:
     def __init__(
         self, settings: GuardianSettings, registry: CollectorRegistry | None = None
     ) -> None:
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.settings = settings
         self.metrics = GuardianMetrics(registry, top_k=settings.limits.top_k_label_values)
         self.redactor = Redactor(
@@ -205,7 +205,7 @@ def _samples(metric: Any) -> list[Any]:
 
 
 def _value(metric: Any) -> float:
-    return sum(s.value for s in _samples(metric) if s.name.endswith("_total"))
+    return float(sum(s.value for s in _samples(metric) if s.name.endswith("_total")))
 
 
 async def serve(settings: GuardianSettings) -> int:

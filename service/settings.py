@@ -179,7 +179,7 @@ class GuardianSettings(BaseSettings):
         path = resolve_config_path(config_file or DEFAULT_CONFIG_FILE)
         if config_file is not None and not path.exists():
             raise FileNotFoundError(f"config file not found: {config_file}")
-        bound = type(
+        bound: type[GuardianSettings] = type(
             cls.__name__,
             (cls,),
             {"model_config": {**cls.model_config, "yaml_file": path if path.exists() else None}},

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from service.settings import GuardianSettings
+from service.settings import GuardianSettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,9 @@ def settings_env(settings: GuardianSettings) -> dict[str, str]:
         "GUARDIAN_HTTP__PORT": str(settings.http.port),
         "PYTHONPATH": str(ROOT),
     }
-    for field in ("events", "labels", "sanitized_prefix", "dlq", "alerts", "config", "audit", "state"):
+    for field in TopicSettings.model_fields:
+        if field in ("partitions", "replication_factor"):
+            continue
         env[f"GUARDIAN_KAFKA__TOPICS__{field.upper()}"] = getattr(t, field)
     env["GUARDIAN_KAFKA__TOPICS__PARTITIONS"] = str(t.partitions)
     return env

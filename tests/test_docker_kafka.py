@@ -30,7 +30,7 @@ def _docker_reason() -> str | None:
 
     if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
         return (
-            "no Docker engine (no DOCKER_HOST, no /var/run/docker.sock); real-Kafka tests need one"
+            "no Docker engine (no DOCKER_HOST, no /var/run/docker.sock): real-Kafka tests skip"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)

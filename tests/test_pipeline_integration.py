@@ -150,7 +150,7 @@ async def test_sigterm_exits_zero_within_ten_seconds(kafka_bootstrap: str) -> No
     assert "Traceback" not in stderr
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed (apt-get install kcat)")
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat missing (apt-get install kcat)")
 async def test_stream_published_by_kcat_comes_out_whole(  # type: ignore[no-untyped-def]
     kafka_bootstrap: str, guardian_factory, tmp_path: Path
 ) -> None:
