@@ -8,6 +8,7 @@ counted under that feature's label only, and reaches the alert engine and the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,10 @@ async def test_no_drift_when_stationary_then_one_sigma_shift_found_on_its_featur
     (alert,) = guardian.alerts.list_alerts(drift_alerts)
     assert (alert.labels["model"], alert.labels["feature"]) == (MODEL, SHIFTED)
     assert alert.detections == 1
+    # the detector had seen the stationary values plus the delay when it fired
+    seen = int(re.search(r"after (\d+) values", alert.annotations["description"]).group(1))  # type: ignore[union-attr]
+    delay = seen - STATIONARY_EVENTS
+    assert 0 < delay <= AFTER_CHANGE, delay
     written = await drain(kafka_bootstrap, settings.kafka.topics.alerts, expect=1, timeout_s=10)
     changes = [orjson.loads(m.value) for m in written]
     assert [(c["event"], c["alert"]["labels"]["feature"]) for c in changes] == [("firing", SHIFTED)]
