@@ -184,7 +184,10 @@ class Guardian:
                 model_last_seen=dict(self.detect.last_seen),
             )
             last_consumed, last_rejected, last_failures = consumed, rejected, failures
-            self.fairness.tick(time.time())
+            # Time-driven evaluations (labels joined after their events, windows draining when
+            # traffic stops) declare and clear breaches too: they must reach the alert engine.
+            for result in self.fairness.tick(time.time()):
+                self.alerts.ingest(result)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=5)
 

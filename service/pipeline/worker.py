@@ -358,6 +358,9 @@ class PipelineWorker:
             self._handle_labels(labels)
             for hook in self.before_commit:
                 await hook()
+            # Components enqueue while the batch is written (the alert engine runs in its own
+            # task): only the records taken into this batch may leave the queue once it is acked.
+            taken = len(self._pending)
             records = self._outputs(events, labels)
             try:
                 await self._write(records, offsets)
@@ -370,7 +373,7 @@ class PipelineWorker:
                         self._consumer.seek(tp, offset)
                 await asyncio.sleep(self._kafka.retry_backoff_s)
                 return
-            self._pending.clear()
+            del self._pending[:taken]
             self._committed.update(offsets)
             self._record(events, labels, len(polled), started)
 

@@ -1,0 +1,65 @@
+"""Records enqueued while a batch is being written are kept for the next batch.
+
+The alert engine runs in its own task and hands its state changes to
+``PipelineWorker.enqueue``; a change queued while the previous batch's outputs
+are in flight must not be dropped when that batch is acknowledged. (Found by
+``tests/test_e2e_alerts.py``: the ``firing`` record of a drift alert raised
+under load never reached ``guardian.alerts``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from service.metrics import GuardianMetrics
+from service.pipeline.worker import OutputRecord, PipelineWorker
+from service.settings import GuardianSettings
+
+
+class _SlowProducer:
+    """Acknowledges sends only when ``release`` is set, recording what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.sending = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[None]:
+        self.sent.append(value)
+        self.sending.set()
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def acknowledge() -> None:
+            await self.release.wait()
+            ack.set_result(None)
+
+        asyncio.get_running_loop().create_task(acknowledge())
+        return ack
+
+
+class _Consumer:
+    async def commit(self, offsets: Any) -> None:
+        return None
+
+
+async def test_record_enqueued_during_a_write_is_written_with_the_next_batch() -> None:
+    worker = PipelineWorker(GuardianSettings.load(None), GuardianMetrics(CollectorRegistry()), [])
+    producer = _SlowProducer()
+    worker._producer = producer  # type: ignore[assignment]
+    worker._consumer = _Consumer()  # type: ignore[assignment]
+
+    worker.enqueue(OutputRecord("guardian.alerts", b"first"))
+    batch = asyncio.create_task(worker._process({}))
+    await asyncio.wait_for(producer.sending.wait(), timeout=5)
+    worker.enqueue(OutputRecord("guardian.alerts", b"second"))  # while "first" is in flight
+    producer.release.set()
+    await asyncio.wait_for(batch, timeout=5)
+
+    assert producer.sent == [b"first"]
+    assert [r.value for r in worker._pending] == [b"second"]
+    await asyncio.wait_for(worker._process({}), timeout=5)
+    assert producer.sent == [b"first", b"second"]
+    assert worker._pending == []
