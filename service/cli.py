@@ -23,7 +23,8 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # At DEBUG these log the text being analysed; never let them.
-    for noisy in ("presidio-analyzer", "presidio-anonymizer", "aiokafka", "uvicorn.error"):
+    # httpx logs full URLs (which may carry credentials) at INFO.
+    for noisy in ("presidio-analyzer", "presidio-anonymizer", "aiokafka", "uvicorn.error", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,7 +119,9 @@ class Guardian:
             topic_specs=self.topic_specs(),
             on_label=self.detect.on_label,
         )
-        self.alerts.sinks = build_sinks(settings.alerting, self.metrics, send=self._send_alert)
+        # The alert sink writes to the pipeline's alerts topic (one name for both settings).
+        alerting = settings.alerting.model_copy(update={"topic": settings.kafka.topics.alerts})
+        self.alerts.sinks = build_sinks(alerting, self.metrics, send=self._send_alert)
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.app = create_app(self)
@@ -130,7 +131,7 @@ class Guardian:
 
     async def _send_alert(self, topic: str, key: bytes, value: bytes) -> None:
         # Written with the next batch, acknowledged before its offsets are committed.
-        self.worker.enqueue(OutputRecord(self.settings.kafka.topics.alerts, value, key))
+        self.worker.enqueue(OutputRecord(topic, value, key))
 
     def topic_specs(self) -> list[TopicSpec]:
         t = self.settings.kafka.topics
@@ -186,7 +187,7 @@ class Guardian:
             last_consumed, last_rejected, last_failures = consumed, rejected, failures
             # Time-driven evaluations (labels joined after their events, windows draining when
             # traffic stops) declare and clear breaches too: they must reach the alert engine.
-            for result in self.fairness.tick(time.time()):
+            for result in self.fairness.tick(self.detect.event_clock()):
                 self.alerts.ingest(result)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=5)

@@ -47,6 +47,17 @@ class DetectStage:
         self.last_seen: OrderedDict[str, float] = OrderedDict()
         #: (model, version) pairs seen, for GET /v1/models
         self.versions: dict[str, set[str]] = {}
+        # Newest event time seen and the wall time it was seen at: the fairness windows run on
+        # event time, so a periodic tick must too (a backfill of old events is not "expired").
+        self._latest_event_ts: float | None = None
+        self._latest_wall: float = 0.0
+
+    def event_clock(self) -> float:
+        """Event time now: the newest event time plus the wall time elapsed since it was seen."""
+        now = time.time()
+        if self._latest_event_ts is None:
+            return now
+        return self._latest_event_ts + (now - self._latest_wall)
 
     async def process(self, batch: list[EventContext]) -> None:
         now = time.time()
@@ -82,6 +93,8 @@ class DetectStage:
                 if early is not None:
                     results.extend(self._joined(early, now))
             self._seen(model, version, now)
+            if self._latest_event_ts is None or ts > self._latest_event_ts:
+                self._latest_event_ts, self._latest_wall = ts, now
         self._emit(results)
 
     def on_label(self, label: dict[str, Any]) -> None:
