@@ -14,6 +14,7 @@ import asyncio
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
@@ -24,7 +25,20 @@ from service.redaction.engine import build_engine  # noqa: E402
 BATCH = 500
 
 
-def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, list[list[tuple]]]:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of this process and ``pids`` (Linux /proc), load-independent cost."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = time.process_time()
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, float, list[list[tuple]]]:
     """Plain Presidio: AnalyzerEngine.analyze + AnonymizerEngine.anonymize, one text at a time."""
     from presidio_anonymizer import AnonymizerEngine
 
@@ -33,6 +47,7 @@ def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, list[lis
     anonymizer = AnonymizerEngine()
     entities = list(policy.entities_for(policy.scan[0]))
     findings: list[list[tuple]] = []
+    cpu = time.process_time()
     started = time.perf_counter()
     for text in texts:
         results = analyzer.analyze(
@@ -40,21 +55,26 @@ def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, list[lis
         )
         anonymizer.anonymize(text=text, analyzer_results=results)
         findings.append(sorted((r.entity_type, r.start, r.end, r.score) for r in results))
-    return len(texts) / (time.perf_counter() - started), findings
+    wall = time.perf_counter() - started
+    return len(texts) / wall, (time.process_time() - cpu) / len(texts), findings
 
 
 async def guardian(
     texts: list[str], policy: RedactionPolicy, workers: int
-) -> tuple[float, float, list[list[tuple]], int]:
+) -> tuple[float, float, float, list[list[tuple]], int]:
     redactor = Redactor(policy, RedactionSettings(workers=workers))
     await redactor.start()
     try:
         events = [{"inputs": {"text": t}} for t in texts]
+        pool = getattr(redactor._executor, "_processes", None) or {}
+        pids = list(pool)
+        cpu = _cpu_seconds(pids)
         started = time.perf_counter()
         outcomes = []
         for i in range(0, len(events), BATCH):
             outcomes += await redactor.redact_batch(events[i : i + BATCH])
         rate = len(texts) / (time.perf_counter() - started)
+        cpu_per_text = (_cpu_seconds(pids) - cpu) / len(texts)
         cache = redactor._cache
         hit_rate = cache.hits / max(1, cache.hits + cache.misses)
         failed = sum(o.failed for o in outcomes)
@@ -63,7 +83,7 @@ async def guardian(
         entities = policy.entities_for(policy.scan[0])
         found = await redactor.analyze_texts([(t, entities) for t in texts])
         findings = [f if isinstance(f, list) else [("ERROR", -1, -1, 0.0)] for f in found]
-        return rate, hit_rate, findings, failed
+        return rate, cpu_per_text, hit_rate, findings, failed
     finally:
         await redactor.close()
 
@@ -97,14 +117,19 @@ def main() -> None:
         f"workers {args.workers}, repeats {args.repeats}"
     )
     base_rates, guard_rates, hit_rates = [], [], []
+    base_cpu, guard_cpu = [], []
     base_findings: list[list[tuple]] = []
     guard_findings: list[list[tuple]] = []
     failed = 0
     for r in range(args.repeats):
-        rate, base_findings = baseline(texts, policy)
+        rate, b_cpu, base_findings = baseline(texts, policy)
         base_rates.append(rate)
-        g_rate, hit, guard_findings, failed = asyncio.run(guardian(texts, policy, args.workers))
+        base_cpu.append(b_cpu)
+        g_rate, g_cpu, hit, guard_findings, failed = asyncio.run(
+            guardian(texts, policy, args.workers)
+        )
         guard_rates.append(g_rate)
+        guard_cpu.append(g_cpu)
         hit_rates.append(hit)
         print(f"  repeat {r + 1}: presidio {rate:8.1f} texts/s   guardian {g_rate:8.1f} texts/s")
     prefilter_rate = single_text_speed(texts, policy)
@@ -119,6 +144,13 @@ def main() -> None:
     print(
         f"  of which prefilters alone      : {prefilter_rate / base:10.2f}x  (1 process, no cache)"
     )
+    b_cpu, g_cpu = statistics.median(base_cpu), statistics.median(guard_cpu)
+    print(
+        f"CPU per text (all processes)     : presidio {b_cpu * 1e3:.3f} ms, guardian "
+        f"{g_cpu * 1e3:.3f} ms -> {b_cpu / g_cpu:.2f}x less CPU; with {args.workers} cores "
+        f"free that bounds the ratio at {b_cpu / g_cpu * max(1, args.workers):.2f}x"
+    )
+    print(f"load average at the end          : {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"  cache hit rate                 : {statistics.median(hit_rates):10.1%}")
     print(f"findings differing               : {differing} in {texts_differing} texts (target 0)")
     print(f"findings total (presidio)        : {sum(len(f) for f in base_findings)}")

@@ -206,3 +206,84 @@ def test_pii_generators_cover_every_secret_kind() -> None:
         PII_KINDS
     )
     assert all(make(rng) for make, _ in PII_KINDS.values())
+
+
+# --- the phone candidate scan and the replayed context step ----------------------------
+
+_WORDS = [
+    "phone", "call", "my", "the", "is", "card", "number", "ip", "email", "key", "token",
+    "password", "ssn", "social", "security", "iban", "be", "of", "a", "über", "Ǆ", "İ",
+    "x:phone", "call:", ":", "-", ",", ".", "(", ")", "+", "\n", "  ", "\t", "ext.",
+]  # fmt: skip
+_DIGITISH = ["212", "555", "0187", "1", "12", "4111", "+1", "+49", "030", "00", "x", "(0)"]
+
+
+@st.composite
+def _context_texts(draw: st.DrawFn) -> str:
+    """PII values among context words, stop words, colons, odd case and spacing."""
+    parts: list[str] = []
+    for _ in range(draw(st.integers(1, 14))):
+        kind = draw(st.integers(0, 4))
+        if kind == 0:
+            parts.append(draw(texts_with_pii())[0])
+        elif kind == 1:
+            parts.append(draw(st.sampled_from(_DIGITISH)))
+        else:
+            parts.append(draw(st.sampled_from(_WORDS)))
+    seps = st.sampled_from([" ", "", "  ", "\n", ", "])
+    return "".join(p + draw(seps) for p in parts)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_context_texts())
+def test_differential_on_context_heavy_text(engine: GuardianAnalyzer, text: str) -> None:
+    """Scores raised by context words, replayed from token arrays, equal Presidio's."""
+    assert engine.find(text, ALL) == engine.presidio_analyze(text, ALL)
+
+
+def test_context_replay_is_active_and_changes_scores(engine: GuardianAnalyzer) -> None:
+    """The replay is really used (not the fallback) and gives boosted and plain scores."""
+    assert engine._context is not None
+    boosted = engine.find("my phone is (212) 555-0187", ("PHONE_NUMBER",))
+    plain = engine.find("reach (212) 555-0187", ("PHONE_NUMBER",))
+    assert boosted == engine.presidio_analyze("my phone is (212) 555-0187", ("PHONE_NUMBER",))
+    assert boosted[0][3] > plain[0][3] == pytest.approx(0.4)
+
+
+def test_min_phone_digits_is_libphonenumbers_shortest_number() -> None:
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import COUNTRY_CODES_FOR_NON_GEO_REGIONS
+
+    from service.redaction.prefilter import MIN_PHONE_DIGITS
+
+    metas = [PhoneMetadata.metadata_for_region(r) for r in phonenumbers.SUPPORTED_REGIONS]
+    metas += [
+        PhoneMetadata.metadata_for_nongeo_region(cc) for cc in COUNTRY_CODES_FOR_NON_GEO_REGIONS
+    ]
+    shortest = min(min(m.general_desc.possible_length) for m in metas if m is not None)
+    assert shortest == MIN_PHONE_DIGITS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("0123456789 +-().x/:abcAB٣\n")), min_size=0, max_size=40),
+    st.sampled_from(["US", "GB", "DE", "FR", "IN", "NU"]),
+)
+def test_phone_scan_never_skips_a_match(text: str, region: str) -> None:
+    """No region, not even Niue's 4-digit numbers, finds a number the scan ruled out."""
+    import phonenumbers
+
+    from service.redaction.prefilter import phone_may_match
+
+    found = list(phonenumbers.PhoneNumberMatcher(text, region, leniency=1))
+    if found:
+        assert phone_may_match(text)
+
+
+def test_phone_scan_rules_out_short_digit_groups() -> None:
+    from service.redaction.prefilter import phone_may_match
+
+    assert not phone_may_match("version 3.1 of step 2, user maria123")
+    assert phone_may_match("call +683 4002")  # Niue: four digits after the country code
+    assert phone_may_match("(212) 555-0187")

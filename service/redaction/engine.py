@@ -100,6 +100,7 @@ class _Plan:
     recognizer: EntityRecognizer
     gate: RecognizerGate
     needs_nlp: bool
+    phone: bool = False
 
 
 class GuardianAnalyzer:
@@ -114,7 +115,8 @@ class GuardianAnalyzer:
     """
 
     def __init__(self, analyzer: AnalyzerEngine, policy: RedactionPolicy) -> None:
-        from presidio_analyzer import PatternRecognizer
+        from presidio_analyzer import EntityRecognizer, PatternRecognizer
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
         from service.redaction.prefilter import PHONE_GATE, RecognizerGate, pattern_gate
@@ -122,6 +124,7 @@ class GuardianAnalyzer:
         self.analyzer = analyzer
         self.policy = policy
         self._plans: dict[str, _Plan] = {}
+        self._selected: dict[tuple[str, ...], list[Any]] = {}
         for rec in analyzer.registry.recognizers:
             # IbanRecognizer overrides analyze() but still reports only regex matches.
             if isinstance(rec, PatternRecognizer) and (
@@ -133,11 +136,29 @@ class GuardianAnalyzer:
                     for p in pattern_rec.patterns  # type: ignore[has-type]
                 )
                 plan = _Plan(rec, RecognizerGate(gates), needs_nlp=False)
-            elif isinstance(rec, PhoneRecognizer):
-                plan = _Plan(rec, PHONE_GATE, needs_nlp=False)
+            elif type(rec) is PhoneRecognizer:
+                plan = _Plan(rec, PHONE_GATE, needs_nlp=False, phone=True)
             else:
                 plan = _Plan(rec, RecognizerGate(()), needs_nlp=True)
             self._plans[rec.id] = plan
+        # Context enhancement can be replayed without the spaCy pipeline's Python-side
+        # artefacts only in the configuration we build and know: the blank pipeline
+        # whose lemmas are lowercase forms, Presidio's lemma enhancer, and recognizers
+        # that keep the default (no-op) recognizer-level enhancement.
+        nlp = getattr(analyzer.nlp_engine, "nlp", None) or {}
+        pipeline = nlp.get(policy.language)
+        enhancer = analyzer.context_aware_enhancer
+        self._context = (
+            _ContextReplay(pipeline, enhancer)
+            if pipeline is not None
+            and list(pipeline.pipe_names) == ["guardian_lowercase_lemma"]
+            and type(enhancer) is LemmaContextAwareEnhancer
+            and all(
+                type(r).enhance_using_context is EntityRecognizer.enhance_using_context
+                for r in analyzer.registry.recognizers
+            )
+            else None
+        )
 
     def presidio_analyze(self, text: str, entities: tuple[str, ...]) -> list[Finding]:
         """Plain Presidio ``analyze`` with the policy's arguments (the reference)."""
@@ -151,23 +172,31 @@ class GuardianAnalyzer:
         )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
 
+    def _recognizers(self, entities: tuple[str, ...]) -> list[Any]:
+        """The registry's selection for ``entities`` (fixed once built, so computed once)."""
+        selected = self._selected.get(entities)
+        if selected is None:
+            selected = self.analyzer.registry.get_recognizers(
+                language=self.policy.language, entities=list(entities), all_fields=False
+            )
+            self._selected[entities] = selected
+        return selected
+
     def find(self, text: str, entities: tuple[str, ...]) -> list[Finding]:
         """Same findings as :meth:`presidio_analyze`, skipping work that cannot find anything.
 
         Mirrors ``AnalyzerEngine.analyze`` of presidio-analyzer 2.2.366 step by step
-        (the differential tests pin it); only recognizer selection and the lazy
-        NLP pass differ.
+        (the differential tests pin it); only recognizer selection, the phone
+        candidate scan and the context step (lazy, replayed when possible) differ.
         """
         from presidio_analyzer import EntityRecognizer
 
-        from service.redaction.prefilter import AtomChecker
+        from service.redaction.prefilter import AtomChecker, phone_may_match
 
         # Any: the steps below call AnalyzerEngine's private helpers, exactly as analyze() does.
         engine: Any = self.analyzer
         language = self.policy.language
-        recognizers = engine.registry.get_recognizers(
-            language=language, entities=list(entities), all_fields=False
-        )
+        recognizers = self._recognizers(entities)
         checker = AtomChecker(text)
         needs_nlp = False
         selected = []
@@ -177,7 +206,8 @@ class GuardianAnalyzer:
                 needs_nlp = True
                 selected.append(rec)
             elif plan.gate.always or checker.opens(plan.gate):
-                selected.append(rec)
+                if not plan.phone or phone_may_match(text):
+                    selected.append(rec)
         nlp_artifacts = engine.nlp_engine.process_text(text, language) if needs_nlp else None
         results: list[Any] = []
         for rec in selected:
@@ -194,9 +224,16 @@ class GuardianAnalyzer:
                 results.extend(found)
         if not results:
             return []
-        if nlp_artifacts is None:
-            nlp_artifacts = engine.nlp_engine.process_text(text, language)
-        results = engine._enhance_using_context(text, results, nlp_artifacts, recognizers, None)
+        if (
+            nlp_artifacts is None
+            and self._context is not None
+            and self._context.enhance(text, results, recognizers)
+        ):
+            pass  # scores updated in place, exactly as Presidio's enhancer would
+        else:
+            if nlp_artifacts is None:
+                nlp_artifacts = engine.nlp_engine.process_text(text, language)
+            results = engine._enhance_using_context(text, results, nlp_artifacts, recognizers, None)
         results = engine._AnalyzerEngine__remove_low_scores(
             results, self.policy.score_threshold, recognizers
         )
@@ -206,6 +243,122 @@ class GuardianAnalyzer:
                 results, list(self.policy.allow_list), text, None, self.policy.allow_list_match
             )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
+
+
+class _ContextReplay:
+    """Presidio's lemma context enhancement, replayed from the tokenizer's arrays.
+
+    ``LemmaContextAwareEnhancer`` raises a result's score when one of its
+    recognizer's context words is a substring of one of the (at most
+    ``prefix + 1``) keyword lemmas before it or ``suffix + 1`` from it on. With
+    the blank pipeline a lemma is the token's lowercase form, so the same
+    decision needs only the tokenizer's offsets and lowercase forms (read as
+    arrays, not as Python ``Token`` objects), and nothing at all when no context
+    word occurs in the lowercased text. :meth:`enhance` returns ``False`` to hand
+    anything unusual back to Presidio (which then also raises where it would).
+    """
+
+    _MAX_CACHED = 200_000
+
+    def __init__(self, pipeline: Language, enhancer: Any) -> None:
+        from spacy.attrs import IDX, LENGTH, LOWER
+
+        self._tokenizer = pipeline.tokenizer
+        self._vocab = pipeline.vocab
+        self._attrs = [IDX, LENGTH, LOWER]
+        self._factor: float = enhancer.context_similarity_factor
+        self._min_score: float = enhancer.min_score_with_context_similarity
+        self._prefix: int = enhancer.context_prefix_count
+        self._suffix: int = enhancer.context_suffix_count
+        self._whole_word = enhancer.context_matching_mode == "whole_word"
+        self._keywords: dict[int, tuple[str, ...]] = {}
+
+    def _keywords_of(self, key: int) -> tuple[str, ...]:
+        """``NlpArtifacts.set_keywords`` for one lemma (its filter only looks at the lemma)."""
+        words = self._keywords.get(key)
+        if words is None:
+            lemma = self._vocab.strings[key]
+            lexeme = self._vocab[lemma]
+            keep = not lexeme.is_stop and not lexeme.is_punct and lemma not in ("-PRON-", "be")
+            words = tuple(lemma.lower().split(":")) if keep else ()
+            if len(self._keywords) >= self._MAX_CACHED:
+                self._keywords.clear()
+            self._keywords[key] = words
+        return words
+
+    def enhance(self, text: str, results: list[Any], recognizers: list[Any]) -> bool:
+        """Apply the enhancement to ``results`` in place; ``False`` if Presidio must do it."""
+        from presidio_analyzer import RecognizerResult
+        from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+
+        by_id = {rec.id: rec for rec in recognizers}
+        todo = []
+        for result in results:
+            meta = result.recognition_metadata
+            if not meta or RecognizerResult.RECOGNIZER_IDENTIFIER_KEY not in meta:
+                return False
+            rec = by_id.get(meta[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY])
+            if rec is None or not rec.context:
+                continue
+            if meta.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY):
+                continue
+            todo.append((result, rec))
+        if not todo:
+            return True
+        if text.isascii():
+            # Every keyword is a substring of the lowercased text: no context word in
+            # it, no boost. Presidio would still look the match's token up, which
+            # exists for any start before the trailing whitespace.
+            lowered = text.lower()
+            tail = len(text.rstrip())
+            if any(r.start >= tail for r, _ in todo):
+                return False
+            todo = [(r, rec) for r, rec in todo if any(w.lower() in lowered for w in rec.context)]
+            if not todo:
+                return True
+        import numpy as np
+
+        doc = self._tokenizer(text)
+        if len(doc) == 0:
+            return False
+        table = doc.to_array(self._attrs)
+        ends = table[:, 0] + table[:, 1]
+        lowers = table[:, 2].tolist()
+        keywords: set[str] = set()
+        for key in set(lowers):
+            keywords.update(self._keywords_of(key))
+        strings = self._vocab.strings
+        boosted = []
+        for result, rec in todo:
+            index = int(np.searchsorted(ends, result.start, side="right"))
+            if index >= len(lowers):
+                return False  # Presidio raises here; let it (nothing changed yet)
+            window: list[str] = []
+            for step, count in ((-1, self._prefix + 1), (1, self._suffix + 1)):
+                i = index
+                while 0 <= i < len(lowers) and count > 0:
+                    lemma = strings[lowers[i]].lower()
+                    if lemma in keywords:
+                        window.append(lemma)
+                        count -= 1
+                    i += step
+            if self._supported(window, rec.context):
+                boosted.append(result)
+        for result in boosted:
+            result.score += self._factor
+            result.score = max(result.score, self._min_score)
+            result.score = min(result.score, ContextAwareEnhancer.MAX_SCORE)
+        return True
+
+    def _supported(self, window: list[str], context: list[str]) -> bool:
+        for word in context:
+            needle = word.lower()
+            if self._whole_word:
+                if any(needle == kw.lower() for kw in window):
+                    return True
+            elif any(needle in kw.lower() for kw in window):
+                return True
+        return False
 
 
 def build_engine(policy: RedactionPolicy, spacy_model: str | None = None) -> GuardianAnalyzer:

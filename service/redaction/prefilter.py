@@ -178,3 +178,40 @@ def _is_digit_item(op: Any, av: Any) -> bool:
 #: Phone numbers: python-phonenumbers' matcher pattern requires a ``\\d`` digit
 #: sequence in every candidate, so a text without a digit cannot hold one.
 PHONE_GATE = RecognizerGate((PatternGate((frozenset({("digit", "", 0)}),)),))
+
+
+#: Fewest digits a valid phone number can have: libphonenumber's shortest national
+#: significant number in any region (checked against its metadata in the tests).
+MIN_PHONE_DIGITS = 4
+
+
+def phone_may_match(text: str) -> bool:
+    """Whether Presidio's phone recognizer can find anything in ``text``, for any region.
+
+    Replays the candidate scan of ``phonenumbers.PhoneNumberMatcher._find`` (same
+    pattern, same trimming, same advance) and stops at the first candidate with
+    at least :data:`MIN_PHONE_DIGITS` characters that can become digits (decimal
+    digits, and letters, which libphonenumber maps to digits in vanity numbers).
+    A valid number's national significant number is drawn from its candidate's
+    digits and has at least that many, and every inner match libphonenumber tries
+    is a substring of a candidate, so a text whose candidates are all shorter
+    cannot produce a match under any region or leniency. One regex scan replaces
+    a full matcher pass per region.
+    """
+    # The matcher's own candidate pattern and trimming (phonenumbers is pinned).
+    from phonenumbers.phonenumbermatcher import _PATTERN
+    from phonenumbers.phonenumberutil import _SECOND_NUMBER_START_PATTERN
+
+    match = _PATTERN.search(text, 0)
+    while match is not None:
+        start = match.start()
+        candidate = text[start : match.end()]
+        trailing = _SECOND_NUMBER_START_PATTERN.search(candidate)
+        if trailing:
+            candidate = candidate[: trailing.start()]
+        if not candidate:
+            return True  # not modelled: let the recognizer decide
+        if sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) >= MIN_PHONE_DIGITS:
+            return True
+        match = _PATTERN.search(text, start + len(candidate))
+    return False
