@@ -33,7 +33,7 @@ def event(model: str, i: int, *, event_id: str | None = None) -> bytes:
 
 
 def keyed_events(n: int, models: Iterable[str] = MODELS) -> list[tuple[bytes, bytes]]:
-    """``n`` events spread round-robin over ``models``, keyed by model name (as the contract says)."""
+    """``n`` events round-robin over ``models``, keyed by model name (as the contract says)."""
     names = list(models)
     return [(names[i % len(names)].encode(), event(names[i % len(names)], i)) for i in range(n)]
 

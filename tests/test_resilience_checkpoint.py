@@ -63,7 +63,9 @@ def _flip(value: bytes) -> bytes:
     "tamper, reason",
     [
         pytest.param(lambda k, v, h: (k, _flip(v), h), "refused_signature", id="corrupted-value"),
-        pytest.param(lambda k, v, h: (b"other/1/x/adwin", v, h), "refused_signature", id="moved-key"),
+        pytest.param(
+            lambda k, v, h: (b"other/1/x/adwin", v, h), "refused_signature", id="moved-key"
+        ),
         pytest.param(lambda k, v, h: (k, v, []), "refused_signature", id="unsigned"),
         pytest.param(
             lambda k, v, h: (k, v, [(n, b"0" * 64 if n == SIGNATURE_HEADER else x) for n, x in h]),

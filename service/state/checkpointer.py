@@ -284,7 +284,8 @@ class Checkpointer:
         latest = await self._read_latest(partitions, timeout_s)
         drift: dict[str, dict[str, Any]] = {}
         fairness_models: dict[str, Any] = {}
-        for key, (value, headers) in latest.items():
+        n_state = self._state_partitions
+        for (state_partition, key), (value, headers) in latest.items():
             report.records += 1
             try:
                 cp = self.codec.decode(key, value, headers)
@@ -293,8 +294,8 @@ class Checkpointer:
                 report.refused[key.decode("utf-8", "replace")] = exc.reason
                 log.warning("checkpoint refused (%s): %s", exc.reason, exc.detail)
                 continue
-            if cp.partition not in partitions:
-                continue
+            if cp.partition not in partitions or cp.partition % n_state != state_partition:
+                continue  # another partition's model, or a copy left where it no longer belongs
             if cp.kind == "drift":
                 drift[cp.key] = dict(cp.state)
             else:
@@ -336,8 +337,12 @@ class Checkpointer:
 
     async def _read_latest(
         self, partitions: set[int], timeout_s: float
-    ) -> dict[bytes, tuple[bytes | None, list[tuple[str, bytes]]]]:
-        """Latest record per key on the state partitions of ``partitions``, read to the end."""
+    ) -> dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]]:
+        """Latest record per (state partition, key) for input ``partitions``, read to the end.
+
+        Compaction keeps the latest record per key *per partition*, so that is
+        the unit: a checkpoint belongs to state partition ``input % n``.
+        """
         n_state = self._state_partitions
         wanted = sorted({p % n_state for p in partitions}) if n_state else []
         if not wanted:
@@ -353,7 +358,7 @@ class Checkpointer:
             isolation_level="read_committed",
             max_partition_fetch_bytes=self.settings.kafka.max_partition_fetch_bytes,
         )
-        latest: dict[bytes, tuple[bytes | None, list[tuple[str, bytes]]]] = {}
+        latest: dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]] = {}
         await consumer.start()
         try:
             consumer.assign(tps)
@@ -365,14 +370,14 @@ class Checkpointer:
                 if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
                     break
                 polled = await consumer.getmany(*tps, timeout_ms=200, max_records=5000)
-                for messages in polled.values():
+                for tp, messages in polled.items():
                     for m in messages:
                         if m.key is None:
                             continue
                         if m.value is None:  # tombstone
-                            latest.pop(m.key, None)
+                            latest.pop((tp.partition, m.key), None)
                         else:
-                            latest[m.key] = (m.value, list(m.headers))
+                            latest[(tp.partition, m.key)] = (m.value, list(m.headers))
             else:
                 log.warning("reading the state topic timed out; restoring what was read")
         finally:
