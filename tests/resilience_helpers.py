@@ -73,3 +73,32 @@ async def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: 
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"timed out waiting for {what or predicate}")
+
+
+async def committed_total(bootstrap: str, group_id: str, topic: str) -> int:
+    """Sum of the group's committed offsets on ``topic`` (cheap progress probe)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+async def wait_committed(
+    bootstrap: str, group_id: str, topic: str, at_least: int, timeout_s: float
+) -> int:
+    deadline = time.monotonic() + timeout_s
+    done = 0
+    while time.monotonic() < deadline:
+        try:
+            done = await committed_total(bootstrap, group_id, topic)
+        except Exception:  # noqa: BLE001 - the broker may be briefly unreachable in fault tests
+            done = 0
+        if done >= at_least:
+            return done
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"committed {done} < {at_least} within {timeout_s}s")
