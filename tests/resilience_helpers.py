@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -10,7 +11,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
+from service.runtime import Guardian
+from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
 from tests.kafka_helpers import drain
 
@@ -102,3 +106,24 @@ async def wait_committed(
             return done
         await asyncio.sleep(0.2)
     raise TimeoutError(f"committed {done} < {at_least} within {timeout_s}s")
+
+
+class Running:
+    """An in-process Guardian running its batch loop; ``async with`` starts and stops it."""
+
+    def __init__(self, settings: GuardianSettings) -> None:
+        self.guardian = Guardian(settings, CollectorRegistry())
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Guardian:
+        await self.guardian.start()
+        self.task = asyncio.create_task(self.guardian.worker.run(self.stop))
+        return self.guardian
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.task, timeout=10)
+        await self.guardian.close()

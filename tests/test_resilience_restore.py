@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from service.runtime import Guardian
-from service.settings import GuardianSettings
 from service.state.checkpoint import KEY_ID_HEADER, SIGNATURE_HEADER, CheckpointCodec
 from tests.kafka_helpers import drain, make_settings
-from tests.resilience_helpers import MODELS, SIGNING_KEY, keyed_events, produce_keyed, wait_for
+from tests.resilience_helpers import (
+    MODELS,
+    SIGNING_KEY,
+    Running,
+    keyed_events,
+    produce_keyed,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
-
-
-class _Running:
-    def __init__(self, settings: GuardianSettings) -> None:
-        self.guardian = Guardian(settings, CollectorRegistry())
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Guardian:
-        await self.guardian.start()
-        self.task = asyncio.create_task(self.guardian.worker.run(self.stop))
-        return self.guardian
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.task, timeout=10)
-        await self.guardian.close()
 
 
 def _sample(g: Guardian, name: str, **labels: str) -> float:
@@ -53,7 +37,7 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
         kafka_bootstrap, state={"signing_key": SIGNING_KEY, "checkpoint_interval_s": 3600}
     )
     topics = settings.kafka.topics
-    async with _Running(settings) as first:
+    async with Running(settings) as first:
         await wait_for(lambda: first.worker.ready, what="first replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(120))
         await wait_for(lambda: _processed(first) >= 120, what="120 events processed")
@@ -101,7 +85,7 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
     finally:
         await producer.stop()
 
-    async with _Running(settings) as second:
+    async with Running(settings) as second:
         await wait_for(lambda: second.worker.ready, what="second replica ready")
         assert second.checkpointer is not None
         report = second.checkpointer.last_restore
