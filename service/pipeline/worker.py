@@ -330,6 +330,11 @@ class PipelineWorker:
             "partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
         )
 
+    @property
+    def committed(self) -> dict[TopicPartition, int]:
+        """Next offsets this replica committed per owned partition (a copy)."""
+        return dict(self._committed)
+
     async def committed_offset(self, tp: TopicPartition) -> int | None:
         """The group's committed offset of ``tp`` as the broker has it (``None``: none/unknown)."""
         assert self._consumer is not None
