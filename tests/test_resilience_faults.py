@@ -54,13 +54,15 @@ async def test_broker_down_for_20s_mid_stream_loses_nothing(own_broker: LocalBro
             assert await _readyz(client) == 200
             await produce_keyed(bootstrap, topics.events, before)
             await wait_committed(bootstrap, settings.kafka.group_id, topics.events, 500, 60)
-            await asyncio.to_thread(own_broker._run, "down")  # mid-stream: part of the 3000 is still unprocessed
+            # mid-stream: part of the 3000 is still unprocessed
+            await asyncio.to_thread(own_broker._run, "down")
             statuses: list[int] = []
             outage_ends = time.monotonic() + 20
             while time.monotonic() < outage_ends:
                 statuses.append(await _readyz(client))
                 await asyncio.sleep(0.5)
-            await asyncio.to_thread(own_broker.start)  # same port, same data dir: topics and offsets are kept
+            # same port, same data dir: noida keeps topics and committed offsets
+            await asyncio.to_thread(own_broker.start)
             await wait_for(lambda: guardian.worker.ready, timeout_s=60, what="ready again")
             assert await _readyz(client) == 200
             await produce_keyed(bootstrap, topics.events, after)
