@@ -397,6 +397,28 @@ class DetectorRegistry:
             for w in selected
         }
 
+    def ids_of_model(self, model: str) -> list[str]:
+        """Ids of every detector of ``model`` (all versions), in creation order."""
+        return [w.id for w in self._watches.values() if w.model == model]
+
+    def drop_model(self, model: str) -> int:
+        """Forget every detector of ``model``; return how many were dropped.
+
+        Used when the model's input partition is revoked: the replica that is
+        assigned the partition restores the detectors from their checkpoints,
+        and keeping a stale copy here would only waste memory (and, should the
+        partition come back, shadow the newer checkpoint).
+        """
+        dropped = [wid for wid, w in self._watches.items() if w.model == model]
+        for wid in dropped:
+            del self._watches[wid]
+        for key in [k for k in self._streams if k[0] == model]:
+            del self._streams[key]
+        self._refused_streams = {k for k in self._refused_streams if k[0] != model}
+        if self._metrics is not None:
+            self._metrics.detectors_active.set(len(self._watches))
+        return len(dropped)
+
     def import_state(self, records: Mapping[str, Mapping[str, Any]]) -> ImportReport:
         """Restore checkpoint records, creating their detectors if this replica lacks them.
 

@@ -33,6 +33,7 @@ from service.redaction.policy import RedactionPolicy
 from service.redaction.redactor import Redactor
 from service.retention import RetentionPolicy, desired_topic_configs, dlq_retention_ms
 from service.settings import GuardianSettings, resolve_config_path
+from service.state.checkpointer import Checkpointer
 
 T = TypeVar("T")
 
@@ -119,6 +120,12 @@ class Guardian:
             topic_specs=self.topic_specs(),
             on_label=self.detect.on_label,
         )
+        # Detector state follows the input partitions (off, with a warning, without a key).
+        self.checkpointer = Checkpointer.from_settings(
+            settings, self.worker, self.detectors, self.fairness, self.metrics
+        )
+        if self.checkpointer is not None:
+            self.checkpointer.attach()
         # The alert sink writes to the pipeline's alerts topic (one name for both settings).
         alerting = settings.alerting.model_copy(update={"topic": settings.kafka.topics.alerts})
         self.alerts.sinks = build_sinks(alerting, self.metrics, send=self._send_alert)

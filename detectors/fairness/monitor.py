@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -373,8 +373,13 @@ class FairnessMonitor:
         }
 
     # ------------------------------------------------------------------ state
-    def export_state(self) -> dict[str, Any]:
-        """JSON-serialisable checkpoint of every model (for ``guardian.state``)."""
+    def export_state(self, models: Iterable[str] | None = None) -> dict[str, Any]:
+        """JSON-serialisable checkpoint of every model, or of ``models`` (for ``guardian.state``).
+
+        A checkpoint of a subset has the same shape, so :meth:`import_state`
+        restores it alongside the models already present.
+        """
+        wanted = self._models.keys() if models is None else set(models) & self._models.keys()
         return {
             "version": STATE_VERSION,
             "models": {
@@ -392,6 +397,7 @@ class FairnessMonitor:
                     },
                 }
                 for name, s in self._models.items()
+                if name in wanted
             },
         }
 
@@ -443,3 +449,7 @@ class FairnessMonitor:
             self._models.clear()
         else:
             self._models.pop(model, None)
+
+    def drop_model(self, model: str) -> bool:
+        """Forget one model's window (its partition moved to another replica); True if known."""
+        return self._models.pop(model, None) is not None

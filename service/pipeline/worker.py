@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.producer.transaction_manager import TransactionState
 
 from service.errors import InvalidEvent
 from service.kafka.clients import common_options
@@ -47,12 +50,30 @@ PartitionHook = Callable[[set[TopicPartition]], Awaitable[None]]
 
 @dataclass(slots=True)
 class OutputRecord:
-    """A message some component wants written with the next batch."""
+    """A message some component wants written with the next batch.
+
+    ``partition`` pins the record to one partition (``None``: by key).
+    ``replaceable`` marks a record of a compacted topic: a newer replaceable
+    record with the same topic and key queued before the write supersedes it,
+    so a batch replayed after a failed write does not queue the same
+    checkpoint twice.
+    """
 
     topic: str
     value: bytes
     key: bytes | None = None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    partition: int | None = None
+    replaceable: bool = False
+
+
+@dataclass(slots=True)
+class _Queued:
+    """The queued records one write took: how many plain ones, which replaceable ones."""
+
+    records: list[OutputRecord]
+    pending: int
+    latest: dict[tuple[str, bytes | None], OutputRecord]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -107,11 +128,14 @@ class PipelineWorker:
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._pending: list[OutputRecord] = []
+        self._latest: dict[tuple[str, bytes | None], OutputRecord] = {}
         self._batch_lock = asyncio.Lock()
         self._committed: dict[TopicPartition, int] = {}
         self._assigned: set[TopicPartition] = set()
         self._kafka_up = False
         self._started = False
+        self._producer_broken = False
+        self._producer_options: dict[str, Any] = {}
         self._health_task: asyncio.Task[None] | None = None
         self._processed_children: dict[str, Any] = {}
         self.transactional = settings.kafka.delivery == "exactly_once"
@@ -132,9 +156,9 @@ class PipelineWorker:
             "max_request_size": self.settings.limits.max_message_bytes + 65_536,
         }
         if self.transactional:
-            replica = self.settings.replica_id or "0"
-            producer_options["transactional_id"] = f"{self._kafka.group_id}-{replica}"
-        self._producer = AIOKafkaProducer(**options, **producer_options)
+            producer_options["transactional_id"] = self.transactional_id
+        self._producer_options = {**options, **producer_options}
+        self._producer = AIOKafkaProducer(**self._producer_options)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             **options,
@@ -172,6 +196,17 @@ class PipelineWorker:
         return self.topic_mismatches
 
     @property
+    def transactional_id(self) -> str:
+        """``<group>-<replica id>``: stable across restarts, so a restarted replica fences
+        its crashed predecessor and aborts its open transaction.
+
+        Without a replica id every process gets a unique id (host and pid): replicas then
+        never fence each other by mistake, but a zombie is only fenced by the group.
+        """
+        replica = self.settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+        return f"{self._kafka.group_id}-{replica}"
+
+    @property
     def admin(self) -> AIOKafkaAdminClient:
         assert self._admin is not None, "worker not started"
         return self._admin
@@ -182,8 +217,22 @@ class PipelineWorker:
         return self._producer
 
     async def close(self) -> None:
-        """Leave the group and close the clients; an unfinished batch stays uncommitted."""
+        """Hand over, leave the group and close the clients.
+
+        A graceful stop runs the revocation hooks for every owned partition
+        (checkpoints are written and acknowledged), then leaves the group even
+        as a static member, so another replica takes the partitions at once
+        instead of after the session timeout. An unfinished batch stays
+        uncommitted and is replayed by the next owner.
+        """
+        if self._started and self._assigned:
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await asyncio.wait_for(self._on_revoked(set(self._assigned)), timeout=10)
         self._started = False
+        if self._consumer is not None and self.settings.replica_id is not None:
+            # aiokafka never sends LeaveGroup for a static member (it expects to come back
+            # within the session timeout); a stop we chose is a hand-over, so leave.
+            self._consumer._coordinator._group_instance_id = None
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -268,6 +317,9 @@ class PipelineWorker:
         try:
             for hook in self.on_revoked:
                 await hook(revoked)
+            # What the hooks queued (checkpoints of the revoked partitions) is written now:
+            # there is no next batch for these partitions in this replica.
+            await self.flush()
         finally:
             self._batch_lock.release()
         self._assigned -= revoked
@@ -287,10 +339,61 @@ class PipelineWorker:
             "partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
         )
 
+    @property
+    def committed(self) -> dict[TopicPartition, int]:
+        """Next offsets this replica committed per owned partition (a copy)."""
+        return dict(self._committed)
+
+    async def committed_offset(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset of ``tp`` as the broker has it (``None``: none/unknown)."""
+        assert self._consumer is not None
+        try:
+            return await self._consumer.committed(tp)  # type: ignore[no-any-return]
+        except KafkaError as exc:
+            log.warning("committed offset of %s[%d] unknown: %s", tp.topic, tp.partition, exc)
+            return None
+
     # ------------------------------------------------------------------ the loop
     def enqueue(self, record: OutputRecord) -> None:
         """Queue a record to be written, and acknowledged, with the next batch."""
-        self._pending.append(record)
+        if record.replaceable:
+            self._latest[(record.topic, record.key)] = record
+        else:
+            self._pending.append(record)
+
+    @property
+    def queued(self) -> int:
+        """Records waiting for the next batch."""
+        return len(self._pending) + len(self._latest)
+
+    async def flush(self) -> bool:
+        """Write the queued records now, without offsets; True when acknowledged.
+
+        For hooks that run with the batch lock held (revocation). On failure
+        the records stay queued for the next batch.
+        """
+        if not self.queued:
+            return True
+        queued = self._take_queued()
+        try:
+            await self._write(queued.records, {})
+        except (KafkaError, OSError) as exc:
+            log.warning("flushing %d queued records failed: %s", self.queued, exc)
+            await self._recover_producer()
+            return False
+        self._release(queued)
+        return True
+
+    def _take_queued(self) -> _Queued:
+        latest = dict(self._latest)
+        return _Queued([*self._pending, *latest.values()], len(self._pending), latest)
+
+    def _release(self, queued: _Queued) -> None:
+        """Drop what a written batch carried; keep what was queued or replaced meanwhile."""
+        del self._pending[: queued.pending]
+        for key, record in queued.latest.items():
+            if self._latest.get(key) is record:
+                del self._latest[key]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set; the batch in flight gets a grace period."""
@@ -317,7 +420,7 @@ class PipelineWorker:
                     log.warning("poll failed: %s; retrying", exc)
                     await asyncio.sleep(self._kafka.retry_backoff_s)
                     continue
-                if not polled and not self._pending:
+                if not polled and not self.queued:
                     continue
                 batch = asyncio.create_task(self._process(polled), name="batch")
                 done, _ = await asyncio.wait(
@@ -354,14 +457,14 @@ class PipelineWorker:
                     )
             self.metrics.events_consumed.inc(len(events))
             for stage in self.stages:
-                await stage.process(events)
+                await self._run_stage(stage, events)
             self._handle_labels(labels)
             for hook in self.before_commit:
                 await hook()
             # Components enqueue while the batch is written (the alert engine runs in its own
             # task): only the records taken into this batch may leave the queue once it is acked.
-            taken = len(self._pending)
-            records = self._outputs(events, labels)
+            queued = self._take_queued()
+            records = self._outputs(events, labels, queued.records)
             try:
                 await self._write(records, offsets)
             except (KafkaError, OSError) as exc:
@@ -371,11 +474,42 @@ class PipelineWorker:
                 for tp, offset in first.items():
                     if tp in self._assigned:
                         self._consumer.seek(tp, offset)
+                await self._recover_producer()
                 await asyncio.sleep(self._kafka.retry_backoff_s)
                 return
-            del self._pending[:taken]
+            self._release(queued)
             self._committed.update(offsets)
             self._record(events, labels, len(polled), started)
+
+    async def _run_stage(self, stage: Stage, events: list[EventContext]) -> None:
+        """Run one stage; a bug that raises for one event costs that event, not the partition.
+
+        Stages reject bad events themselves and never raise for one; should one
+        raise anyway, the batch is re-run through that stage event by event and
+        each event that raises is dead-lettered as ``internal_error`` (the rest
+        continue). Events the stage had handled before it raised may be handled
+        twice, which for the detect stage means observed twice: a bounded cost
+        for not stalling the partition forever on a replayed poison event.
+        """
+        try:
+            await stage.process(events)
+            return
+        except Exception as exc:  # noqa: BLE001 - isolation boundary of a stage
+            log.error(
+                "stage %s raised %s on a batch of %d; isolating the event(s) that fail",
+                stage.name,
+                type(exc).__name__,
+                len(events),
+            )
+        for ctx in events:
+            if not ctx.ok:
+                continue
+            try:
+                await stage.process([ctx])
+            except Exception as exc:  # noqa: BLE001 - see above
+                # Type name only: an exception message may quote event values.
+                ctx.reject("internal_error", f"stage {stage.name} raised {type(exc).__name__}")
+                log.error("stage %s failed on %s: %s", stage.name, ctx.where, type(exc).__name__)
 
     def _handle_labels(self, labels: list[EventContext]) -> None:
         for ctx in labels:
@@ -388,9 +522,9 @@ class PipelineWorker:
                 self.on_label(label)
 
     def _outputs(
-        self, events: list[EventContext], labels: list[EventContext]
+        self, events: list[EventContext], labels: list[EventContext], queued: list[OutputRecord]
     ) -> list[OutputRecord]:
-        records = list(self._pending)
+        records = list(queued)
         dlq = self._topics.dlq
         for ctx in (*events, *labels):
             if ctx.ok:
@@ -428,16 +562,25 @@ class PipelineWorker:
 
     async def _write(self, records: list[OutputRecord], offsets: dict[TopicPartition, int]) -> None:
         assert self._producer is not None and self._consumer is not None
+        if self._producer_broken:
+            await self._restart_producer()
         producer = self._producer
         if self.transactional:
+            # Outputs, checkpoints and input offsets commit together or not at all; an
+            # exception aborts the transaction and the caller seeks back and replays.
             async with producer.transaction():
                 for r in records:
-                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                    await producer.send(
+                        r.topic, r.value, key=r.key, headers=r.headers, partition=r.partition
+                    )
                 if offsets:
                     await producer.send_offsets_to_transaction(offsets, self._kafka.group_id)
             return
         futures = [
-            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+            await producer.send(
+                r.topic, r.value, key=r.key, headers=r.headers, partition=r.partition
+            )
+            for r in records
         ]
         if futures:
             await asyncio.gather(*futures)
@@ -447,6 +590,35 @@ class PipelineWorker:
             except CommitFailedError as exc:
                 # The group rebalanced under us: the new owner replays the batch (at-least-once).
                 log.warning("commit refused after a rebalance: %s", exc)
+
+    async def _recover_producer(self) -> None:
+        """After a failed transactional write, retire the producer if it is unusable.
+
+        An abort that could not reach the broker leaves aiokafka's transaction
+        manager outside ``READY``; the next write then starts a fresh producer
+        with the same transactional id, which fences the old one and makes the
+        coordinator abort its open transaction.
+        """
+        producer = self._producer
+        if not self.transactional or producer is None or self._producer_broken:
+            return
+        txn = producer._txn_manager
+        if txn is not None and txn.state == TransactionState.READY:
+            return
+        log.warning("the transactional producer is unusable; it is replaced before the next write")
+        self._producer_broken = True
+        await self._close_client(producer)
+
+    async def _restart_producer(self) -> None:
+        fresh = AIOKafkaProducer(**self._producer_options)
+        try:
+            await fresh.start()
+        except BaseException:
+            await self._close_client(fresh)
+            raise
+        self._producer = fresh
+        self._producer_broken = False
+        log.info("transactional producer restarted")
 
     def _record(
         self,

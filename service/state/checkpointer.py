@@ -1,0 +1,385 @@
+"""Detector state follows the input partitions: checkpoint, hand over, restore.
+
+Events are keyed by model name, so each model lives on one input partition
+and one replica owns its drift detectors and fairness window. This module
+keeps that state with the partition:
+
+- it tracks which models were seen on which input partition (it runs as the
+  last stage of the chain, so it sees what the detectors saw);
+- every ``checkpoint_interval_s`` (checked before a batch commits) it queues
+  one signed checkpoint per detector (key: detector id) and per fairness
+  window (key: ``fairness/<model>``) with :meth:`PipelineWorker.enqueue`, so
+  they are written with that batch and acknowledged before its offsets are
+  committed (in exactly-once mode: in the same transaction);
+- on revocation it checkpoints the revoked partitions' models and the worker
+  flushes them before the partitions leave this replica;
+- on assignment (before the first batch of the new assignment) it drops the
+  models of partitions that went elsewhere and restores the models of
+  partitions newly assigned, from the latest checkpoint per key on the
+  compacted ``guardian.state`` topic.
+
+Checkpoints of input partition ``p`` are written to partition
+``p % len(state partitions)`` of the state topic, so a replica reads only the
+state partitions of the input partitions it was given, and filters by the
+input partition recorded in each envelope.
+
+Consistency: a checkpoint reflects every batch up to the offset it records.
+In at-least-once mode a replica that crashes after writing outputs but before
+committing replays a batch, which its detectors see again on top of the last
+checkpoint; and after a crash the detectors resume from the last checkpoint,
+up to ``checkpoint_interval_s`` behind the committed offsets (events in
+between are not re-observed). A graceful hand-over (SIGTERM, rebalance) loses
+nothing: the checkpoint is taken after the last batch committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from detectors.fairness.monitor import STATE_VERSION as FAIRNESS_STATE_VERSION
+from detectors.fairness.monitor import FairnessMonitor
+from detectors.registry import DetectorRegistry
+from service.errors import ConfigError
+from service.kafka.clients import common_options
+from service.metrics import GuardianMetrics
+from service.pipeline.context import EventContext
+from service.pipeline.worker import OutputRecord, PipelineWorker
+from service.settings import GuardianSettings
+from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
+
+log = logging.getLogger(__name__)
+
+FAIRNESS_PREFIX = "fairness/"
+
+
+@dataclass(slots=True)
+class RestoreReport:
+    """What one restore read and did (for logs and tests)."""
+
+    records: int = 0
+    restored: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    models: set[str] = field(default_factory=set)
+
+
+class Checkpointer:
+    """Checkpoints and restores the detector state of the models of each input partition.
+
+    Parameters
+    ----------
+    settings
+        Process settings (topics, interval, Kafka options).
+    worker
+        The pipeline worker whose hooks and output queue are used.
+    registry, fairness
+        The state being kept.
+    metrics
+        ``guardian_checkpoints_total{outcome}`` counts written, restored and refused records.
+    codec
+        Signs and verifies records; build it with :meth:`from_settings`.
+
+    Examples
+    --------
+    >>> cp = Checkpointer.from_settings(  # doctest: +SKIP
+    ...     settings, worker, registry, fairness, metrics)
+    >>> if cp is not None:  # doctest: +SKIP
+    ...     cp.attach()
+    """
+
+    name = "checkpoint"
+
+    def __init__(
+        self,
+        settings: GuardianSettings,
+        worker: PipelineWorker,
+        registry: DetectorRegistry,
+        fairness: FairnessMonitor,
+        metrics: GuardianMetrics,
+        codec: CheckpointCodec,
+    ) -> None:
+        self.settings = settings
+        self.worker = worker
+        self.registry = registry
+        self.fairness = fairness
+        self.metrics = metrics
+        self.codec = codec
+        self.interval_s = settings.state.checkpoint_interval_s
+        self._events_topic = settings.kafka.topics.events
+        self._state_topic = settings.kafka.topics.state
+        self._max_bytes = settings.limits.max_message_bytes
+        #: input partition -> models seen on it (or restored for it)
+        self.models_by_partition: dict[int, set[str]] = {}
+        #: input partition -> next offset the state of its models reflects
+        self.next_offset: dict[int, int] = {}
+        self._last_checkpoint = time.monotonic()
+        #: partitions of the state topic, learnt at each assignment (before any batch)
+        self._state_partitions = 0
+        self.last_restore = RestoreReport()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: GuardianSettings,
+        worker: PipelineWorker,
+        registry: DetectorRegistry,
+        fairness: FairnessMonitor,
+        metrics: GuardianMetrics,
+    ) -> Checkpointer | None:
+        """A checkpointer, or ``None`` (with one warning) when no signing key is configured.
+
+        Unsigned state from Kafka is never trusted, and ``guardian run`` must
+        work with no configuration at all, so without a key checkpointing is
+        off: detectors start cold after a restart or rebalance.
+        """
+        key = settings.state.signing_key
+        if key is None:
+            log.warning(
+                "checkpoints disabled: set GUARDIAN_STATE__SIGNING_KEY (>= 16 bytes) so detector "
+                "state survives restarts and rebalances"
+            )
+            metrics.checkpoints.labels("disabled").inc()
+            return None
+        try:
+            codec = CheckpointCodec(key.get_secret_value().encode())
+        except ValueError as exc:
+            raise ConfigError(f"state.signing_key: {exc}") from None
+        return cls(settings, worker, registry, fairness, metrics, codec)
+
+    def attach(self) -> None:
+        """Join the worker: last stage of the chain, commit and rebalance hooks."""
+        self.worker.stages.append(self)
+        self.worker.before_commit.append(self._before_commit)
+        self.worker.on_revoked.append(self._on_revoked)
+        self.worker.on_assigned.append(self._on_assigned)
+
+    # ------------------------------------------------------------------ tracking (a stage)
+    async def process(self, batch: list[EventContext]) -> None:
+        """Remember which models live on which input partition."""
+        by_partition = self.models_by_partition
+        next_offset = self.next_offset
+        for ctx in batch:
+            if ctx.topic != self._events_topic:
+                continue
+            if ctx.offset >= next_offset.get(ctx.partition, 0):
+                next_offset[ctx.partition] = ctx.offset + 1
+            if ctx.ok and ctx.model:
+                models = by_partition.get(ctx.partition)
+                if models is None:
+                    models = by_partition[ctx.partition] = set()
+                models.add(ctx.model)
+
+    # ------------------------------------------------------------------ writing
+    async def _before_commit(self) -> None:
+        if time.monotonic() - self._last_checkpoint >= self.interval_s:
+            self.checkpoint(list(self.models_by_partition))
+
+    def checkpoint(self, partitions: Iterable[int]) -> int:
+        """Queue checkpoints of every model of ``partitions``; return how many records."""
+        self._last_checkpoint = time.monotonic()
+        n_state = self._state_partitions
+        queued = 0
+        created = time.time()
+        for partition in partitions:
+            offset = self.next_offset.get(partition, 0)
+            for model in sorted(self.models_by_partition.get(partition, ())):
+                records = [
+                    Checkpoint(key, "drift", model, partition, offset, state, created)
+                    for key, state in self.registry.export_state(
+                        self.registry.ids_of_model(model)
+                    ).items()
+                ]
+                fairness = self.fairness.export_state([model])
+                if fairness["models"]:
+                    records.append(
+                        Checkpoint(
+                            FAIRNESS_PREFIX + model,
+                            "fairness",
+                            model,
+                            partition,
+                            offset,
+                            fairness,
+                            created,
+                        )
+                    )
+                for cp in records:
+                    queued += self._enqueue(cp, partition % n_state if n_state else None)
+        return queued
+
+    def _enqueue(self, cp: Checkpoint, state_partition: int | None) -> int:
+        value, headers = self.codec.encode(cp)
+        if len(value) > self._max_bytes:
+            log.warning(
+                "checkpoint %s is %d bytes, over the message limit; skipped", cp.key, len(value)
+            )
+            self.metrics.checkpoints.labels("too_large").inc()
+            return 0
+        self.worker.enqueue(
+            OutputRecord(
+                self._state_topic,
+                value,
+                cp.key.encode(),
+                headers,
+                partition=state_partition,
+                replaceable=True,
+            )
+        )
+        self.metrics.checkpoints.labels("written").inc()
+        return 1
+
+    # ------------------------------------------------------------------ rebalance
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        partitions = [tp.partition for tp in revoked if tp.topic == self._events_topic]
+        if partitions:
+            n = self.checkpoint(partitions)
+            log.info("checkpointing %d records of revoked partitions %s", n, sorted(partitions))
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._learn_state_partitions()
+        now_owned = {tp.partition for tp in assigned if tp.topic == self._events_topic}
+        kept: set[int] = set()
+        for partition in list(self.models_by_partition):
+            if partition in now_owned and await self._still_ours(partition):
+                kept.add(partition)
+            else:
+                self._drop_partition(partition)
+        to_restore = now_owned - kept
+        if to_restore:
+            self.last_restore = await self.restore(to_restore)
+
+    async def _still_ours(self, partition: int) -> bool:
+        """True when nobody else committed this partition since we last did."""
+        committed = await self.worker.committed_offset(
+            TopicPartition(self._events_topic, partition)
+        )
+        return committed is not None and committed == self.next_offset.get(partition)
+
+    def _drop_partition(self, partition: int) -> None:
+        models = self.models_by_partition.pop(partition, set())
+        self.next_offset.pop(partition, None)
+        for model in models:
+            self.registry.drop_model(model)
+            self.fairness.drop_model(model)
+        if models:
+            log.info("dropped the detectors of %d models of partition %d", len(models), partition)
+
+    async def _learn_state_partitions(self) -> None:
+        try:
+            parts = await self.worker.producer.partitions_for(self._state_topic)
+        except KafkaError as exc:
+            log.warning("state topic metadata unavailable: %s", exc)
+            return
+        self._state_partitions = len(parts)
+
+    # ------------------------------------------------------------------ restoring
+    async def restore(self, partitions: set[int], timeout_s: float = 30.0) -> RestoreReport:
+        """Read the state topic to its end and restore the models of input ``partitions``."""
+        report = RestoreReport()
+        latest = await self._read_latest(partitions, timeout_s)
+        drift: dict[str, dict[str, Any]] = {}
+        fairness_models: dict[str, Any] = {}
+        n_state = self._state_partitions
+        for (state_partition, key), (value, headers) in latest.items():
+            report.records += 1
+            try:
+                cp = self.codec.decode(key, value, headers)
+            except CheckpointRefused as exc:
+                self.metrics.checkpoints.labels(exc.reason).inc()
+                report.refused[key.decode("utf-8", "replace")] = exc.reason
+                log.warning("checkpoint refused (%s): %s", exc.reason, exc.detail)
+                continue
+            if cp.partition not in partitions or cp.partition % n_state != state_partition:
+                continue  # another partition's model, or a copy left where it no longer belongs
+            if cp.kind == "drift":
+                drift[cp.key] = dict(cp.state)
+            else:
+                saved = cp.state.get("models")
+                if cp.state.get("version") == FAIRNESS_STATE_VERSION and isinstance(saved, dict):
+                    fairness_models.update(saved)
+                else:
+                    self.metrics.checkpoints.labels("refused_malformed").inc()
+                    report.refused[cp.key] = "refused_malformed"
+                    continue
+            report.models.add(cp.model)
+            self.models_by_partition.setdefault(cp.partition, set()).add(cp.model)
+            self.next_offset[cp.partition] = max(self.next_offset.get(cp.partition, 0), cp.offset)
+        imported = self.registry.import_state(drift)
+        report.restored.extend(imported.restored)
+        for detector_id, reason in imported.refused.items():
+            report.refused[detector_id] = f"refused_state: {reason}"
+        if imported.refused:
+            self.metrics.checkpoints.labels("refused_state").inc(len(imported.refused))
+        if fairness_models:
+            try:
+                self.fairness.import_state(
+                    {"version": FAIRNESS_STATE_VERSION, "models": fairness_models}
+                )
+                report.restored.extend(FAIRNESS_PREFIX + m for m in fairness_models)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.metrics.checkpoints.labels("refused_state").inc()
+                report.refused["fairness"] = f"refused_state: {type(exc).__name__}"
+        self.metrics.checkpoints.labels("restored").inc(len(report.restored))
+        log.info(
+            "restored %d checkpoints of %d models for partitions %s (%d read, %d refused)",
+            len(report.restored),
+            len(report.models),
+            sorted(partitions),
+            report.records,
+            len(report.refused),
+        )
+        return report
+
+    async def _read_latest(
+        self, partitions: set[int], timeout_s: float
+    ) -> dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]]:
+        """Latest record per (state partition, key) for input ``partitions``, read to the end.
+
+        Compaction keeps the latest record per key *per partition*, so that is
+        the unit: a checkpoint belongs to state partition ``input % n``.
+        """
+        n_state = self._state_partitions
+        wanted = sorted({p % n_state for p in partitions}) if n_state else []
+        if not wanted:
+            return {}
+        tps = [TopicPartition(self._state_topic, p) for p in wanted]
+        consumer = AIOKafkaConsumer(
+            **common_options(self.settings.kafka),
+            client_id=f"{self.settings.kafka.client_id}-state",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Checkpoints of an aborted transaction must never come back.
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=self.settings.kafka.max_partition_fetch_bytes,
+        )
+        latest: dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]] = {}
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                    break
+                polled = await consumer.getmany(*tps, timeout_ms=200, max_records=5000)
+                for tp, messages in polled.items():
+                    for m in messages:
+                        if m.key is None:
+                            continue
+                        if m.value is None:  # tombstone
+                            latest.pop((tp.partition, m.key), None)
+                        else:
+                            latest[(tp.partition, m.key)] = (m.value, list(m.headers))
+            else:
+                log.warning("reading the state topic timed out; restoring what was read")
+        finally:
+            await consumer.stop()
+        return latest
