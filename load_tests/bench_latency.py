@@ -145,34 +145,33 @@ async def _step(
     }
 
 
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
+async def _main(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
     from service.retention import RetentionSettings
 
     templates = [orjson.loads(v) for _, v in demo_records(500, seed=args.seed)]
     steps: list[dict[str, Any]] = []
-    with harness.BenchBroker() as bootstrap:
-        kafka = harness.unique_kafka(bootstrap)
-        classes = RetentionSettings().load_policy().classes
-        sanitized = [f"{kafka['topics']['sanitized_prefix']}{c}" for c in classes]
-        replica = Replica(kafka)
-        try:
-            await replica.wait_ready()
-            # Warm-up: detectors, caches and the group settle before the first measured step.
-            await _step(bootstrap, kafka, sanitized, templates, 200, 2.0, args.max_p99)
-            for rate in args.rates:
-                step = await _step(
-                    bootstrap, kafka, sanitized, templates, rate, args.seconds, args.max_p99
-                )
-                steps.append(step)
-                harness.progress(
-                    f"{rate:>6} ev/s: p50 {step['p50_ms']:8.1f} ms  p99 {step['p99_ms']:8.1f} ms  "
-                    f"received {step['received']}/{step['sent']}  "
-                    f"publisher {step['publish_rate']:.0f} ev/s"
-                )
-                if not step["sustained"]:
-                    break
-        finally:
-            replica.stop()
+    kafka = harness.unique_kafka(bootstrap)
+    classes = RetentionSettings().load_policy().classes
+    sanitized = [f"{kafka['topics']['sanitized_prefix']}{c}" for c in classes]
+    replica = Replica(kafka)
+    try:
+        await replica.wait_ready()
+        # Warm-up: detectors, caches and the group settle before the first measured step.
+        await _step(bootstrap, kafka, sanitized, templates, 200, 2.0, args.max_p99)
+        for rate in args.rates:
+            step = await _step(
+                bootstrap, kafka, sanitized, templates, rate, args.seconds, args.max_p99
+            )
+            steps.append(step)
+            harness.progress(
+                f"{rate:>6} ev/s: p50 {step['p50_ms']:8.1f} ms  p99 {step['p99_ms']:8.1f} ms  "
+                f"received {step['received']}/{step['sent']}  "
+                f"publisher {step['publish_rate']:.0f} ev/s"
+            )
+            if not step["sustained"]:
+                break
+    finally:
+        replica.stop()
     sustained = [s["rate"] for s in steps if s["sustained"]]
     saturated = next((s for s in steps if not s["sustained"]), None)
     return {
@@ -205,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         f"latency: rates {args.rates} ev/s, {args.seconds:g} s each, one `guardian run` replica, "
         f"cores {os.cpu_count()}, broker {harness.broker_description()}"
     )
-    r = asyncio.run(_main(args))
+    with harness.BenchBroker() as bootstrap:
+        r = asyncio.run(_main(args, bootstrap))
     print("   rate   publisher   received     p50 ms     p99 ms  (output stamp p50/p99 ms)")
     for s in r["steps"]:
         flag = "" if s["sustained"] else "  <- saturated"

@@ -242,14 +242,13 @@ async def _workload(
     }
 
 
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
+async def _main(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with harness.BenchBroker() as bootstrap:
-        for name, mix in (("structured", False), ("mix", True)):
-            if name == "mix" and args.no_mix:
-                continue
-            records = demo_records(args.n, mix=mix, seed=args.seed)
-            results[name] = await _workload(name, bootstrap, records, args.repeats)
+    for name, mix in (("structured", False), ("mix", True)):
+        if name == "mix" and args.no_mix:
+            continue
+        records = demo_records(args.n, mix=mix, seed=args.seed)
+        results[name] = await _workload(name, bootstrap, records, args.repeats)
     return results
 
 
@@ -276,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
         f"pipeline throughput: {args.n} events per run, {args.repeats} repeats per side, "
         f"cores {os.cpu_count()}, broker {harness.broker_description()}"
     )
-    results = asyncio.run(_main(args))
+    with harness.BenchBroker() as bootstrap:
+        results = asyncio.run(_main(args, bootstrap))
     for name, r in results.items():
         print(f"[{name}] {r['events']} events")
         print(

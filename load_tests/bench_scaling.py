@@ -67,18 +67,15 @@ async def _publisher_alone(bootstrap: str, records: list[tuple[bytes, bytes]]) -
     return len(records) / (time.monotonic() - started)
 
 
-async def _replica_scaling(n: int, repeats: int) -> dict[str, Any]:
+async def _replica_scaling(bootstrap: str, n: int, repeats: int) -> dict[str, Any]:
     records = list(wide_events(n, models=MODELS, features=5, seed=3))
     runs: dict[str, list[float]] = {"publisher": [], "1": [], "2": []}
-    with harness.BenchBroker() as bootstrap:
-        for r in range(repeats):
-            runs["publisher"].append(await _publisher_alone(bootstrap, records))
-            for replicas in (1, 2) if r % 2 == 0 else (2, 1):
-                rate = await _replicas_run(bootstrap, replicas, records)
-                runs[str(replicas)].append(rate)
-                harness.progress(
-                    f"repeat {r + 1}/{repeats}: {replicas} replica(s) {rate:8.0f} ev/s"
-                )
+    for r in range(repeats):
+        runs["publisher"].append(await _publisher_alone(bootstrap, records))
+        for replicas in (1, 2) if r % 2 == 0 else (2, 1):
+            rate = await _replicas_run(bootstrap, replicas, records)
+            runs[str(replicas)].append(rate)
+            harness.progress(f"repeat {r + 1}/{repeats}: {replicas} replica(s) {rate:8.0f} ev/s")
     one, two = harness.median(runs["1"]), harness.median(runs["2"])
     return {
         "events": n,
@@ -144,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     result: dict[str, Any] = {}
     if not args.skip_replicas:
-        result["replicas"] = asyncio.run(_replica_scaling(n, repeats))
+        with harness.BenchBroker() as bootstrap:
+            result["replicas"] = asyncio.run(_replica_scaling(bootstrap, n, repeats))
         r = result["replicas"]
         print(f"publisher alone (baseline) : {r['publisher_alone_events_per_s']:9.0f} events/s")
         print(f"1 replica                  : {r['one_replica_events_per_s']:9.0f} events/s")

@@ -91,6 +91,9 @@ class StageDriver:
     """
 
     def __init__(self, guardian: Any) -> None:
+        from service.pipeline.worker import tune_gc
+
+        tune_gc()  # as PipelineWorker.start() does in the service
         self.guardian = guardian
         self.worker = guardian.worker
         self.topic = guardian.settings.kafka.topics.events
