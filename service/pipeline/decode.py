@@ -21,16 +21,28 @@ _event_validator = InferenceEvent.__pydantic_validator__
 _label_validator = Label.__pydantic_validator__
 
 
+_CONTAINERS = (dict, list)
+
+
 def _depth_exceeds(obj: Any, max_depth: int) -> bool:
+    """Whether containers nest deeper than ``max_depth`` (the top object is depth 1).
+
+    Hot path: one loop per container, no generator, and a child is only pushed
+    when it is itself a container (orjson gives exact ``dict``/``list``).
+    """
+    if max_depth < 1:
+        return True
+    if type(obj) not in _CONTAINERS:
+        return False
     stack: list[tuple[Any, int]] = [(obj, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+        node, depth = pop()
+        for value in node.values() if type(node) is dict else node:
+            if type(value) in _CONTAINERS:
+                if depth >= max_depth:
+                    return True
+                push((value, depth + 1))
     return False
 
 

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_DEPTH = 64
+_NUMBERS = frozenset({int, float, bool, type(None)})
+_LEAVES = frozenset({int, float, bool, type(None), str})
+_CONTAINERS = frozenset({dict, list})
 _DROP: Any = object()
 _Key = tuple[str, tuple[str, ...], bytes]  # (policy version, entities, text digest)
 
@@ -91,6 +94,37 @@ class _TooDeep(Exception):
     pass
 
 
+def _match_below(pattern: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
+    """Whether ``pattern`` could match some path that extends ``prefix`` (conservative)."""
+    for i, part in enumerate(prefix):
+        if i >= len(pattern):
+            return False
+        head = pattern[i]
+        if head == "**":
+            return True
+        if head != "*" and head != part:
+            return False
+    return len(pattern) > len(prefix)
+
+
+def _deeper_than(node: Any, levels: int) -> bool:
+    """Whether any value sits more than ``levels`` below container ``node``.
+
+    The walk refuses values deeper than :data:`MAX_DEPTH`; a skipped subtree
+    must be refused exactly when walking it would have been.
+    """
+    stack: list[tuple[Any, int]] = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current
+        if children and depth + 1 > levels:
+            return True
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
 def _match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
     if not pattern:
         return not path
@@ -110,6 +144,29 @@ class _PathRules:
         self._scan = [(tuple(r.path.split(".")), r) for r in policy.scan]
         self._fields = [(tuple(r.path.split(".")), r) for r in policy.fields]
         self._memo: dict[tuple[str, ...], tuple[ScanRule | None, FieldRule | None, bool]] = {}
+        self._below: dict[tuple[str, ...], bool] = {}
+        self._keys: dict[tuple[int, str], _Key] = {}
+
+    def relevant_below(self, path: tuple[str, ...]) -> bool:
+        """Whether any rule could apply strictly below ``path``; if not, the walk skips it."""
+        hit = self._below.get(path)
+        if hit is None:
+            hit = any(_match_below(p, path) for p, _ in (*self._scan, *self._fields))
+            if len(self._below) > 50_000:
+                self._below.clear()
+            self._below[path] = hit
+        return hit
+
+    def text_key(self, rule: ScanRule, text: str) -> _Key:
+        """:func:`_text_key`, memoised: structured values (``"DE"``, ``"web"``) repeat a lot."""
+        memo_key = (id(rule), text)
+        key = self._keys.get(memo_key)
+        if key is None:
+            key = _text_key(self.policy, rule, text)
+            if len(self._keys) > 20_000:
+                self._keys.clear()
+            self._keys[memo_key] = key
+        return key
 
     def lookup(self, path: tuple[str, ...]) -> tuple[ScanRule | None, FieldRule | None, bool]:
         """(scan rule, field rule, whether the last segment is a wildcard match)."""
@@ -133,9 +190,13 @@ class _Collect:
     rules: _PathRules
     wanted: dict[_Key, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     keys: list[_Key] = field(default_factory=list)
+    #: Whether a field rule applies somewhere in the event (the second pass must run).
+    saw_field: bool = False
+    #: This pass's copy of the event: texts and keys as they were, guardian block left out.
+    copy: Any = None
 
     def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
-        key = _text_key(self.rules.policy, rule, text)
+        key = self.rules.text_key(rule, text)
         self.wanted.setdefault(key, (text, key[1]))
         self.keys.append(key)
         return text
@@ -153,7 +214,7 @@ class _Apply:
 
     def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
         policy = self.rules.policy
-        found = self.findings[_text_key(policy, rule, text)]
+        found = self.findings[self.rules.text_key(rule, text)]
         if not found:
             return text
         path = ".".join(shown)
@@ -198,7 +259,10 @@ def _walk(
         raise _TooDeep
     scan_rule, field_rule, _wild = rules.lookup(raw) if raw else (None, None, False)
     if field_rule is not None:
-        return visit.field(field_rule, node, shown) if isinstance(visit, _Apply) else node
+        if isinstance(visit, _Apply):
+            return visit.field(field_rule, node, shown)
+        visit.saw_field = True
+        return node
     if isinstance(node, str):
         return visit.text(scan_rule, node, shown) if scan_rule is not None else node
     if isinstance(node, dict):
@@ -215,6 +279,29 @@ def _walk(
                     continue
                 while new_key in out:
                     new_key += "#"
+            if key_field is None and (
+                (key_rule is None and type(value) in _LEAVES)
+                or (type(value) in _NUMBERS)
+                or (
+                    type(value) in _CONTAINERS
+                    and not rules.relevant_below(child)
+                    and not _deeper_than(value, MAX_DEPTH - depth - 1)
+                )
+            ):
+                # Nothing can apply to this value or below it: keep it as it is (fast path
+                # for structured events; same result as walking it, without the copy).
+                if depth + 1 > MAX_DEPTH:
+                    raise _TooDeep
+                out[new_key] = value
+                continue
+            if key_field is None and type(value) is str:
+                # A scanned text (key_rule is set): what _walk would do, without the call.
+                if depth + 1 > MAX_DEPTH:
+                    raise _TooDeep
+                new_value = visit.text(key_rule, value, (*shown, new_key))  # type: ignore[arg-type]
+                if new_value is not _DROP:
+                    out[new_key] = new_value
+                continue
             new_value = _walk(value, child, (*shown, new_key), depth + 1, rules, visit)
             if new_value is not _DROP:
                 out[new_key] = new_value
@@ -455,7 +542,7 @@ class Redactor:
         for event in events:
             collect = _Collect(rules)
             try:
-                _walk(event, (), (), 0, rules, collect)
+                collect.copy = _walk(event, (), (), 0, rules, collect)
             except _TooDeep:
                 plans.append(f"nesting deeper than {MAX_DEPTH}")
                 continue
@@ -503,15 +590,22 @@ class Redactor:
                 "timeout" if isinstance(failures[0], TimeoutError) else type(failures[0]).__name__
             )
             return self._failed(event, f"analysis failed ({kind})", version)
-        apply = _Apply(rules, findings, self._pseudonyms)
-        sanitized = _walk(event, (), (), 0, rules, apply)
-        redactions = [Redaction(p, e, o, n) for (p, e, o), n in apply.done.items()]
+        if not plan.saw_field and not any(findings[k] for k in plan.keys):
+            # Nothing found and no field rule: the second pass would rebuild the same copy.
+            sanitized: dict[str, Any] = plan.copy
+            redactions: list[Redaction] = []
+            found: set[str] = set()
+        else:
+            apply = _Apply(rules, findings, self._pseudonyms)
+            sanitized = _walk(event, (), (), 0, rules, apply)
+            redactions = [Redaction(p, e, o, n) for (p, e, o), n in apply.done.items()]
+            found = apply.entities
         guardian = (
             dict(event.get("guardian") or {}) if isinstance(event.get("guardian"), dict) else {}
         )
         guardian["redactions"] = [r.as_dict() for r in redactions]
         sanitized["guardian"] = guardian
-        entities = frozenset(apply.entities | {r.entity for r in redactions})
+        entities = frozenset(found | {r.entity for r in redactions})
         return RedactionOutcome(sanitized, redactions, entities, policy_version=version)
 
     def _failed(self, event: dict[str, Any], reason: str, version: str) -> RedactionOutcome:

@@ -1,0 +1,143 @@
+"""RSS of a Guardian over 1M events across 1,000 models x 10 features: flat and bounded.
+
+    python -m load_tests.bench_memory [--events 1000000] [--models 1000] [--features 10] [--quick]
+
+The events are fed straight to the Guardian's stages in-process (validation,
+redaction, retention, detectors, fairness, label join, output serialisation
+and metrics; :class:`load_tests.workload.StageDriver`), without Kafka, so a
+million events take minutes, not an hour; Kafka client buffers are bounded by
+their own settings (``max_batch``, fetch bytes) and are not what grows with
+traffic. Every event has a fresh ``event_id`` and a prediction, so the label
+join fills up to its bound.
+
+Prints RSS (MiB) sampled along the run, the baseline (RSS after start, before
+any event), growth over the second half of the run (flat means ~0), and the
+sizes of everything keyed by traffic next to the configured bound that caps
+it: drift streams (``limits.max_models``), detectors (``limits.max_detectors``),
+fairness windows (``max_models``), label join (``detectors.label_join_max``),
+redaction cache (``redaction.cache_size``), metric label values (``top_k``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from load_tests import harness  # noqa: E402
+from load_tests.workload import StageDriver, wide_events  # noqa: E402
+
+BATCH = 1000
+
+
+def _sizes(guardian: Any) -> dict[str, dict[str, int]]:
+    """What grows with traffic, next to the configured bound that caps it."""
+    specs = guardian.detectors.specs
+    settings = guardian.settings
+    fairness = guardian.fairness
+    join = guardian.label_join
+    return {
+        "drift_streams": {
+            "size": len(guardian.detectors._streams),
+            "bound": specs.limits.max_models,
+        },
+        "detectors": {
+            "size": len(guardian.detectors._watches),
+            "bound": specs.limits.max_detectors,
+        },
+        "fairness_models": {"size": len(fairness._models), "bound": fairness.config.max_models},
+        "label_join_entries": {"size": len(join), "bound": settings.detectors.label_join_max},
+        "redaction_cache": {
+            "size": len(guardian.redactor._cache._data),
+            "bound": settings.redaction.cache_size,
+        },
+        "model_label_values": {
+            "size": len(guardian.metrics.model_label.admitted),
+            "bound": settings.limits.top_k_label_values,
+        },
+    }
+
+
+async def _run(events: int, models: int, features: int, samples: int) -> dict[str, Any]:
+    from service.runtime import Guardian
+    from service.settings import GuardianSettings
+
+    guardian = Guardian(GuardianSettings.load(None))
+    await guardian.redactor.start()
+    driver = StageDriver(guardian)
+    gc.collect()
+    baseline = harness.rss_mb()
+    every = max(BATCH, events // samples // BATCH * BATCH)
+    series: list[tuple[int, float]] = [(0, baseline)]
+    source = wide_events(None, models=models, features=features)
+    started = time.perf_counter()
+    done = 0
+    try:
+        while done < events:
+            batch = list(itertools.islice(source, min(BATCH, events - done)))
+            await driver.run_batch(batch)
+            done += len(batch)
+            if done % every == 0 or done == events:
+                rss = harness.rss_mb()
+                series.append((done, rss))
+                harness.progress(f"{done:>9,} events  RSS {rss:7.1f} MiB")
+        elapsed = time.perf_counter() - started
+        sizes = _sizes(guardian)
+    finally:
+        await guardian.redactor.close()
+    half = [rss for n, rss in series if n >= events // 2]
+    return {
+        "events": events,
+        "models": models,
+        "features": features,
+        "baseline_rss_mib": round(baseline, 1),
+        "final_rss_mib": round(series[-1][1], 1),
+        "rss_at_half_mib": round(half[0], 1),
+        "growth_second_half_mib": round(series[-1][1] - half[0], 1),
+        "peak_rss_mib": round(max(r for _, r in series), 1),
+        "series": [(n, round(r, 1)) for n, r in series],
+        "events_per_s_in_process": round(events / elapsed, 1),
+        "rejected": driver.rejected,
+        "sizes": sizes,
+        "fed": "in-process to the stages (no Kafka)",
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=None, help="default 1,000,000")
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--features", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=20, help="RSS samples along the run")
+    parser.add_argument("--quick", action="store_true", help="200,000 events")
+    args = parser.parse_args(argv)
+    events = args.events or (200_000 if args.quick else 1_000_000)
+    print(
+        f"memory: {events:,} events, {args.models} models x {args.features} features, "
+        "fed in-process to the stages (no Kafka)"
+    )
+    r = asyncio.run(_run(events, args.models, args.features, args.samples))
+    print("  events     RSS MiB")
+    for n, rss in r["series"]:
+        print(f"  {n:>9,}  {rss:7.1f}")
+    print(f"baseline (started, no events) : {r['baseline_rss_mib']:7.1f} MiB")
+    print(
+        f"after {events:,} events{'':>7}: {r['final_rss_mib']:7.1f} MiB "
+        f"(ratio {r['final_rss_mib'] / r['baseline_rss_mib']:.2f}x baseline)"
+    )
+    print(f"growth over the second half   : {r['growth_second_half_mib']:+7.1f} MiB (flat = ~0)")
+    print(f"in-process rate               : {r['events_per_s_in_process']:7.0f} events/s")
+    print("what traffic fills, and the configured bound:")
+    for name, s in r["sizes"].items():
+        print(f"  {name:22s} {s['size']:>8,} / {s['bound']:,}")
+    harness.emit("bench_memory", r)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Full Guardian pipeline against a raw aiokafka passthrough over the same events.
+
+    python -m load_tests.bench_pipeline [--n 20000] [--repeats 3] [--quick]
+
+Both sides read the same pre-produced input topic, each run with a fresh
+consumer group and fresh output topics, in a process of its own:
+
+- *passthrough* (the baseline): aiokafka consume → ``orjson.loads`` → produce →
+  commit after the batch's sends are acknowledged, with Guardian's client
+  settings (idempotent producer, ``acks=all``, same ``max_batch`` and linger);
+- *guardian*: an in-process :class:`service.runtime.Guardian` with the default
+  config: validation, the redaction policy, retention, every default drift
+  detector, fairness, label join, alerts, metrics, and per-class output.
+
+Measured from outside the service: the clock starts when the child reports
+its partitions assigned and stops when the group's committed offsets (polled
+through the admin API) reach the end of the input. Both commit only after
+every output of a batch is acknowledged, so that moment is "all N outputs
+visible". Figures are medians of the repeats; the two sides alternate so
+drifting machine load hits both alike.
+
+Workloads: *structured* (``credit-risk`` and ``fraud-detect`` demo events, no
+free text, no PII) and *mix* (a third of the events are ``support-chat``
+events with a prompt and an answer, 30% of those with PII).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from load_tests import harness  # noqa: E402
+from load_tests.workload import demo_records  # noqa: E402
+
+PARTITIONS = 6
+TARGET_RATIO = 0.5
+
+
+# ---------------------------------------------------------------------------- children
+
+
+async def _run_passthrough(args: argparse.Namespace) -> None:
+    import orjson
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from service.settings import KafkaSettings
+
+    defaults = KafkaSettings()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=args.bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=defaults.linger_ms,
+    )
+    await producer.start()
+    consumer = AIOKafkaConsumer(
+        args.input,
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=defaults.max_partition_fetch_bytes,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    await consumer.start()
+    stop = _stop_event()
+    await _until(lambda: bool(consumer.assignment()))
+    print("READY", flush=True)
+    out = f"{args.out_prefix}standard"
+    while not stop.is_set():
+        polled = await consumer.getmany(timeout_ms=100, max_records=defaults.max_batch)
+        if not polled:
+            continue
+        futures = []
+        offsets = {}
+        for tp, messages in polled.items():
+            for m in messages:
+                event = orjson.loads(m.value)
+                futures.append(await producer.send(out, orjson.dumps(event), key=m.key))
+            offsets[tp] = messages[-1].offset + 1
+        await asyncio.gather(*futures)
+        await consumer.commit(offsets)
+    await consumer.stop()
+    await producer.stop()
+
+
+async def _run_guardian(args: argparse.Namespace) -> None:
+    from service.runtime import Guardian
+    from service.settings import GuardianSettings
+
+    kafka = harness.unique_kafka(args.bootstrap, partitions=PARTITIONS)
+    kafka["group_id"] = args.group
+    kafka["topics"]["events"] = args.input
+    kafka["topics"]["sanitized_prefix"] = args.out_prefix
+    settings = GuardianSettings.load(None, kafka=kafka, http={"port": harness.free_port()})
+    guardian = Guardian(settings)
+    await guardian.start()
+    stop = _stop_event()
+    task = asyncio.create_task(guardian.worker.run(stop))
+    await _until(lambda: guardian.worker.ready)
+    print("READY", flush=True)
+    await task
+    await guardian.close()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
+    """Poll ``condition`` (a group join has no event to wait on)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("no partitions assigned")
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+# ---------------------------------------------------------------------------- parent
+
+
+async def _measure(
+    role: str, bootstrap: str, input_topic: str, n: int, out_topics: list[str] | None = None
+) -> dict[str, Any]:
+    """Start one child on ``input_topic`` with a fresh group; events/s until all committed."""
+    tag = uuid.uuid4().hex[:8]
+    group = f"bench-{role}-{tag}"
+    out_prefix = f"b{tag}.out."
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{role}-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "load_tests.bench_pipeline",
+        "--role",
+        role,
+        "--bootstrap",
+        bootstrap,
+        "--input",
+        input_topic,
+        "--group",
+        group,
+        "--out-prefix",
+        out_prefix,
+        cwd=harness.ROOT,
+        env={**os.environ, "PYTHONPATH": str(harness.ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+    )
+    log.close()
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
+        if line.strip() != b"READY":
+            raise RuntimeError(f"{role} child did not start: {_tail(log.name)}")
+        started = time.monotonic()
+        async with harness.CommitWatcher(bootstrap, group, input_topic) as watcher:
+            finished = await watcher.wait_for(n, timeout_s=max(120.0, n / 200))
+        elapsed = finished - started
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=20)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    if role == "guardian":
+        from service.retention import RetentionSettings
+
+        classes = RetentionSettings().load_policy().classes
+        topics = [f"{out_prefix}{c}" for c in classes]
+    else:
+        topics = [f"{out_prefix}standard"]
+    written = await harness.count_messages(bootstrap, await _existing(bootstrap, topics))
+    os.unlink(log.name)
+    return {"events_per_s": n / elapsed, "seconds": elapsed, "outputs": written}
+
+
+def _tail(path: str) -> str:
+    return Path(path).read_text(errors="replace")[-2000:]
+
+
+async def _existing(bootstrap: str, topics: list[str]) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        known = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [t for t in topics if t in known]
+
+
+async def _workload(
+    name: str, bootstrap: str, records: list[tuple[bytes, bytes]], repeats: int
+) -> dict[str, Any]:
+    n = len(records)
+    topic = f"b{uuid.uuid4().hex[:8]}.pipeline.{name}"
+    await harness.create_topic(bootstrap, topic, PARTITIONS)
+    produced = await harness.produce_all(bootstrap, topic, records)
+    harness.progress(f"{name}: {produced} events pre-produced to {topic}")
+    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "guardian": []}
+    for r in range(repeats):
+        order = ("passthrough", "guardian") if r % 2 == 0 else ("guardian", "passthrough")
+        for role in order:
+            result = await _measure(role, bootstrap, topic, n)
+            runs[role].append(result)
+            harness.progress(
+                f"{name} repeat {r + 1}/{repeats} {role:11s} {result['events_per_s']:9.0f} ev/s "
+                f"({result['seconds']:.2f} s, {result['outputs']} outputs)"
+            )
+    base = harness.median([x["events_per_s"] for x in runs["passthrough"]])
+    guard = harness.median([x["events_per_s"] for x in runs["guardian"]])
+    return {
+        "events": n,
+        "repeats": repeats,
+        "passthrough_events_per_s": base,
+        "guardian_events_per_s": guard,
+        "ratio": harness.ratio(guard, base),
+        "passthrough_runs": [round(x["events_per_s"], 1) for x in runs["passthrough"]],
+        "guardian_runs": [round(x["events_per_s"], 1) for x in runs["guardian"]],
+        "guardian_outputs": [x["outputs"] for x in runs["guardian"]],
+    }
+
+
+async def _main(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, mix in (("structured", False), ("mix", True)):
+        if name == "mix" and args.no_mix:
+            continue
+        records = demo_records(args.n, mix=mix, seed=args.seed)
+        results[name] = await _workload(name, bootstrap, records, args.repeats)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=None, help="events per run (default 20000)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per side (default 3)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="5,000 events, 3 repeats")
+    parser.add_argument("--no-mix", action="store_true", help="structured workload only")
+    parser.add_argument("--role", choices=["passthrough", "guardian"], help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    parser.add_argument("--group", help=argparse.SUPPRESS)
+    parser.add_argument("--out-prefix", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.role:
+        runner = _run_passthrough if args.role == "passthrough" else _run_guardian
+        asyncio.run(runner(args))
+        return
+    args.n = args.n or (5_000 if args.quick else 20_000)
+    args.repeats = args.repeats or 3
+    print(
+        f"pipeline throughput: {args.n} events per run, {args.repeats} repeats per side, "
+        f"cores {os.cpu_count()}, broker {harness.broker_description()}"
+    )
+    with harness.BenchBroker() as bootstrap:
+        results = asyncio.run(_main(args, bootstrap))
+    for name, r in results.items():
+        print(f"[{name}] {r['events']} events")
+        print(
+            f"  raw aiokafka passthrough : {r['passthrough_events_per_s']:9.0f} events/s (median)"
+        )
+        print(f"  guardian full pipeline   : {r['guardian_events_per_s']:9.0f} events/s (median)")
+        target = f"  (target >= {TARGET_RATIO})" if name == "structured" else ""
+        print(f"  ratio                    : {r['ratio']:9.2f}{target}")
+    harness.emit("bench_pipeline", {"n": args.n, "repeats": args.repeats, "workloads": results})
+
+
+if __name__ == "__main__":
+    main()

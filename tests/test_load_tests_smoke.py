@@ -1,0 +1,82 @@
+"""A tiny run of the benchmark suite so it keeps working; no timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from load_tests import harness
+from load_tests.__main__ import write_reports
+from tests.kafka_helpers import ROOT
+
+
+@pytest.mark.parametrize(
+    "values, q, expected",
+    [([1.0], 99, 1.0), ([1.0, 2.0, 3.0, 4.0, 5.0], 50, 3.0), ([0.0, 10.0], 90, 9.0)],
+)
+def test_percentile_interpolates(values: list[float], q: float, expected: float) -> None:
+    assert harness.percentile(values, q) == pytest.approx(expected)
+
+
+def test_median_of_repeats() -> None:
+    assert harness.median([3.0, 1.0, 2.0]) == 2.0
+
+
+def test_reports_name_machine_broker_and_every_benchmark(tmp_path: object) -> None:
+    results = [
+        {
+            "module": "bench_pipeline",
+            "command": "python -m load_tests.bench_pipeline --quick",
+            "status": "ok",
+            "seconds": 1.0,
+            "summary": {"benchmark": "bench_pipeline", "workloads": {}},
+            "output": ["guardian full pipeline : 1 events/s", "  .. progress line"],
+        }
+    ]
+    write_reports(results, harness.machine(), True, tmp_path)  # type: ignore[arg-type]
+    report = orjson.loads((tmp_path / "report.json").read_bytes())  # type: ignore[operator]
+    assert report["machine"]["cores"] == os.cpu_count()
+    assert report["machine"]["libraries"]["aiokafka"] == "0.14.0"
+    assert report["benchmarks"][0]["summary"]["benchmark"] == "bench_pipeline"
+    text = (tmp_path / "report.md").read_text()  # type: ignore[operator]
+    assert "guardian full pipeline" in text and "progress line" not in text
+    assert "broker:" in text
+
+
+@pytest.mark.integration
+def test_bench_pipeline_runs_end_to_end(kafka_bootstrap: str, tmp_path: object) -> None:
+    result_file = tmp_path / "result.json"  # type: ignore[operator]
+    env = {
+        **os.environ,
+        "GUARDIAN_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
+        harness.RESULT_FILE_ENV: str(result_file),
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "load_tests.bench_pipeline",
+            "--n",
+            "200",
+            "--repeats",
+            "1",
+            "--no-mix",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = orjson.loads(result_file.read_bytes())
+    structured = summary["workloads"]["structured"]
+    # Every event came out of the full pipeline (at-least-once: never fewer).
+    assert structured["guardian_outputs"][0] >= 200
+    assert structured["passthrough_events_per_s"] > 0 and structured["guardian_events_per_s"] > 0
+    assert "ratio" in proc.stdout
