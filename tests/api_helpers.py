@@ -70,8 +70,14 @@ def seed_alert(guardian: Any, model: str = "credit-risk") -> str:
     now = time.time()
     guardian.alerts.ingest(
         DriftResult(
-            model=model, version="3.2.0", feature="age", detector="adwin",
-            detector_id=f"{model}/3.2.0/age/adwin", statistic=1.0, at=now, n_seen=500,
+            model=model,
+            version="3.2.0",
+            feature="age",
+            detector="adwin",
+            detector_id=f"{model}/3.2.0/age/adwin",
+            statistic=1.0,
+            at=now,
+            n_seen=500,
             details={},
         ),
         now=now,

@@ -68,7 +68,10 @@ def test_hash_helper(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     assert main(["nope"]) == 2
     out = subprocess.run(
         [sys.executable, "-m", "service.api.auth", "hash", "demo"],
-        capture_output=True, text=True, cwd=ROOT, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     assert out.stdout.strip() == token_digest("demo")
 
@@ -85,8 +88,12 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
 
     redaction = guardian.control.current.redaction
     retention = guardian.control.current.retention
-    sample = {"event_id": "e1", "timestamp": "2026-11-30T12:00:00Z",
-              "model": {"name": "m", "version": "1"}, "inputs": {"text": "hi"}}
+    sample = {
+        "event_id": "e1",
+        "timestamp": "2026-11-30T12:00:00Z",
+        "model": {"name": "m", "version": "1"},
+        "inputs": {"text": "hi"},
+    }
     silence = {"matchers": [{"name": "model", "value": "x"}], "ends_at": "2099-01-01T00:00:00Z"}
     return [
         ("GET", "/v1/detectors", "viewer", None),
@@ -95,8 +102,12 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
         ("POST", f"/v1/detectors/{det}/reset", "operator", None),
         ("GET", "/v1/models", "viewer", None),
         ("GET", "/v1/models/credit-risk/detectors", "viewer", None),
-        ("PUT", "/v1/models/credit-risk/detectors", "admin",
-         {"score": [{"kind": "adwin", "params": {"delta": 0.001}}]}),
+        (
+            "PUT",
+            "/v1/models/credit-risk/detectors",
+            "admin",
+            {"score": [{"kind": "adwin", "params": {"delta": 0.001}}]},
+        ),
         ("GET", "/v1/policies/redaction", "viewer", None),
         ("PUT", "/v1/policies/redaction", "admin", redaction),
         ("POST", "/v1/policies/redaction/dry-run", "viewer", {"event": sample}),

@@ -57,7 +57,9 @@ async def test_patch_validates_applies_and_audits(kafka_bootstrap: str) -> None:
             f"/v1/detectors/{det}", json={"params": {"delta": 0.002}}, headers=headers("viewer")
         )
         assert r.status_code == 403
-        assert (await client.get(f"/v1/detectors/{det}", headers=headers("viewer"))).status_code == 200
+        assert (
+            await client.get(f"/v1/detectors/{det}", headers=headers("viewer"))
+        ).status_code == 200
 
         # A good patch is applied live, versioned and audited.
         r = await client.patch(
@@ -73,8 +75,9 @@ async def test_patch_validates_applies_and_audits(kafka_bootstrap: str) -> None:
         assert guardian.control.current.version == 1
         assert guardian.control.current.detectors.patches == {det: {"delta": 0.002}}
 
-        r = await client.get("/v1/audit", params={"object": f"detector:{det}"},
-                             headers=headers("viewer"))
+        r = await client.get(
+            "/v1/audit", params={"object": f"detector:{det}"}, headers=headers("viewer")
+        )
         [rec] = r.json()["items"]
         assert rec["actor"] == NAMES["admin"] and rec["role"] == "admin"
         assert rec["before"] == before and rec["after"] == {**before, "delta": 0.002}
@@ -94,10 +97,15 @@ async def test_patch_validates_applies_and_audits(kafka_bootstrap: str) -> None:
         guardian.detectors.observe("credit-risk", "3.2.0", {"age": 40.0}, {}, ts=1.0)
         r = await client.post(f"/v1/detectors/{det}/reset", headers=headers("operator"))
         assert r.status_code == 200 and r.json()["state"]["n_seen"] == 0
-        r = await client.get("/v1/audit", params={"actor": NAMES["operator"]},
-                             headers=headers("viewer"))
+        r = await client.get(
+            "/v1/audit", params={"actor": NAMES["operator"]}, headers=headers("viewer")
+        )
         [rec] = r.json()["items"]
-        assert rec["action"] == "reset" and rec["before"]["n_seen"] == 1 and rec["after"]["n_seen"] == 0
+        assert (
+            rec["action"] == "reset"
+            and rec["before"]["n_seen"] == 1
+            and rec["after"]["n_seen"] == 0
+        )
 
 
 async def test_list_filters_paging_and_models(kafka_bootstrap: str) -> None:
@@ -107,15 +115,21 @@ async def test_list_filters_paging_and_models(kafka_bootstrap: str) -> None:
         h = headers("viewer")
         body = (await c.get("/v1/detectors", params={"model": "fraud"}, headers=h)).json()
         assert body["total"] == 2 and {d["model"] for d in body["items"]} == {"fraud"}
-        body = (await c.get("/v1/detectors", params={"kind": "adwin", "limit": 1}, headers=h)).json()
+        body = (
+            await c.get("/v1/detectors", params={"kind": "adwin", "limit": 1}, headers=h)
+        ).json()
         assert body["total"] == 2 and len(body["items"]) == 1
-        page2 = (await c.get("/v1/detectors", params={"kind": "adwin", "limit": 1, "offset": 1},
-                             headers=h)).json()
+        page2 = (
+            await c.get(
+                "/v1/detectors", params={"kind": "adwin", "limit": 1, "offset": 1}, headers=h
+            )
+        ).json()
         assert page2["items"][0]["id"] != body["items"][0]["id"]
         assert (await c.get("/v1/detectors/nope/1/x/adwin", headers=h)).status_code == 404
         models = (await c.get("/v1/models", headers=h)).json()["items"]
         assert {(m["name"], tuple(m["versions"])) for m in models} == {
-            ("credit-risk", ("3.2.0",)), ("fraud", ("1.0",))
+            ("credit-risk", ("3.2.0",)),
+            ("fraud", ("1.0",)),
         }
 
         # Per-model defaults: validated, applied live (the detectors are rebuilt), audited.
@@ -127,8 +141,9 @@ async def test_list_filters_paging_and_models(kafka_bootstrap: str) -> None:
         assert r.status_code == 200, r.text
         kinds = {d.kind for d in guardian.detectors.list_detectors(model="fraud", feature="age")}
         assert kinds == {"page_hinkley"}
-        kinds = {d.kind for d in guardian.detectors.list_detectors(model="credit-risk",
-                                                                   feature="age")}
+        kinds = {
+            d.kind for d in guardian.detectors.list_detectors(model="credit-risk", feature="age")
+        }
         assert kinds == {"adwin"}
         got = (await c.get("/v1/models/fraud/detectors", headers=h)).json()
         assert got["numeric"][0]["kind"] == "page_hinkley"

@@ -15,12 +15,18 @@ ADMIN = headers("admin")
 async def test_redaction_put_validates_applies_and_dry_run_redacts(kafka_bootstrap: str) -> None:
     async with running(api_settings(kafka_bootstrap)) as guardian, client_for(guardian.app) as c:
         before = guardian.redactor.policy
-        r = await c.put("/v1/policies/redaction", json={"score_threshold": 3, "entities": ["NOPE"]},
-                        headers=ADMIN)
+        r = await c.put(
+            "/v1/policies/redaction",
+            json={"score_threshold": 3, "entities": ["NOPE"]},
+            headers=ADMIN,
+        )
         assert r.status_code == 422
         assert "score_threshold" in r.text and r.json()["error"]["code"] == "validation_failed"
-        r = await c.put("/v1/policies/redaction", json={"fields": {"inputs.features.email": "hmac"}},
-                        headers=ADMIN)
+        r = await c.put(
+            "/v1/policies/redaction",
+            json={"fields": {"inputs.features.email": "hmac"}},
+            headers=ADMIN,
+        )
         assert r.status_code == 422 and "HMAC key" in r.text  # no key configured here
         assert guardian.redactor.policy is before and guardian.control.current.version == 0
 
@@ -32,11 +38,15 @@ async def test_redaction_put_validates_applies_and_dry_run_redacts(kafka_bootstr
         assert r.json()["version"] == guardian.redactor.policy.version != before.version
 
         sample = {"inputs": {"text": "write to jane@example.com"}, "metadata": {}}
-        r = await c.post("/v1/policies/redaction/dry-run", json={"event": sample},
-                         headers=headers("viewer"))
-        assert r.status_code == 200 and r.json()["event"]["inputs"]["text"] == sample["inputs"]["text"]
-        r = await c.put("/v1/policies/redaction", json={**policy, "entities": ["EMAIL_ADDRESS"]},
-                        headers=ADMIN)
+        r = await c.post(
+            "/v1/policies/redaction/dry-run", json={"event": sample}, headers=headers("viewer")
+        )
+        assert (
+            r.status_code == 200 and r.json()["event"]["inputs"]["text"] == sample["inputs"]["text"]
+        )
+        r = await c.put(
+            "/v1/policies/redaction", json={**policy, "entities": ["EMAIL_ADDRESS"]}, headers=ADMIN
+        )
         r = await c.post("/v1/policies/redaction/dry-run", json={"event": sample}, headers=ADMIN)
         body = r.json()
         assert "jane@example.com" not in r.text
@@ -59,8 +69,10 @@ async def test_retention_put_creates_topics_and_dry_run(kafka_bootstrap: str) ->
             headers=ADMIN,
         )
         assert r.status_code == 422
-        assert any("default_class" in (d["field"] or "") + d["message"]
-                   for d in r.json()["error"]["details"])
+        assert any(
+            "default_class" in (d["field"] or "") + d["message"]
+            for d in r.json()["error"]["details"]
+        )
         policy = {
             "default_class": "standard",
             "classes": {"brief": {"duration": "2d"}, "standard": {"duration": "30d"}},
@@ -79,14 +91,20 @@ async def test_retention_put_creates_topics_and_dry_run(kafka_bootstrap: str) ->
         assert f"{settings.kafka.topics.sanitized_prefix}brief" in topics
 
         event = {"timestamp": "2026-11-30T12:00:00Z", "model": {"name": "m", "version": "1"}}
-        r = await c.post("/v1/policies/retention/dry-run",
-                         json={"event": event, "entities": ["EMAIL_ADDRESS"]}, headers=ADMIN)
+        r = await c.post(
+            "/v1/policies/retention/dry-run",
+            json={"event": event, "entities": ["EMAIL_ADDRESS"]},
+            headers=ADMIN,
+        )
         assert r.json()["class"] == "brief" and r.json()["rule"] == "pii"
         assert r.json()["expires_at"] == "2026-12-02T12:00:00.000Z"
         r = await c.post("/v1/policies/retention/dry-run", json={"event": event}, headers=ADMIN)
         assert r.json()["class"] == "standard" and r.json()["rule"] is None
-        r = await c.post("/v1/policies/retention/dry-run",
-                         json={"event": {**event, "timestamp": "yesterday"}}, headers=ADMIN)
+        r = await c.post(
+            "/v1/policies/retention/dry-run",
+            json={"event": {**event, "timestamp": "yesterday"}},
+            headers=ADMIN,
+        )
         assert r.status_code == 422
 
         # Rollback to version 0 restores the file's policy as a new version.
@@ -102,12 +120,18 @@ async def test_validation_errors_have_one_shape(kafka_bootstrap: str) -> None:
         r = await c.get("/v1/detectors", params={"limit": 0}, headers=ADMIN)
         assert r.status_code == 422
         assert r.json()["error"]["details"][0]["field"] == "query.limit"
-        r = await c.post("/v1/silences", json={"matchers": [], "ends_at": "x", "secret": "s3"},
-                         headers=ADMIN)
+        r = await c.post(
+            "/v1/silences", json={"matchers": [], "ends_at": "x", "secret": "s3"}, headers=ADMIN
+        )
         fields = {d["field"] for d in r.json()["error"]["details"]}
         assert {"body.matchers", "body.ends_at", "body.secret"} <= fields
         assert "s3" not in r.text.replace("body.secret", "")
-        r = await c.post("/v1/silences", json={"matchers": [{"name": "m", "value": "("
-                                                              , "is_regex": True}],
-                                               "ends_at": "2099-01-01T00:00:00Z"}, headers=ADMIN)
+        r = await c.post(
+            "/v1/silences",
+            json={
+                "matchers": [{"name": "m", "value": "(", "is_regex": True}],
+                "ends_at": "2099-01-01T00:00:00Z",
+            },
+            headers=ADMIN,
+        )
         assert r.status_code == 422

@@ -24,14 +24,18 @@ async def test_patch_on_one_replica_is_applied_by_the_other(
     a = await guardian_factory(base.model_copy(update={"replica_id": "replica-a"}))
     b = await guardian_factory(
         base.model_copy(
-            update={"replica_id": "replica-b", "http": base.http.model_copy(update={"port": free_port()})}
+            update={
+                "replica_id": "replica-b",
+                "http": base.http.model_copy(update={"port": free_port()}),
+            }
         )
     )
     det = seed_detector(a)
     assert seed_detector(b) == det
     async with client_for(a.app) as ca, client_for(b.app) as cb:
-        r = await ca.patch(f"/v1/detectors/{det}", json={"params": {"delta": 0.004}},
-                           headers=headers("admin"))
+        r = await ca.patch(
+            f"/v1/detectors/{det}", json={"params": {"delta": 0.004}}, headers=headers("admin")
+        )
         assert r.status_code == 200, r.text
 
         async def applied_on_b() -> bool:
@@ -44,20 +48,27 @@ async def test_patch_on_one_replica_is_applied_by_the_other(
         assert config_b["version"] == 1 and config_b["updated_by"] == NAMES["admin"]
 
         async def audited_on_b() -> bool:
-            got = await cb.get("/v1/audit", params={"object": "detector"}, headers=headers("viewer"))
+            got = await cb.get(
+                "/v1/audit", params={"object": "detector"}, headers=headers("viewer")
+            )
             return got.json()["total"] == 1
 
         await eventually(audited_on_b)
 
         # A second patch of the same detector merges with the first on every replica.
-        r = await ca.patch("/v1/detectors/credit-risk/3.2.0/age/adwin",
-                           json={"params": {"clock": 16}}, headers=headers("admin"))
+        r = await ca.patch(
+            "/v1/detectors/credit-risk/3.2.0/age/adwin",
+            json={"params": {"clock": 16}},
+            headers=headers("admin"),
+        )
         await eventually(lambda: _params_of(cb, det, "clock", 16))
 
         # B writes next: A follows, versions keep increasing across replicas.
-        r = await cb.put("/v1/models/credit-risk/detectors",
-                         json={"score": [{"kind": "adwin", "params": {"delta": 0.01}}]},
-                         headers=headers("admin"))
+        r = await cb.put(
+            "/v1/models/credit-risk/detectors",
+            json={"score": [{"kind": "adwin", "params": {"delta": 0.01}}]},
+            headers=headers("admin"),
+        )
         assert r.status_code == 200, r.text
         assert b.control.current.version == 3
 

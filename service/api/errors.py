@@ -163,7 +163,7 @@ def install_error_handlers(app: FastAPI) -> None:
             "control plane: unhandled %s on %s %s",
             type(exc).__name__,
             request.method,
-            request.scope.get("route").path if request.scope.get("route") else "?",
+            getattr(request.scope.get("route"), "path", "?"),
         )
         log.debug("control plane: traceback", exc_info=exc)
         return error_response(500, "internal error")

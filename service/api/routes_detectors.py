@@ -23,7 +23,7 @@ from service.control.live import ConfigInvalid, validate_patch
 
 router = APIRouter(prefix="/v1/detectors", tags=["detectors"])
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, Any] = {
     "id": "credit-risk/3.2.0/age/adwin",
     "model": "credit-risk",
     "version": "3.2.0",

@@ -24,7 +24,7 @@ from service.retention import EventTimestampError, dry_run
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
-_SAMPLE_EVENT = {
+_SAMPLE_EVENT: dict[str, Any] = {
     "schema_version": 1,
     "event_id": "7b0c6a9e-5f0e-4f43-9a49-2d2b9c1f6f10",
     "timestamp": "2026-11-30T12:00:00.123Z",
