@@ -131,8 +131,8 @@ class ConfigStore:
             self._task = None
         for client in (self._consumer, self._producer):
             if client is not None:
-                with contextlib.suppress(KafkaError, asyncio.TimeoutError, OSError):
-                    await asyncio.wait_for(client.stop(), timeout=3)
+                with contextlib.suppress(KafkaError, OSError):
+                    await client.stop()
         self._consumer = self._producer = None
 
     async def _partitions(self) -> list[TopicPartition]:
@@ -201,7 +201,10 @@ class ConfigStore:
         while True:
             if self._on_idle is not None and time.monotonic() - last_idle >= 1.0:
                 last_idle = time.monotonic()
-                self._on_idle(self.current)
+                try:
+                    self._on_idle(self.current)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("config: periodic re-apply failed (%s)", type(exc).__name__)
             try:
                 batches = await self._consumer.getmany(timeout_ms=self._poll_ms)
             except KafkaError as exc:
