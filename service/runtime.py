@@ -23,6 +23,7 @@ from service.alerting.engine import AlertEngine
 from service.alerting.rules import load_rules
 from service.alerting.sinks import build_sinks
 from service.api.app import create_app
+from service.control.live import store_for
 from service.errors import ConfigError
 from service.kafka.topics import TopicSpec
 from service.metrics import GuardianMetrics
@@ -131,6 +132,9 @@ class Guardian:
         self.alerts.sinks = build_sinks(alerting, self.metrics, send=self._send_alert)
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        # Control plane (issue 8): live config shared by every replica through guardian.config,
+        # audit log on guardian.audit; the /v1 routers read and change it.
+        self.control = store_for(self)
         self.app = create_app(self)
 
     def config_version(self) -> str:
@@ -167,6 +171,7 @@ class Guardian:
     async def start(self) -> None:
         await self.redactor.start()
         await self.worker.start()
+        await self.control.start()  # adopts the newest shared config before processing starts
         self._report_topic_mismatches()
         await self.alerts.start()
         interval = self.settings.alerting.tick_interval_seconds
@@ -201,6 +206,7 @@ class Guardian:
 
     async def close(self) -> None:
         self._stop.set()
+        await self.control.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=3)

@@ -1,8 +1,14 @@
-"""FastAPI application: health, readiness, metrics; ``/v1`` routers plug in here.
+"""FastAPI application: health, readiness, metrics and the authenticated ``/v1`` routers.
 
 The app is served by uvicorn in the same event loop as the consume loop, so a
 handler may read detector and pipeline state directly; handlers must never
 block (no CPU-heavy work, no sync I/O).
+
+``/healthz``, ``/readyz`` and ``/metrics`` answer without a token; every
+``/v1`` route needs ``Authorization: Bearer <token>`` (see
+:mod:`service.api.auth`). Every response carries ``X-Request-ID``; every error
+has the body ``{"error": {"code", "message", "details"}}``. CORS is off unless
+``http.cors_origins`` lists origins.
 """
 
 from __future__ import annotations
@@ -10,8 +16,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api import (
+    routes_alerts,
+    routes_audit,
+    routes_detectors,
+    routes_models,
+    routes_policies,
+)
+from service.api.auth import Authenticator
+from service.api.context import install_request_ids
+from service.api.errors import install_error_handlers
 
 if TYPE_CHECKING:
     from service.runtime import Guardian
@@ -28,6 +46,20 @@ def create_app(guardian: Guardian) -> FastAPI:
         ),
     )
     app.state.guardian = guardian
+    app.state.auth = Authenticator.from_settings(guardian.settings.auth, guardian.metrics)
+    install_error_handlers(app)
+    install_request_ids(app)
+    origins = guardian.settings.http.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
+        app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,177 @@
+"""Authentication and roles: unit checks, and the role matrix over every /v1 route."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from service.api.auth import Authenticator, FailureLimiter, load_tokens_file, main, token_digest
+from service.settings import AuthSettings, TokenSpec
+from tests.api_helpers import (
+    TOKENS,
+    api_settings,
+    client_for,
+    headers,
+    running,
+    seed_alert,
+    seed_detector,
+    token_specs,
+)
+from tests.kafka_helpers import ROOT
+
+ROLES = ("viewer", "operator", "admin")
+RANK = {r: i for i, r in enumerate(ROLES)}
+
+
+def test_identify_uses_digests_and_never_keeps_tokens() -> None:
+    auth = Authenticator([TokenSpec.model_validate(t) for t in token_specs()])
+    assert auth.identify(TOKENS["admin"]).role == "admin"  # type: ignore[union-attr]
+    assert auth.identify(TOKENS["viewer"]).name == "vera"  # type: ignore[union-attr]
+    assert auth.identify(TOKENS["admin"] + "x") is None
+    assert auth.identify("") is None
+    assert TOKENS["admin"] not in repr(vars(auth))
+
+
+def test_limiter_window_and_retry_after() -> None:
+    limiter = FailureLimiter(max_per_minute=3)
+    for t in (0.0, 10.0, 20.0):
+        assert limiter.retry_after("a", now=t) is None
+        limiter.record("a", now=t)
+    assert limiter.retry_after("a", now=21.0) == 39
+    assert limiter.retry_after("b", now=21.0) is None
+    assert limiter.retry_after("a", now=60.5) is None
+
+
+def test_tokens_file_yaml_and_json(tmp_path: Any) -> None:
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"- name: bob\n  role: operator\n  token_sha256: {token_digest('s3cret')}\n")
+    auth = Authenticator.from_settings(AuthSettings(tokens_file=path))
+    assert auth.identify("s3cret").name == "bob"  # type: ignore[union-attr]
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"name": "x", "role": "root", "token_sha256": "00"}]')
+    with pytest.raises(ValueError, match="invalid entries") as exc:
+        load_tokens_file(bad)
+    assert "00" not in str(exc.value).split("at ")[-1]
+
+
+def test_hash_helper(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hash", "demo"]) == 0
+    assert capsys.readouterr().out.strip() == token_digest("demo")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("piped\n"))
+    assert main(["hash"]) == 0
+    assert capsys.readouterr().out.strip() == token_digest("piped")
+    assert main(["nope"]) == 2
+    out = subprocess.run(
+        [sys.executable, "-m", "service.api.auth", "hash", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert out.stdout.strip() == token_digest("demo")
+
+
+# -- against a started Guardian ------------------------------------------------------------------
+
+Route = tuple[str, str | Callable[[Any], str], str, Any]
+
+
+def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
+    def new_silence(g: Any) -> str:
+        s = g.alerts.add_silence([{"name": "model", "value": "x"}], ends_at=4e9, created_by="t")
+        return f"/v1/silences/{s.id}"
+
+    redaction = guardian.control.current.redaction
+    retention = guardian.control.current.retention
+    sample = {
+        "event_id": "e1",
+        "timestamp": "2026-11-30T12:00:00Z",
+        "model": {"name": "m", "version": "1"},
+        "inputs": {"text": "hi"},
+    }
+    silence = {"matchers": [{"name": "model", "value": "x"}], "ends_at": "2099-01-01T00:00:00Z"}
+    return [
+        ("GET", "/v1/detectors", "viewer", None),
+        ("GET", f"/v1/detectors/{det}", "viewer", None),
+        ("PATCH", f"/v1/detectors/{det}", "admin", {"params": {"delta": 0.01}}),
+        ("POST", f"/v1/detectors/{det}/reset", "operator", None),
+        ("GET", "/v1/models", "viewer", None),
+        ("GET", "/v1/models/credit-risk/detectors", "viewer", None),
+        (
+            "PUT",
+            "/v1/models/credit-risk/detectors",
+            "admin",
+            {"score": [{"kind": "adwin", "params": {"delta": 0.001}}]},
+        ),
+        ("GET", "/v1/policies/redaction", "viewer", None),
+        ("PUT", "/v1/policies/redaction", "admin", redaction),
+        ("POST", "/v1/policies/redaction/dry-run", "viewer", {"event": sample}),
+        ("GET", "/v1/policies/retention", "viewer", None),
+        ("PUT", "/v1/policies/retention", "admin", retention),
+        ("POST", "/v1/policies/retention/dry-run", "viewer", {"event": sample}),
+        ("GET", "/v1/alerts", "viewer", None),
+        ("GET", f"/v1/alerts/{alert}", "viewer", None),
+        ("POST", f"/v1/alerts/{alert}/ack", "operator", None),
+        ("GET", "/v1/silences", "viewer", None),
+        ("POST", "/v1/silences", "operator", silence),
+        ("DELETE", new_silence, "operator", None),
+        ("GET", "/v1/audit", "viewer", None),
+        ("GET", "/v1/config", "viewer", None),
+        ("GET", "/v1/config/versions", "viewer", None),
+        ("POST", "/v1/config/rollback", "admin", {"version": 0}),
+    ]
+
+
+async def test_role_matrix_over_every_route(kafka_bootstrap: str) -> None:
+    async with running(api_settings(kafka_bootstrap)) as guardian, client_for(guardian.app) as c:
+        det, alert = seed_detector(guardian), seed_alert(guardian)
+        routes = _routes(guardian, det, alert)
+        paths = guardian.app.openapi()["paths"]
+        operations = [(m, p) for p, ops in paths.items() if p.startswith("/v1") for m in ops]
+        assert len(operations) == len(routes), "every /v1 operation is in the matrix"
+        for method, path, needed, body in routes:
+            for who in (None, "bad", *ROLES):
+                url = path(guardian) if callable(path) else path
+                h = {"Authorization": "Bearer wrong"} if who == "bad" else headers(who)
+                r = await c.request(method, url, json=body, headers=h)
+                label = f"{method} {url} as {who}"
+                if who in (None, "bad"):
+                    assert r.status_code == 401, label
+                    assert r.headers["WWW-Authenticate"] == "Bearer", label
+                    assert r.json()["error"]["code"] == "unauthorized", label
+                elif RANK[who] < RANK[needed]:
+                    assert r.status_code == 403, label
+                    assert r.json()["error"]["code"] == "forbidden", label
+                else:
+                    assert 200 <= r.status_code < 300, f"{label}: {r.status_code} {r.text}"
+        for open_path in ("/healthz", "/metrics"):
+            assert (await c.get(open_path)).status_code == 200
+        assert (await c.get("/readyz")).status_code in (200, 503)
+        # No token anywhere in what was recorded.
+        audit = (await c.get("/v1/audit", params={"limit": 1000}, headers=headers("admin"))).text
+        assert all(t not in audit for t in TOKENS.values())
+        metrics = (await c.get("/metrics")).text
+        assert 'guardian_auth_failures_total{reason="missing"}' in metrics
+        assert 'guardian_auth_failures_total{reason="invalid"}' in metrics
+        assert 'guardian_auth_failures_total{reason="forbidden"}' in metrics
+
+
+async def test_rate_limit_and_no_tokens_configured(kafka_bootstrap: str) -> None:
+    settings = api_settings(kafka_bootstrap, auth={"tokens": [], "max_failures_per_minute": 3})
+    async with running(settings) as guardian, client_for(guardian.app) as c:
+        # No token configured: every /v1 route is closed, even to a well-formed token.
+        for _ in range(3):
+            r = await c.get("/v1/detectors", headers=headers("admin"))
+            assert r.status_code == 401
+        r = await c.get("/v1/detectors", headers=headers("admin"))
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert (await c.get("/healthz")).status_code == 200
+        metrics = (await c.get("/metrics")).text
+        assert 'guardian_auth_failures_total{reason="rate_limited"} 1.0' in metrics
+        assert 'guardian_auth_failures_total{reason="no_tokens_configured"} 3.0' in metrics
