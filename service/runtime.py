@@ -138,7 +138,13 @@ class Guardian:
         self.app = create_app(self)
 
     def config_version(self) -> str:
-        return f"redaction={self.redactor.policy.version};retention={self.retention_policy.version}"
+        """What alerts are raised under: the shared config version and the policy versions."""
+        control = getattr(self, "control", None)
+        shared = f"config=v{control.current.version};" if control is not None else ""
+        return (
+            f"{shared}redaction={self.redactor.policy.version};"
+            f"retention={self.retention_policy.version}"
+        )
 
     async def _send_alert(self, topic: str, key: bytes, value: bytes) -> None:
         # Written with the next batch, acknowledged before its offsets are committed.
@@ -164,15 +170,20 @@ class Guardian:
             TopicSpec(t.state, p, rf, compact),
         ]
 
-    def _report_topic_mismatches(self) -> None:
-        for m in self.worker.topic_mismatches:
-            self.metrics.retention_mismatch.labels(m.topic).set(1)
+    def report_topic_mismatches(self) -> None:
+        """Export, per owned topic, whether its configs still differ from the policy."""
+        wrong = {m.topic for m in self.worker.topic_mismatches}
+        for spec in self.worker.topic_specs:
+            if spec.configs:
+                self.metrics.retention_mismatch.labels(spec.name).set(
+                    1 if spec.name in wrong else 0
+                )
 
     async def start(self) -> None:
         await self.redactor.start()
         await self.worker.start()
         await self.control.start()  # adopts the newest shared config before processing starts
-        self._report_topic_mismatches()
+        self.report_topic_mismatches()
         await self.alerts.start()
         interval = self.settings.alerting.tick_interval_seconds
         self._tasks = [

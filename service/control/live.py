@@ -176,6 +176,7 @@ async def install(guardian: Guardian, prepared: Prepared) -> None:
         if guardian.worker.status.get("started"):
             # New classes get their sanitized topics; changed durations correct retention.ms.
             await guardian.worker.ensure_topics()
+            guardian.report_topic_mismatches()
     if prepared.specs is not None and prepared.specs != guardian.detectors.specs:
         guardian.detectors.replace_specs(prepared.specs)
     if prepared.fairness is not None and prepared.fairness != guardian.fairness.config:
