@@ -183,6 +183,9 @@ def main() -> int:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=ROOT,
+                    # Own session: Ctrl-C reaches only this runner, which stops the
+                    # publisher, then Guardian, then the broker, in that order.
+                    start_new_session=True,
                 )
             )
         if not _ready(port):
@@ -214,6 +217,9 @@ def main() -> int:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=ROOT,
+                    # Own session: Ctrl-C reaches only this runner, which stops the
+                    # publisher, then Guardian, then the broker, in that order.
+                    start_new_session=True,
                 )
             )
         base = f"http://127.0.0.1:{port}"
@@ -239,7 +245,7 @@ def main() -> int:
                 if stopping:
                     break
                 time.sleep(0.5)
-            if procs[0].poll() is not None:
+            if procs[0].poll() is not None and not stopping:
                 _say(f"Guardian exited ({procs[0].returncode}); its log: {guardian_log}")
                 return 1
             if not stopping:
