@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from pydantic import ValidationError
 
@@ -179,9 +180,34 @@ class Guardian:
                     1 if spec.name in wrong else 0
                 )
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Build engines, connect to Kafka, adopt the shared config, start the background tasks.
+
+        With ``stop`` given, an unreachable Kafka is retried with backoff (the control
+        plane already answers: ``/healthz`` 200, ``/readyz`` 503) until it answers or
+        ``stop`` is set; returns False in the latter case. Without it, the error is raised.
+        """
         await self.redactor.start()
-        await self.worker.start()
+        delay = 1.0
+        while True:
+            try:
+                await self.worker.start()
+                break
+            except (KafkaError, OSError) as exc:
+                await self.worker.close()
+                if stop is None:
+                    raise
+                log.warning(
+                    "Kafka at %s not reachable (%s); retrying in %.0f s",
+                    self.settings.kafka.bootstrap_servers,
+                    type(exc).__name__,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                if stop.is_set():
+                    return False
+                delay = min(delay * 2, 30.0)
         await self.control.start()  # adopts the newest shared config before processing starts
         self.report_topic_mismatches()
         await self.alerts.start()
@@ -190,6 +216,7 @@ class Guardian:
             asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
             asyncio.create_task(self._watch_health(), name="health"),
         ]
+        return True
 
     async def _watch_health(self) -> None:
         """Feed the alert engine the service's own health every few seconds."""
@@ -255,7 +282,9 @@ async def serve(settings: GuardianSettings) -> int:
     )
     http = asyncio.create_task(server.serve(), name="http")
     try:
-        await guardian.start()
+        if not await guardian.start(stop):
+            log.info("stopped before Kafka answered")
+            return 0
         log.info(
             "Guardian consuming %s from %s; control plane on http://%s:%d",
             settings.kafka.topics.events,

@@ -180,3 +180,43 @@ async def test_stream_published_by_kcat_comes_out_whole(  # type: ignore[no-unty
         )
         lines += len(result.stdout.splitlines())
     assert lines == len(values)
+
+
+async def test_starts_without_kafka_and_connects_when_it_appears() -> None:
+    """No broker at start: health answers, readiness says no, and it connects later."""
+    import httpx
+
+    from service.kafka.broker import LocalBroker
+    from tests.kafka_helpers import free_port
+
+    port = free_port()
+    settings = make_settings(f"127.0.0.1:{port}")
+    proc = start_guardian_process(settings)
+    broker = LocalBroker(port=port)
+    try:
+        base = f"http://127.0.0.1:{settings.http.port}"
+        async with httpx.AsyncClient() as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    health = await client.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline, process_log(proc)
+                    await asyncio.sleep(0.2)
+            assert health.status_code == 200
+            ready = await client.get(f"{base}/readyz", timeout=1)
+            assert ready.status_code == 503 and ready.json()["kafka_up"] is False
+        await asyncio.to_thread(broker.start)
+        await wait_ready(settings.http.port, timeout_s=60)
+        values = demo_records(50, seed=13)
+        await produce(broker.bootstrap, settings.kafka.topics.events, values)
+        out = await drain(broker.bootstrap, sanitized_topics(settings), expect=len(values))
+        assert sorted(ids(out)) == sorted(orjson.loads(v)["event_id"] for v in values)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await asyncio.to_thread(broker.stop)
+    assert "Traceback" not in process_log(proc)
