@@ -191,6 +191,7 @@ class GuardianAnalyzer:
         """
         from presidio_analyzer import EntityRecognizer
 
+        from service.redaction.phone import phone_analyze
         from service.redaction.prefilter import AtomChecker, phone_may_match
 
         # Any: the steps below call AnalyzerEngine's private helpers, exactly as analyze() does.
@@ -214,11 +215,15 @@ class GuardianAnalyzer:
             if not rec.is_loaded:
                 rec.load()
                 rec.is_loaded = True
-            found = rec.analyze(
-                text=text,
-                entities=list(entities),
-                nlp_artifacts=nlp_artifacts,  # None for an NLP-free recognizer
-            )
+            plan = self._plans.get(rec.id)
+            if plan is not None and plan.phone:
+                found = phone_analyze(rec, text)
+            else:
+                found = rec.analyze(
+                    text=text,
+                    entities=list(entities),
+                    nlp_artifacts=nlp_artifacts,  # None for an NLP-free recognizer
+                )
             if found:
                 engine._AnalyzerEngine__add_recognizer_id_if_not_exists(found, rec)
                 results.extend(found)
