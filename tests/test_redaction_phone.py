@@ -127,9 +127,7 @@ def test_phone_analyze_equals_presidio_recognizer() -> None:
         assert [(r.entity_type, r.start, r.end, r.score) for r in got] == [
             (r.entity_type, r.start, r.end, r.score) for r in expected
         ]
-        assert [r.recognition_metadata for r in got] == [
-            r.recognition_metadata for r in expected
-        ]
+        assert [r.recognition_metadata for r in got] == [r.recognition_metadata for r in expected]
         assert [r.analysis_explanation.textual_explanation for r in got] == [
             r.analysis_explanation.textual_explanation for r in expected
         ]

@@ -26,6 +26,7 @@ from service.redaction.prefilter import MIN_PHONE_DIGITS
 if TYPE_CHECKING:
     from presidio_analyzer import RecognizerResult
 
+
 class _Lib:
     """python-phonenumbers' names, bound on first use (importing it is not free)."""
 
@@ -170,9 +171,9 @@ class PhoneScan:
             elif self.leniency >= _L.VALID:
                 if offset > 0 and not _L.LEAD_PATTERN.match(candidate):
                     previous = text[offset - 1]
-                    if matcher._is_invalid_punctuation_symbol(
+                    if matcher._is_invalid_punctuation_symbol(previous) or matcher._is_latin_letter(
                         previous
-                    ) or matcher._is_latin_letter(previous):
+                    ):
                         hit = False
                 last = offset + len(candidate)
                 if hit and last < len(text):
@@ -188,6 +189,7 @@ class PhoneScan:
         """Per inner pattern, its successive group matches: (prefix, 0, group, group offset)."""
         steps = self._inner.get(candidate)
         if steps is None:
+
             def trim(value: str) -> str:
                 cut = _L.UNWANTED_END_CHAR.search(value)
                 return value[: cut.start()] if cut else value

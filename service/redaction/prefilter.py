@@ -56,21 +56,42 @@ class AtomChecker:
     _seen: dict[Atom, bool] = field(default_factory=dict)
     _compiled: dict[Atom, Any] = field(default_factory=dict)
 
+    _lowered: str | None = None
+    _ascii: bool | None = None
+
     def holds(self, atom: Atom) -> bool:
         found = self._seen.get(atom)
         if found is None:
             kind, literal, flags = atom
             if kind == "digit":
                 found = _DIGIT.search(self.text) is not None
+            elif self._ascii_text() and literal.isascii():
+                # ASCII text and literal: a case-insensitive regex match of the literal is
+                # exactly a substring match of the lowercased forms (no other code point
+                # folds onto an ASCII letter inside ASCII text), and a case-sensitive
+                # one is a plain substring match.
+                if flags & regex.IGNORECASE:
+                    if self._lowered is None:
+                        self._lowered = self.text.lower()
+                    found = literal.lower() in self._lowered
+                else:
+                    found = literal in self.text
             else:
                 found = _compile_literal(literal, flags).search(self.text) is not None
             self._seen[atom] = found
         return found
 
+    def _ascii_text(self) -> bool:
+        if self._ascii is None:
+            self._ascii = self.text.isascii()
+        return self._ascii
+
     def opens(self, gate: RecognizerGate) -> bool:
-        return any(
-            all(any(self.holds(a) for a in cond) for cond in p.conditions) for p in gate.patterns
-        )
+        return any(self.opens_pattern(p) for p in gate.patterns)
+
+    def opens_pattern(self, gate: PatternGate) -> bool:
+        """Whether every condition of one regex holds (so the regex may match)."""
+        return all(any(self.holds(a) for a in cond) for cond in gate.conditions)
 
 
 _LITERAL_CACHE: dict[tuple[str, int], Any] = {}
