@@ -27,7 +27,10 @@ Atom = tuple[str, str, int]  # (kind, literal, flags); kind is "lit" or "digit"
 Condition = frozenset[Atom]
 
 _DIGIT = regex.compile(r"\d")
-_FLAG_MASK = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE
+# Plain ints, not RegexFlag members: atoms are hashed and tested per text, and enum
+# hashing and ``&`` run in Python.
+_FLAG_MASK = int(regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE)
+_IGNORECASE = int(regex.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class AtomChecker:
                 # exactly a substring match of the lowercased forms (no other code point
                 # folds onto an ASCII letter inside ASCII text), and a case-sensitive
                 # one is a plain substring match.
-                if flags & regex.IGNORECASE:
+                if flags & _IGNORECASE:
                     if self._lowered is None:
                         self._lowered = self.text.lower()
                     found = literal.lower() in self._lowered
@@ -87,11 +90,24 @@ class AtomChecker:
         return self._ascii
 
     def opens(self, gate: RecognizerGate) -> bool:
-        return any(self.opens_pattern(p) for p in gate.patterns)
+        for pattern in gate.patterns:
+            if self.opens_pattern(pattern):
+                return True
+        return False
 
     def opens_pattern(self, gate: PatternGate) -> bool:
         """Whether every condition of one regex holds (so the regex may match)."""
-        return all(any(self.holds(a) for a in cond) for cond in gate.conditions)
+        seen = self._seen
+        for cond in gate.conditions:
+            for atom in cond:
+                found = seen.get(atom)
+                if found is None:
+                    found = self.holds(atom)
+                if found:
+                    break
+            else:
+                return False
+        return True
 
 
 _LITERAL_CACHE: dict[tuple[str, int], Any] = {}
@@ -108,7 +124,7 @@ def _compile_literal(literal: str, flags: int) -> Any:
 
 def pattern_gate(pattern: str, flags: int) -> PatternGate:
     """Necessary conditions of ``pattern`` compiled with ``flags`` (``()`` if unknown)."""
-    flags &= _FLAG_MASK
+    flags = int(flags) & _FLAG_MASK
     try:
         parsed = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.X))
     except (re.error, ValueError, TypeError, RecursionError):
