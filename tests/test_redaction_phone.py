@@ -131,3 +131,41 @@ def test_phone_analyze_equals_presidio_recognizer() -> None:
         assert [r.analysis_explanation.textual_explanation for r in got] == [
             r.analysis_explanation.textual_explanation for r in expected
         ]
+
+
+def _valid_in(candidate: str, region: str) -> bool:
+    """libphonenumber's own parse + VALID check of one candidate (no screens)."""
+    from phonenumbers import PhoneNumberMatcher
+    from phonenumbers.phonenumbermatcher import _verify
+    from phonenumbers.phonenumberutil import NumberParseException, parse
+
+    try:
+        numobj = parse(candidate, region, keep_raw_input=True)
+    except NumberParseException:
+        return False
+    return bool(_verify(1, numobj, candidate, PhoneNumberMatcher(candidate, region)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(
+        ["", "0", "00", "011", "1", "44", "49", "33", "91", "(0)", "0 ", "00 683 ", "011 683 "]
+    ),
+    st.text(alphabet=st.sampled_from(list("0123456789 -.()/ext")), max_size=9),
+    st.sampled_from(REGIONS),
+)
+def test_short_candidates_below_the_region_floor_are_never_valid(
+    head: str, tail: str, region: str
+) -> None:
+    """The per-region floor only rules out candidates libphonenumber rejects too."""
+    candidate = head + tail
+    digits = sum(1 for ch in candidate if ch.isdigit() or ch.isalpha())
+    if digits < phone.region_floor(region):
+        assert not _valid_in(candidate, region)
+
+
+def test_region_floor_follows_the_metadata() -> None:
+    assert phone.region_floor("US") == 6  # NANPA numbers have 10 digits; IDD numbers 6+
+    assert phone.region_floor("DE") == 4  # German numbers can be 4 digits long
+    assert phone.region_floor("XX") == 4  # unknown region: the global floor
+    assert _valid_in("(212) 555-0187", "US") and not _valid_in("55501", "US")

@@ -57,6 +57,9 @@ class _Lib:
         self.PUB_PAGES = matcher._PUB_PAGES
         self.VALID = matcher.Leniency.VALID
         self.fullmatch = fullmatch
+        self.PLUS_CHARS = util._PLUS_CHARS
+        self.PhoneMetadata = phonenumbers.PhoneMetadata
+        self.region_codes_for_country_code = util.region_codes_for_country_code
         self.loaded = True
 
 
@@ -77,13 +80,15 @@ def _parse_verified(candidate: str, region: str, leniency: int, matcher: Any) ->
             _MEMO.clear()
         found = _FAILED
         # A valid number's national significant number has at least MIN_PHONE_DIGITS
-        # digits, each drawn from a digit or (vanity numbers) a letter of the candidate.
-        if (
-            leniency >= _L.VALID
-            and sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) < MIN_PHONE_DIGITS
-        ):
-            _MEMO[key] = found
-            return found
+        # digits (more in most regions, see region_floor), each drawn from a digit or
+        # (vanity numbers) a letter of the candidate.
+        if leniency >= _L.VALID:
+            digits = sum(1 for ch in candidate if ch.isdigit() or ch.isalpha())
+            if digits < MIN_PHONE_DIGITS or (
+                digits < region_floor(region) and not any(ch in _L.PLUS_CHARS for ch in candidate)
+            ):
+                _MEMO[key] = found
+                return found
         try:
             numobj = _L.parse(candidate, region, keep_raw_input=True)
             if _L.verify(leniency, numobj, candidate, matcher):
@@ -95,6 +100,44 @@ def _parse_verified(candidate: str, region: str, leniency: int, matcher: Any) ->
             pass
         _MEMO[key] = found
     return found
+
+
+#: Digits an international-prefix (IDD) number needs at least: one IDD digit, one
+#: country-code digit and a national significant number of MIN_PHONE_DIGITS.
+_IDD_FLOOR = 1 + 1 + MIN_PHONE_DIGITS
+_FLOORS: dict[str, int] = {}
+
+
+def region_floor(region: str) -> int:
+    """Fewest digit-like characters a candidate without a plus sign needs to be valid here.
+
+    Without a plus sign ``parse(candidate, region)`` takes the country code either
+    from ``region`` (then the national significant number, a subset of the
+    candidate's digits, must have a length listed in ``general_desc.possible_length``
+    of a region sharing that country code, or ``is_valid_number`` fails), or after
+    an international dialling prefix (then the candidate holds the prefix, a country
+    code and a national number: at least :data:`_IDD_FLOOR` digits). Anything the
+    metadata does not pin down falls back to :data:`MIN_PHONE_DIGITS`.
+    """
+    floor = _FLOORS.get(region)
+    if floor is None:
+        if not _L.loaded:
+            _L.load()
+        floor = MIN_PHONE_DIGITS
+        meta = _L.PhoneMetadata.metadata_for_region(region)
+        if meta is not None and meta.country_code:
+            shortest = []
+            for code in _L.region_codes_for_country_code(meta.country_code):
+                other = _L.PhoneMetadata.metadata_for_region(code)
+                lengths = other.general_desc.possible_length if other is not None else ()
+                if not lengths or min(lengths) < 1:
+                    shortest = []
+                    break
+                shortest.append(min(lengths))
+            if shortest:
+                floor = max(MIN_PHONE_DIGITS, min(min(shortest), _IDD_FLOOR))
+        _FLOORS[region] = floor
+    return floor
 
 
 class _Unsupported(Exception):
