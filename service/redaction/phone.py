@@ -126,7 +126,7 @@ def region_floor(region: str) -> int:
         floor = MIN_PHONE_DIGITS
         meta = _L.PhoneMetadata.metadata_for_region(region)
         if meta is not None and meta.country_code:
-            shortest = []
+            shortest: list[int] = []
             for code in _L.region_codes_for_country_code(meta.country_code):
                 other = _L.PhoneMetadata.metadata_for_region(code)
                 lengths = other.general_desc.possible_length if other is not None else ()
