@@ -169,3 +169,20 @@ def test_region_floor_follows_the_metadata() -> None:
     assert phone.region_floor("DE") == 4  # German numbers can be 4 digits long
     assert phone.region_floor("XX") == 4  # unknown region: the global floor
     assert _valid_in("(212) 555-0187", "US") and not _valid_in("55501", "US")
+
+
+def test_scan_seeded_by_the_gate_equals_the_library(corpus_texts: list[str]) -> None:
+    """The candidate searches the gate already did are reused without changing anything."""
+    from service.redaction.prefilter import phone_may_match
+
+    seeded = 0
+    for text in corpus_texts + ["call 12 then 030 901820", "1 2 3", "x 4111 1111 1111 1111"]:
+        searched: dict = {}
+        if not phone_may_match(text, searched):
+            assert all(not _library(text, region) for region in REGIONS)
+            continue
+        seeded += len(searched)
+        scan = PhoneScan(text, 1, searched=searched)
+        for region in REGIONS:
+            assert scan.matches(region) == _library(text, region)
+    assert seeded > 50

@@ -206,6 +206,7 @@ class GuardianAnalyzer:
         language = self.policy.language
         recognizers = self._recognizers(entities)
         checker = AtomChecker(text)
+        searched: dict[int, tuple[int, str] | None] = {}  # the phone candidate scan, shared
         needs_nlp = False
         selected = []
         for rec in recognizers:
@@ -214,7 +215,7 @@ class GuardianAnalyzer:
                 needs_nlp = True
                 selected.append(rec)
             elif plan.gate.always or checker.opens(plan.gate):
-                if not plan.phone or phone_may_match(text):
+                if not plan.phone or phone_may_match(text, searched):
                     selected.append(rec)
         nlp_artifacts = engine.nlp_engine.process_text(text, language) if needs_nlp else None
         results: list[Any] = []
@@ -224,7 +225,7 @@ class GuardianAnalyzer:
                 rec.is_loaded = True
             plan = self._plans.get(rec.id)
             if plan is not None and plan.phone:
-                found = phone_analyze(rec, text)
+                found = phone_analyze(rec, text, searched)
             elif plan is not None and plan.lean:
                 found = _analyze_patterns(rec, text, plan.gate, checker)
             else:

@@ -155,9 +155,18 @@ class PhoneScan:
         libphonenumber leniency (Presidio's default is 1, ``VALID``).
     max_tries
         The matcher's budget of failed candidates per pass (its default).
+    searched
+        Candidate searches already done for this text by
+        :func:`service.redaction.prefilter.phone_may_match` (same computation).
     """
 
-    def __init__(self, text: str, leniency: int, max_tries: int = 65535) -> None:
+    def __init__(
+        self,
+        text: str,
+        leniency: int,
+        max_tries: int = 65535,
+        searched: dict[int, tuple[int, str] | None] | None = None,
+    ) -> None:
         if not _L.loaded:
             _L.load()
         self.text = text
@@ -165,7 +174,8 @@ class PhoneScan:
         self.max_tries = max_tries
         # A real matcher: its helper methods and the _verify hook take one.
         self._matcher = _L.PhoneNumberMatcher(text, "ZZ", leniency=leniency)
-        self._search: dict[int, tuple[int, str] | None] = {}
+        # Candidate searches already done (by ``phone_may_match``) are reused as they are.
+        self._search: dict[int, tuple[int, str] | None] = dict(searched or {})
         self._skip: dict[tuple[int, str], bool] = {}
         self._plain: dict[tuple[str, int], bool] = {}
         self._inner: dict[str, list[list[tuple[str, int, str, int]]]] = {}
@@ -312,7 +322,9 @@ class PhoneScan:
         return None
 
 
-def phone_analyze(recognizer: Any, text: str) -> list[RecognizerResult]:
+def phone_analyze(
+    recognizer: Any, text: str, searched: dict[int, tuple[int, str] | None] | None = None
+) -> list[RecognizerResult]:
     """``PhoneRecognizer.analyze(text, ...)`` with one shared :class:`PhoneScan`.
 
     Builds the same results (entity, span, score, explanation, metadata) in the
@@ -322,7 +334,7 @@ def phone_analyze(recognizer: Any, text: str) -> list[RecognizerResult]:
 
     leniency = recognizer.leniency
     try:
-        scan = PhoneScan(text, leniency)
+        scan = PhoneScan(text, leniency, searched=searched)
         spans = [(region, scan.matches(region)) for region in recognizer.supported_regions]
     except _Unsupported:
         return list(recognizer.analyze(text=text, entities=[], nlp_artifacts=None))

@@ -74,9 +74,7 @@ class AtomChecker:
                 found = _DIGIT.search(self.text) is not None
             elif kind == "digits":
                 if self._longest_run is None:
-                    self._longest_run = max(
-                        (len(run) for run in _DIGIT_RUN.findall(self.text)), default=0
-                    )
+                    self._longest_run = max(map(len, _DIGIT_RUN.findall(self.text)), default=0)
                 found = self._longest_run >= int(literal)
             elif kind == "rx":
                 found = _compile_class_run(literal, flags).search(self.text) is not None
@@ -417,7 +415,7 @@ PHONE_GATE = RecognizerGate((PatternGate((frozenset({("digit", "", 0)}),)),))
 MIN_PHONE_DIGITS = 4
 
 
-def phone_may_match(text: str) -> bool:
+def phone_may_match(text: str, searched: dict[int, tuple[int, str] | None] | None = None) -> bool:
     """Whether Presidio's phone recognizer can find anything in ``text``, for any region.
 
     Replays the candidate scan of ``phonenumbers.PhoneNumberMatcher._find`` (same
@@ -429,21 +427,37 @@ def phone_may_match(text: str) -> bool:
     is a substring of a candidate, so a text whose candidates are all shorter
     cannot produce a match under any region or leniency. One regex scan replaces
     a full matcher pass per region.
-    """
-    # The matcher's own candidate pattern and trimming (phonenumbers is pinned).
-    from phonenumbers.phonenumbermatcher import _PATTERN
-    from phonenumbers.phonenumberutil import _SECOND_NUMBER_START_PATTERN
 
-    match = _PATTERN.search(text, 0)
+    ``searched``, when given, receives ``search index -> (start, candidate)`` for
+    the scan done here (``None``: no candidate from that index on), which is what
+    :class:`service.redaction.phone.PhoneScan` computes first, so it does not redo it.
+    """
+    if not _PHONE:
+        # The matcher's own candidate pattern and trimming (phonenumbers is pinned).
+        from phonenumbers.phonenumbermatcher import _PATTERN
+        from phonenumbers.phonenumberutil import _SECOND_NUMBER_START_PATTERN
+
+        _PHONE.extend((_PATTERN, _SECOND_NUMBER_START_PATTERN))
+    pattern, second_number = _PHONE
+    index = 0
+    match = pattern.search(text, 0)
     while match is not None:
         start = match.start()
         candidate = text[start : match.end()]
-        trailing = _SECOND_NUMBER_START_PATTERN.search(candidate)
+        trailing = second_number.search(candidate)
         if trailing:
             candidate = candidate[: trailing.start()]
         if not candidate:
             return True  # not modelled: let the recognizer decide
+        if searched is not None:
+            searched[index] = (start, candidate)
         if sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) >= MIN_PHONE_DIGITS:
             return True
-        match = _PATTERN.search(text, start + len(candidate))
+        index = start + len(candidate)
+        match = pattern.search(text, index)
+    if searched is not None:
+        searched[index] = None
     return False
+
+
+_PHONE: list[Any] = []
