@@ -69,28 +69,28 @@ class AtomChecker:
     def holds(self, atom: Atom) -> bool:
         found = self._seen.get(atom)
         if found is None:
-            kind, literal, flags = atom
-            if kind == "digit":
-                found = _DIGIT.search(self.text) is not None
-            elif kind == "digits":
-                if self._longest_run is None:
-                    self._longest_run = max(map(len, _DIGIT_RUN.findall(self.text)), default=0)
-                found = self._longest_run >= int(literal)
-            elif kind == "rx":
-                found = _compile_class_run(literal, flags).search(self.text) is not None
-            elif self._ascii_text() and literal.isascii():
-                # ASCII text and literal: a case-insensitive regex match of the literal is
-                # exactly a substring match of the lowercased forms (no other code point
-                # folds onto an ASCII letter inside ASCII text), and a case-sensitive
-                # one is a plain substring match.
-                if flags & _IGNORECASE:
-                    if self._lowered is None:
-                        self._lowered = self.text.lower()
-                    found = literal.lower() in self._lowered
+            mode, needle, compiled = _PLANS.get(atom) or _plan(atom)
+            text = self.text
+            if mode <= _LIT_CS:
+                if self._ascii is None:
+                    self._ascii = text.isascii()
+                if not self._ascii:
+                    found = compiled.search(text) is not None
+                elif mode == _LIT_CS:
+                    found = needle in text
                 else:
-                    found = literal in self.text
-            else:
-                found = _compile_literal(literal, flags).search(self.text) is not None
+                    # ASCII text and literal: a case-insensitive regex match of the literal
+                    # is exactly a substring match of the lowercased forms (no other code
+                    # point folds onto an ASCII letter inside ASCII text).
+                    if self._lowered is None:
+                        self._lowered = text.lower()
+                    found = needle in self._lowered
+            elif mode == _DIGITS:
+                if self._longest_run is None:
+                    self._longest_run = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+                found = self._longest_run >= needle
+            else:  # any digit, a class run, a non-ASCII literal: the regex engine decides
+                found = compiled.search(text) is not None
             self._seen[atom] = found
         return found
 
@@ -121,6 +121,31 @@ class AtomChecker:
 
 
 _LITERAL_CACHE: dict[tuple[str, int], Any] = {}
+
+# How an atom is checked, decided once per atom: (mode, needle, compiled regex).
+_LIT_CI, _LIT_CS, _DIGITS, _REGEX = 0, 1, 2, 3
+_PLANS: dict[Atom, tuple[int, Any, Any]] = {}
+
+
+def _plan(atom: Atom) -> tuple[int, Any, Any]:
+    kind, literal, flags = atom
+    plan: tuple[int, Any, Any]
+    if kind == "digit":
+        plan = (_REGEX, None, _DIGIT)
+    elif kind == "digits":
+        plan = (_DIGITS, int(literal), None)
+    elif kind == "rx":
+        plan = (_REGEX, None, _compile_class_run(literal, flags))
+    elif literal.isascii():
+        compiled = _compile_literal(literal, flags)
+        if flags & _IGNORECASE:
+            plan = (_LIT_CI, literal.lower(), compiled)
+        else:
+            plan = (_LIT_CS, literal, compiled)
+    else:
+        plan = (_REGEX, None, _compile_literal(literal, flags))
+    _PLANS[atom] = plan
+    return plan
 _DIGIT_RUN = regex.compile(r"\d+")
 
 
