@@ -146,6 +146,8 @@ def _plan(atom: Atom) -> tuple[int, Any, Any]:
         plan = (_REGEX, None, _compile_literal(literal, flags))
     _PLANS[atom] = plan
     return plan
+
+
 _DIGIT_RUN = regex.compile(r"\d+")
 
 
