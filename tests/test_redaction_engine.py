@@ -125,11 +125,11 @@ def test_differential_on_random_text(engine: GuardianAnalyzer, text: str) -> Non
 @pytest.mark.parametrize(
     "pattern, flags, present, absent",
     [
-        (r"\bAKIA[A-Z2-7]{16}\b", 0, "xx AKIA", "akia only"),
-        (r"\b(?:ghp|gho)_[a-z]{3}", 0, "gho_", "gh_"),
-        (r"[0-9]{3}-[0-9]{4}", 0, "a 1-", "no digits-"),
+        (r"\bAKIA[A-Z2-7]{16}\b", 0, "xx AKIAIOSFODNN7EXAMPLE", "akia only"),
+        (r"\b(?:ghp|gho)_[a-z]{3}", 0, "x gho_abc", "gh_"),
+        (r"[0-9]{3}-[0-9]{4}", 0, "a 123-4567", "no digits-"),
         (r"(?<=password\s=)\S+", 2, "PassWord =", "pass ="),
-        (r"\w+@\w+", 2, "@", "no at sign"),
+        (r"\w+@\w+", 2, "a@b", "no at sign"),
     ],
 )
 def test_gates_are_derived_from_the_pattern(

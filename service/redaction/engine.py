@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer
     from spacy.language import Language
 
-    from service.redaction.prefilter import RecognizerGate
+    from service.redaction.prefilter import AtomChecker, RecognizerGate
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ class _Plan:
     gate: RecognizerGate
     needs_nlp: bool
     phone: bool = False
+    #: Presidio's own pattern loop, unchanged by the recognizer: run it per pattern,
+    #: skipping the patterns whose gate is closed (:func:`_analyze_patterns`).
+    lean: bool = False
 
 
 class GuardianAnalyzer:
@@ -135,7 +138,11 @@ class GuardianAnalyzer:
                     pattern_gate(p.regex, pattern_rec.global_regex_flags or 0)
                     for p in pattern_rec.patterns  # type: ignore[has-type]
                 )
-                plan = _Plan(rec, RecognizerGate(gates), needs_nlp=False)
+                own_loop = getattr(type(rec), _PRESIDIO_LOOP)
+                lean = type(rec).analyze is PatternRecognizer.analyze and own_loop is getattr(
+                    PatternRecognizer, _PRESIDIO_LOOP
+                )
+                plan = _Plan(rec, RecognizerGate(gates), needs_nlp=False, lean=lean)
             elif type(rec) is PhoneRecognizer:
                 plan = _Plan(rec, PHONE_GATE, needs_nlp=False, phone=True)
             else:
@@ -191,6 +198,7 @@ class GuardianAnalyzer:
         """
         from presidio_analyzer import EntityRecognizer
 
+        from service.redaction.phone import phone_analyze
         from service.redaction.prefilter import AtomChecker, phone_may_match
 
         # Any: the steps below call AnalyzerEngine's private helpers, exactly as analyze() does.
@@ -198,6 +206,7 @@ class GuardianAnalyzer:
         language = self.policy.language
         recognizers = self._recognizers(entities)
         checker = AtomChecker(text)
+        searched: dict[int, tuple[int, str] | None] = {}  # the phone candidate scan, shared
         needs_nlp = False
         selected = []
         for rec in recognizers:
@@ -206,7 +215,7 @@ class GuardianAnalyzer:
                 needs_nlp = True
                 selected.append(rec)
             elif plan.gate.always or checker.opens(plan.gate):
-                if not plan.phone or phone_may_match(text):
+                if not plan.phone or phone_may_match(text, searched):
                     selected.append(rec)
         nlp_artifacts = engine.nlp_engine.process_text(text, language) if needs_nlp else None
         results: list[Any] = []
@@ -214,11 +223,17 @@ class GuardianAnalyzer:
             if not rec.is_loaded:
                 rec.load()
                 rec.is_loaded = True
-            found = rec.analyze(
-                text=text,
-                entities=list(entities),
-                nlp_artifacts=nlp_artifacts,  # None for an NLP-free recognizer
-            )
+            plan = self._plans.get(rec.id)
+            if plan is not None and plan.phone:
+                found = phone_analyze(rec, text, searched)
+            elif plan is not None and plan.lean:
+                found = _analyze_patterns(rec, text, plan.gate, checker)
+            else:
+                found = rec.analyze(
+                    text=text,
+                    entities=list(entities),
+                    nlp_artifacts=nlp_artifacts,  # None for an NLP-free recognizer
+                )
             if found:
                 engine._AnalyzerEngine__add_recognizer_id_if_not_exists(found, rec)
                 results.extend(found)
@@ -243,6 +258,75 @@ class GuardianAnalyzer:
                 results, list(self.policy.allow_list), text, None, self.policy.allow_list_match
             )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
+
+
+_PRESIDIO_LOOP = "_PatternRecognizer__analyze_patterns"
+
+
+def _analyze_patterns(rec: Any, text: str, gate: RecognizerGate, checker: AtomChecker) -> list[Any]:
+    """``PatternRecognizer.analyze(text)`` without running a regex whose gate is closed.
+
+    The body of presidio-analyzer 2.2.366's ``PatternRecognizer.__analyze_patterns``
+    (same compilation and flags, same timeout, same ``validate_result`` and
+    ``invalidate_result`` hooks, same explanation, score rules and
+    ``remove_duplicates``), except that a pattern whose necessary conditions do
+    not all hold in ``text`` is not run: it has no match to report.
+    """
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+    from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
+
+    flags = rec.global_regex_flags
+    results = []
+    for pattern, pattern_gate in zip(rec.patterns, gate.patterns, strict=True):
+        if pattern_gate.conditions and not checker.opens_pattern(pattern_gate):
+            continue
+        if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
+            import regex
+
+            pattern.compiled_with_flags = flags
+            pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+        try:
+            for match in pattern.compiled_regex.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+                start, end = match.span()
+                current_match = text[start:end]
+                if current_match == "":
+                    continue
+                score = pattern.score
+                validation_result = rec.validate_result(current_match)
+                description = rec.build_regex_explanation(
+                    rec.name, pattern.name, pattern.regex, score, validation_result, flags
+                )
+                pattern_result = RecognizerResult(
+                    entity_type=rec.supported_entities[0],
+                    start=start,
+                    end=end,
+                    score=score,
+                    analysis_explanation=description,
+                    recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
+                    },
+                )
+                if validation_result is not None:
+                    pattern_result.score = (
+                        EntityRecognizer.MAX_SCORE
+                        if validation_result
+                        else EntityRecognizer.MIN_SCORE
+                    )
+                invalidation_result = rec.invalidate_result(current_match)
+                if invalidation_result is not None and invalidation_result:
+                    pattern_result.score = EntityRecognizer.MIN_SCORE
+                if pattern_result.score > EntityRecognizer.MIN_SCORE:
+                    results.append(pattern_result)
+                description.score = pattern_result.score
+        except TimeoutError:
+            logger.warning(
+                "Regex pattern '%s' timed out after %s seconds, skipping.",
+                pattern.name,
+                REGEX_TIMEOUT_SECONDS,
+                exc_info=True,
+            )
+    return EntityRecognizer.remove_duplicates(results)
 
 
 class _ContextReplay:
@@ -271,6 +355,7 @@ class _ContextReplay:
         self._prefix: int = enhancer.context_prefix_count
         self._suffix: int = enhancer.context_suffix_count
         self._whole_word = enhancer.context_matching_mode == "whole_word"
+        self._boost_keeps_max = self._factor >= 0 and self._min_score <= 1.0
         self._keywords: dict[int, tuple[str, ...]] = {}
 
     def _keywords_of(self, key: int) -> tuple[str, ...]:
@@ -313,7 +398,13 @@ class _ContextReplay:
             tail = len(text.rstrip())
             if any(r.start >= tail for r, _ in todo):
                 return False
-            todo = [(r, rec) for r, rec in todo if any(w.lower() in lowered for w in rec.context)]
+            # A result already at the maximum score keeps it when boosted (min(1 + f, 1)).
+            top = ContextAwareEnhancer.MAX_SCORE if self._boost_keeps_max else None
+            todo = [
+                (r, rec)
+                for r, rec in todo
+                if r.score != top and any(w.lower() in lowered for w in rec.context)
+            ]
             if not todo:
                 return True
         import numpy as np

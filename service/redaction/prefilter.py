@@ -23,11 +23,17 @@ from typing import Any
 
 import regex
 
-Atom = tuple[str, str, int]  # (kind, literal, flags); kind is "lit" or "digit"
+# (kind, literal, flags): "lit" a literal run, "digit" any digit, "digits" a run of
+# int(literal) digits, "rx" a short regex of consecutive character classes.
+Atom = tuple[str, str, int]
 Condition = frozenset[Atom]
 
 _DIGIT = regex.compile(r"\d")
-_FLAG_MASK = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE
+# Plain ints, not RegexFlag members: atoms are hashed and tested per text, and enum
+# hashing and ``&`` run in Python.
+_FLAG_MASK = int(regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE)
+_IGNORECASE = int(regex.IGNORECASE)
+_VERBOSE = int(regex.VERBOSE)
 
 
 @dataclass(frozen=True)
@@ -56,24 +62,102 @@ class AtomChecker:
     _seen: dict[Atom, bool] = field(default_factory=dict)
     _compiled: dict[Atom, Any] = field(default_factory=dict)
 
+    _lowered: str | None = None
+    _ascii: bool | None = None
+    _longest_run: int | None = None
+
     def holds(self, atom: Atom) -> bool:
         found = self._seen.get(atom)
         if found is None:
-            kind, literal, flags = atom
-            if kind == "digit":
-                found = _DIGIT.search(self.text) is not None
-            else:
-                found = _compile_literal(literal, flags).search(self.text) is not None
+            mode, needle, compiled = _PLANS.get(atom) or _plan(atom)
+            text = self.text
+            if mode <= _LIT_CS:
+                if self._ascii is None:
+                    self._ascii = text.isascii()
+                if not self._ascii:
+                    found = compiled.search(text) is not None
+                elif mode == _LIT_CS:
+                    found = needle in text
+                else:
+                    # ASCII text and literal: a case-insensitive regex match of the literal
+                    # is exactly a substring match of the lowercased forms (no other code
+                    # point folds onto an ASCII letter inside ASCII text).
+                    if self._lowered is None:
+                        self._lowered = text.lower()
+                    found = needle in self._lowered
+            elif mode == _DIGITS:
+                if self._longest_run is None:
+                    self._longest_run = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+                found = self._longest_run >= needle
+            else:  # any digit, a class run, a non-ASCII literal: the regex engine decides
+                found = compiled.search(text) is not None
             self._seen[atom] = found
         return found
 
+    def _ascii_text(self) -> bool:
+        if self._ascii is None:
+            self._ascii = self.text.isascii()
+        return self._ascii
+
     def opens(self, gate: RecognizerGate) -> bool:
-        return any(
-            all(any(self.holds(a) for a in cond) for cond in p.conditions) for p in gate.patterns
-        )
+        for pattern in gate.patterns:
+            if self.opens_pattern(pattern):
+                return True
+        return False
+
+    def opens_pattern(self, gate: PatternGate) -> bool:
+        """Whether every condition of one regex holds (so the regex may match)."""
+        seen = self._seen
+        for cond in gate.conditions:
+            for atom in cond:
+                found = seen.get(atom)
+                if found is None:
+                    found = self.holds(atom)
+                if found:
+                    break
+            else:
+                return False
+        return True
 
 
 _LITERAL_CACHE: dict[tuple[str, int], Any] = {}
+
+# How an atom is checked, decided once per atom: (mode, needle, compiled regex).
+_LIT_CI, _LIT_CS, _DIGITS, _REGEX = 0, 1, 2, 3
+_PLANS: dict[Atom, tuple[int, Any, Any]] = {}
+
+
+def _plan(atom: Atom) -> tuple[int, Any, Any]:
+    kind, literal, flags = atom
+    plan: tuple[int, Any, Any]
+    if kind == "digit":
+        plan = (_REGEX, None, _DIGIT)
+    elif kind == "digits":
+        plan = (_DIGITS, int(literal), None)
+    elif kind == "rx":
+        plan = (_REGEX, None, _compile_class_run(literal, flags))
+    elif literal.isascii():
+        compiled = _compile_literal(literal, flags)
+        if flags & _IGNORECASE:
+            plan = (_LIT_CI, literal.lower(), compiled)
+        else:
+            plan = (_LIT_CS, literal, compiled)
+    else:
+        plan = (_REGEX, None, _compile_literal(literal, flags))
+    _PLANS[atom] = plan
+    return plan
+
+
+_DIGIT_RUN = regex.compile(r"\d+")
+
+
+def _compile_class_run(text: str, flags: int) -> Any:
+    key = ("rx:" + text, flags)
+    compiled = _LITERAL_CACHE.get(key)
+    if compiled is None:
+        compiled = regex.compile(text, flags & ~_VERBOSE)
+        _LITERAL_CACHE[key] = compiled
+    return compiled
 
 
 def _compile_literal(literal: str, flags: int) -> Any:
@@ -87,7 +171,7 @@ def _compile_literal(literal: str, flags: int) -> Any:
 
 def pattern_gate(pattern: str, flags: int) -> PatternGate:
     """Necessary conditions of ``pattern`` compiled with ``flags`` (``()`` if unknown)."""
-    flags &= _FLAG_MASK
+    flags = int(flags) & _FLAG_MASK
     try:
         parsed = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.X))
     except (re.error, ValueError, TypeError, RecursionError):
@@ -99,12 +183,185 @@ def pattern_gate(pattern: str, flags: int) -> PatternGate:
         conditions = _sequence(list(parsed), flags)
     except RecursionError:
         return PatternGate(())
+    try:
+        conditions += _Chains(flags).sequence(list(parsed)).conds
+    except RecursionError:
+        pass  # the literal conditions alone are still necessary
     unique = tuple(dict.fromkeys(c for c in conditions if c))
     return PatternGate(unique)
 
 
 def _strength(cond: Condition) -> int:
-    return min(len(lit) if kind == "lit" else 1 for kind, lit, _ in cond)
+    return min(_atom_strength(atom) for atom in cond)
+
+
+def _atom_strength(atom: Atom) -> int:
+    kind, literal, _flags = atom
+    if kind == "lit":
+        return len(literal)
+    if kind == "digits":
+        return int(literal)
+    if kind == "rx":
+        return _RX_POSITIONS.get(literal, 2)
+    return 1
+
+
+# --- adjacency: characters every match has next to each other ------------------------
+#
+# A position of a match is described by the character class it is drawn from
+# (its text in regex syntax, and whether it holds only digits), or None when
+# the class is not modelled. ``\d{9}`` gives nine digit positions in a row: the
+# text needs a run of nine digits. ``(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}`` gives
+# ``[0-9a-f]:[0-9a-f]`` (the end of one group, the start of the next): the text
+# needs three such characters in a row. Zero-width items (anchors, look-arounds)
+# do not separate positions; anything optional or unmodelled does.
+
+#: Characters an "rx" atom spans (its strength when choosing among alternatives).
+_RX_POSITIONS: dict[str, int] = {}
+_Pos = tuple[str, bool, str] | None  # (class regex, digits only, the literal or "") or unknown
+_CAP = 24  # positions kept at each end of a long item
+
+
+@dataclass
+class _Info:
+    """What one item contributes: fixed positions, or known first and last positions."""
+
+    fixed: list[_Pos] | None  # every match of the item is exactly these positions
+    prefix: list[_Pos]  # positions every match starts with
+    suffix: list[_Pos]  # positions every match ends with
+    conds: list[Condition]
+
+
+class _Chains:
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+
+    def sequence(self, items: Sequence[tuple[Any, Any]]) -> _Info:
+        conds: list[Condition] = []
+        run: list[_Pos] = []
+        head: list[_Pos] | None = None  # positions from the start, once an item is not fixed
+        for op, av in items:
+            info = self.item(op, av)
+            conds += info.conds
+            if info.fixed is not None:
+                run += info.fixed
+            else:
+                run += info.prefix
+                self.emit(run, conds)
+                if head is None:
+                    head = run[:_CAP]
+                run = list(info.suffix)
+        self.emit(run, conds)
+        if head is None:
+            if len(run) <= _CAP:
+                return _Info(run, run, run, conds)
+            return _Info(None, run[:_CAP], run[-_CAP:], conds)
+        return _Info(None, head, run[-_CAP:], conds)
+
+    def item(self, op: Any, av: Any) -> _Info:
+        if op is sre.LITERAL:
+            char = chr(av)
+            return _Info([(regex.escape(char), "0" <= char <= "9", char)], [], [], [])
+        if op in (sre.NOT_LITERAL, sre.ANY):
+            return _Info([None], [], [], [])
+        if op is sre.IN:
+            cls = _class_text(av)
+            digits = bool(av) and all(_is_digit_item(o, a) for o, a in av)
+            return _Info([(cls, digits, "") if cls else None], [], [], [])
+        if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
+            return _Info([], [], [], [])  # zero-width: neighbours stay neighbours
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, high, sub = av
+            if low < 1:
+                return _Info(None, [], [], [])
+            inner = self.sequence(list(sub))
+            if inner.fixed is not None:
+                if low == high and low * len(inner.fixed) <= _CAP:
+                    return _Info(inner.fixed * low, [], [], inner.conds)
+                copies = inner.fixed * min(low, _CAP)
+                return _Info(None, copies[:_CAP], copies[-_CAP:], inner.conds)
+            conds = list(inner.conds)
+            if low >= 2:
+                # One repetition ends and the next begins: its last positions, then its first.
+                self.emit(inner.suffix + inner.prefix, conds)
+            return _Info(None, inner.prefix, inner.suffix, conds)
+        if op is sre.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:
+                return _Info(None, [], [], [])
+            return self.sequence(list(sub))
+        if op is sre.ATOMIC_GROUP:
+            return self.sequence(list(av))
+        if op is sre.BRANCH:
+            _, alternatives = av
+            per_branch = [self.sequence(list(alt)).conds for alt in alternatives]
+            union: list[Condition] = []
+            if per_branch and all(per_branch):
+                best = [max(c, key=_strength) for c in per_branch]
+                union.append(frozenset().union(*best))
+            return _Info(None, [], [], union)
+        return _Info(None, [], [], [])  # group references, conditionals, ...
+
+    def emit(self, run: list[_Pos], conds: list[Condition]) -> None:
+        """Conditions from consecutive known positions: digit runs and class n-grams."""
+        segment: list[tuple[str, bool, str]] = []
+        for pos in [*run, None]:
+            if pos is not None:
+                segment.append(pos)
+                continue
+            if len(segment) >= 2:
+                longest = count = 0
+                for _cls, digits, _char in segment:
+                    count = count + 1 if digits else 0
+                    longest = max(longest, count)
+                if longest >= 2:
+                    conds.append(frozenset({("digits", str(longest), 0)}))
+                if all(char for _cls, _digits, char in segment):
+                    literal = "".join(char for _cls, _digits, char in segment)
+                    conds.append(frozenset({("lit", literal, self.flags)}))
+                elif any(not char and not digits for _cls, digits, char in segment):
+                    window = _class_window(segment)
+                    text = "".join(c for c, _d, _ch in window)
+                    _RX_POSITIONS[text] = len(window)
+                    conds.append(frozenset({("rx", text, self.flags)}))
+            segment = []
+
+
+def _class_window(segment: list[tuple[str, bool, str]]) -> list[tuple[str, bool, str]]:
+    """At most 8 consecutive positions around the first non-digit class (cheap to search)."""
+    first = next(i for i, (_c, digits, char) in enumerate(segment) if not char and not digits)
+    start = max(0, min(first - 3, len(segment) - 8))
+    return segment[start : start + 8]
+
+
+_CATEGORIES = {
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_WORD": r"\w",
+    "CATEGORY_NOT_WORD": r"\W",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_NOT_SPACE": r"\S",
+}
+
+
+def _class_text(items: Iterable[tuple[Any, Any]]) -> str | None:
+    """The class ``[...]`` in regex syntax, rebuilt from the parse (None if not modelled)."""
+    parts: list[str] = []
+    for op, av in items:
+        if op is sre.NEGATE and not parts:
+            parts.append("^")
+        elif op is sre.LITERAL:
+            parts.append(regex.escape(chr(av)))
+        elif op is sre.RANGE:
+            low, high = av
+            parts.append(f"{regex.escape(chr(low))}-{regex.escape(chr(high))}")
+        elif op is sre.CATEGORY and str(av) in _CATEGORIES:
+            parts.append(_CATEGORIES[str(av)])
+        else:
+            return None
+    if not parts or parts == ["^"]:
+        return None
+    return "[" + "".join(parts) + "]"
 
 
 def _sequence(items: Sequence[tuple[Any, Any]], flags: int) -> list[Condition]:
@@ -185,7 +442,7 @@ PHONE_GATE = RecognizerGate((PatternGate((frozenset({("digit", "", 0)}),)),))
 MIN_PHONE_DIGITS = 4
 
 
-def phone_may_match(text: str) -> bool:
+def phone_may_match(text: str, searched: dict[int, tuple[int, str] | None] | None = None) -> bool:
     """Whether Presidio's phone recognizer can find anything in ``text``, for any region.
 
     Replays the candidate scan of ``phonenumbers.PhoneNumberMatcher._find`` (same
@@ -197,21 +454,37 @@ def phone_may_match(text: str) -> bool:
     is a substring of a candidate, so a text whose candidates are all shorter
     cannot produce a match under any region or leniency. One regex scan replaces
     a full matcher pass per region.
-    """
-    # The matcher's own candidate pattern and trimming (phonenumbers is pinned).
-    from phonenumbers.phonenumbermatcher import _PATTERN
-    from phonenumbers.phonenumberutil import _SECOND_NUMBER_START_PATTERN
 
-    match = _PATTERN.search(text, 0)
+    ``searched``, when given, receives ``search index -> (start, candidate)`` for
+    the scan done here (``None``: no candidate from that index on), which is what
+    :class:`service.redaction.phone.PhoneScan` computes first, so it does not redo it.
+    """
+    if not _PHONE:
+        # The matcher's own candidate pattern and trimming (phonenumbers is pinned).
+        from phonenumbers.phonenumbermatcher import _PATTERN
+        from phonenumbers.phonenumberutil import _SECOND_NUMBER_START_PATTERN
+
+        _PHONE.extend((_PATTERN, _SECOND_NUMBER_START_PATTERN))
+    pattern, second_number = _PHONE
+    index = 0
+    match = pattern.search(text, 0)
     while match is not None:
         start = match.start()
         candidate = text[start : match.end()]
-        trailing = _SECOND_NUMBER_START_PATTERN.search(candidate)
+        trailing = second_number.search(candidate)
         if trailing:
             candidate = candidate[: trailing.start()]
         if not candidate:
             return True  # not modelled: let the recognizer decide
+        if searched is not None:
+            searched[index] = (start, candidate)
         if sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) >= MIN_PHONE_DIGITS:
             return True
-        match = _PATTERN.search(text, start + len(candidate))
+        index = start + len(candidate)
+        match = pattern.search(text, index)
+    if searched is not None:
+        searched[index] = None
     return False
+
+
+_PHONE: list[Any] = []

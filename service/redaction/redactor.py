@@ -343,6 +343,90 @@ class _LRU:
         self._data.clear()
 
 
+class _Analysis:
+    """One batch's analysis: cache first, then chunks submitted to the workers as they fill.
+
+    ``add`` is called while the batch is walked; a chunk goes to the pool as soon
+    as it holds ``chunk_size`` texts, so the workers start before the walk ends.
+    ``finish`` spreads the rest over every worker and waits (one deadline for the
+    batch, counted from the first submission), fail closed: a text whose chunk
+    failed or timed out maps to the exception.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        settings = redactor.settings
+        self.workers = settings.workers
+        # One chunk per batch for the in-process thread (nothing to overlap with).
+        self.chunk = settings.chunk_size if settings.workers else 1 << 30
+        self.args = (redactor._policy_json, redactor._policy.version or "", settings.spacy_model)
+        self.results: dict[_Key, list[Finding] | BaseException] = {}
+        self.items: dict[_Key, tuple[str, tuple[str, ...]]] = {}
+        self.pending: list[_Key] = []
+        self.futures: dict[asyncio.Future[list[list[Finding]]], list[_Key]] = {}
+        self.deadline: float | None = None
+
+    def add(self, key: _Key, item: tuple[str, tuple[str, ...]]) -> bool:
+        """Look ``key`` up or queue it; ``False`` if this batch already has it."""
+        if key in self.results or key in self.items:
+            return False
+        cached = self.redactor._cache.get(key)
+        if cached is not None:
+            self.results[key] = cached
+            return True
+        self.items[key] = item
+        self.pending.append(key)
+        if len(self.pending) >= self.chunk:
+            self._submit(self.pending)
+            self.pending = []
+        return True
+
+    def _submit(self, keys: list[_Key]) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self.redactor._executor, analyze_chunk, *self.args, [self.items[k] for k in keys]
+        )
+        self.futures[future] = keys
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.redactor.settings.timeout_s
+
+    async def finish(self) -> dict[_Key, list[Finding] | BaseException]:
+        rest = self.pending
+        self.pending = []
+        if rest:
+            # Spread the last texts over every worker rather than one chunk.
+            size = max(1, -(-len(rest) // max(1, self.workers))) if self.workers else len(rest)
+            for i in range(0, len(rest), size):
+                self._submit(rest[i : i + size])
+        if not self.futures:
+            return self.results
+        assert self.deadline is not None
+        timeout = max(0.0, self.deadline - time.monotonic())
+        done, pending = await asyncio.wait(self.futures, timeout=timeout)
+        redactor = self.redactor
+        timeout_s = redactor.settings.timeout_s
+        for future in pending:
+            future.cancel()
+            for key in self.futures[future]:
+                self.results[key] = TimeoutError(f"analysis exceeded {timeout_s}s")
+        broken = bool(pending)
+        for future in done:
+            keys = self.futures[future]
+            exc = future.exception()
+            if exc is not None:
+                broken |= isinstance(exc, BrokenProcessPool)
+                for key in keys:
+                    self.results[key] = exc
+                continue
+            for key, found in zip(keys, future.result(), strict=True):
+                redactor._cache.put(key, found)
+                self.results[key] = found
+        if broken:
+            logger.warning("redaction workers stuck or broken; restarting the pool")
+            redactor._kill_pool()
+        return self.results
+
+
 class Redactor:
     """Fail-closed PII and secret redaction of inference events.
 
@@ -474,71 +558,37 @@ class Redactor:
         self, items: Sequence[tuple[str, tuple[str, ...]]]
     ) -> list[list[Finding] | BaseException]:
         """Findings per ``(text, entities)`` (cache first), or the exception that stopped it."""
+        analysis = self._analysis()
+        version = self._policy.version or ""
+        keys: list[_Key] = []
+        for text, entities in items:
+            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            key = (version, entities, digest)
+            keys.append(key)
+            analysis.add(key, (text, entities))
+        results = await analysis.finish()
+        out: list[list[Finding] | BaseException] = []
+        for key in keys:
+            result = results.get(key)
+            out.append(RuntimeError("not analysed") if result is None else result)
+        return out
+
+    def _analysis(self) -> _Analysis:
         if self._executor is None:
             raise RuntimeError("Redactor.start() was not awaited")
-        policy = self._policy
-        version = policy.version or ""
-        out: list[list[Finding] | BaseException | None] = [None] * len(items)
-        todo: list[int] = []
-        for i, (text, entities) in enumerate(items):
-            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            cached = self._cache.get((version, entities, digest))
-            if cached is None:
-                todo.append(i)
-            else:
-                out[i] = cached
-        if todo:
-            size = self.settings.chunk_size if self.settings.workers else len(todo)
-            if self.settings.workers:
-                # Spread small batches over every worker rather than one chunk.
-                size = max(1, min(size, -(-len(todo) // self.settings.workers)))
-            chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-            loop = asyncio.get_running_loop()
-            futures = {
-                asyncio.ensure_future(
-                    loop.run_in_executor(
-                        self._executor,
-                        analyze_chunk,
-                        self._policy_json,
-                        version,
-                        self.settings.spacy_model,
-                        [items[i] for i in chunk],
-                    )
-                ): chunk
-                for chunk in chunks
-            }
-            done, pending = await asyncio.wait(futures, timeout=self.settings.timeout_s)
-            for fut in pending:
-                fut.cancel()
-                for i in futures[fut]:
-                    out[i] = TimeoutError(f"analysis exceeded {self.settings.timeout_s}s")
-            broken = bool(pending)
-            for fut in done:
-                chunk = futures[fut]
-                exc = fut.exception()
-                if exc is not None:
-                    broken |= isinstance(exc, BrokenProcessPool)
-                    for i in chunk:
-                        out[i] = exc
-                    continue
-                for i, found in zip(chunk, fut.result(), strict=True):
-                    text, entities = items[i]
-                    digest = hashlib.blake2b(
-                        text.encode("utf-8", "surrogatepass"), digest_size=16
-                    ).digest()
-                    self._cache.put((version, entities, digest), found)
-                    out[i] = found
-            if broken:
-                logger.warning("redaction workers stuck or broken; restarting the pool")
-                self._kill_pool()
-        return [o if o is not None else RuntimeError("not analysed") for o in out]
+        return _Analysis(self)
 
     async def redact_batch(self, events: list[dict[str, Any]]) -> list[RedactionOutcome]:
-        """Sanitize ``events``; one whose analysis fails comes back ``failed`` (fail closed)."""
+        """Sanitize ``events``; one whose analysis fails comes back ``failed`` (fail closed).
+
+        Texts go to the workers in chunks while the batch is still being walked, so
+        the walk of the parent overlaps the analysis in the workers.
+        """
         started = time.perf_counter()
-        policy, rules = self._policy, self._rules
+        rules = self._rules
+        analysis = self._analysis()
         plans: list[_Collect | str] = []
-        wanted: dict[_Key, tuple[str, tuple[str, ...]]] = {}
+        distinct = 0
         for event in events:
             collect = _Collect(rules)
             try:
@@ -546,15 +596,16 @@ class Redactor:
             except _TooDeep:
                 plans.append(f"nesting deeper than {MAX_DEPTH}")
                 continue
-            wanted.update(collect.wanted)
+            for key, item in collect.wanted.items():
+                if analysis.add(key, item):
+                    distinct += 1
             plans.append(collect)
-        keys = list(wanted)
         # Texts repeated within the batch are analysed once: count them as cache hits.
-        self._cache.hits += sum(len(p.keys) for p in plans if isinstance(p, _Collect)) - len(keys)
-        results = await self.analyze_texts([wanted[k] for k in keys])
+        self._cache.hits += sum(len(p.keys) for p in plans if isinstance(p, _Collect)) - distinct
+        results = await analysis.finish()
         findings: dict[_Key, list[Finding]] = {}
         errors: dict[_Key, BaseException] = {}
-        for key, result in zip(keys, results, strict=True):
+        for key, result in results.items():
             if isinstance(result, BaseException):
                 errors[key] = result
             else:
@@ -570,7 +621,6 @@ class Redactor:
                     self.metrics.redaction_failures.inc()
                 for r in outcome.redactions:
                     self.metrics.redactions.labels(self.metrics.entity_label(r.entity)).inc(r.count)
-        del policy
         return outcomes
 
     def _finish(

@@ -1,0 +1,112 @@
+"""Adjacency conditions (digit runs, class n-grams) are necessary: every match satisfies them."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+import regex
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from service.redaction.engine import GuardianAnalyzer, build_engine
+from service.redaction.policy import RedactionPolicy
+from service.redaction.prefilter import AtomChecker, pattern_gate
+
+ALL = (
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN",
+    "URL", "AWS_ACCESS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "JWT", "PRIVATE_KEY", "SECRET",
+)  # fmt: skip
+
+
+def _patterns() -> list[tuple[str, str, int]]:
+    engine = build_engine(RedactionPolicy.from_mapping({"entities": list(ALL)}))
+    out = []
+    for plan in engine._plans.values():
+        rec = plan.recognizer
+        for pattern in getattr(rec, "patterns", []):
+            out.append((f"{rec.name}:{pattern.name}", pattern.regex, int(rec.global_regex_flags)))
+    return out
+
+
+PATTERNS = _patterns()
+
+
+@pytest.mark.parametrize("name, pattern, flags", PATTERNS, ids=[p[0] for p in PATTERNS])
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_match_satisfies_its_gate(
+    name: str, pattern: str, flags: int, data: st.DataObject
+) -> None:
+    """Strings generated from the regex itself, embedded in text, keep the gate open."""
+    compiled = regex.compile(pattern, flags)
+    body = data.draw(
+        st.from_regex(
+            regex.sub(r"\(\?<?[=!][^()]*(?:\([^()]*\)[^()]*)*\)", "", pattern), fullmatch=True
+        )
+    )
+    before = data.draw(st.sampled_from(["", " ", "x ", "key: ", "password=", "\n"]))
+    after = data.draw(st.sampled_from(["", " ", " y", ".", "\n"]))
+    text = before + body + after
+    assume(compiled.search(text) is not None)
+    gate = pattern_gate(pattern, flags)
+    assert AtomChecker(text).opens_pattern(gate), (name, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.ip_addresses(v=6), st.sampled_from(["", "host ", "addr: ", "("]))
+def test_ipv6_addresses_open_the_ipv6_gate(address: ipaddress.IPv6Address, before: str) -> None:
+    pattern = next(p for n, p, _ in PATTERNS if n.endswith(":IPv6"))
+    gate = pattern_gate(pattern, int(regex.IGNORECASE | regex.MULTILINE | regex.DOTALL))
+    for shown in (str(address), address.exploded):
+        text = f"{before}{shown} ok"
+        if regex.search(pattern, text, regex.IGNORECASE):
+            assert AtomChecker(text).opens_pattern(gate)
+
+
+def test_prose_with_colons_keeps_the_ipv6_regex_shut() -> None:
+    pattern = next(p for n, p, _ in PATTERNS if n.endswith(":IPv6"))
+    gate = pattern_gate(pattern, int(regex.IGNORECASE))
+    assert not AtomChecker("Note: the answer is below. Code: none").opens_pattern(gate)
+    assert AtomChecker("at 10:30 we met").opens_pattern(gate)  # "0:3" could start one
+
+
+@pytest.mark.parametrize(
+    "pattern, present, absent",
+    [
+        (r"\b[0-9]{9}\b", "id 123456789", "id 12345678 9"),
+        (r"\b([0-9]{5})-([0-9]{4})\b", "12345-6789", "1234-5678 123"),
+        (r"(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}", "a:b", "a: b :c"),
+        (r"x(?:ab){2,3}y", "xababy", "xab aby"),
+    ],
+)
+def test_adjacency_conditions(pattern: str, present: str, absent: str) -> None:
+    gate = pattern_gate(pattern, 0)
+    assert AtomChecker(present).opens_pattern(gate)
+    assert not AtomChecker(absent).opens_pattern(gate)
+
+
+@pytest.fixture(scope="module")
+def engine() -> GuardianAnalyzer:
+    return build_engine(RedactionPolicy.from_mapping({"entities": list(ALL)}))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.ip_addresses().map(str),
+            st.sampled_from(
+                ["::", "a::b", "10:30", "fe80::1%eth0", "::ffff:1.2.3.4", "1:2:3:4:5:6:7:8"]
+            ),
+            st.from_regex(r"[0-9]{1,12}([- .][0-9]{1,6}){0,3}", fullmatch=True),
+            st.sampled_from([" ", ": ", "ip ", "ssn ", ", ", "\n", "-", "x"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ).map("".join)
+)
+def test_find_equals_presidio_on_addresses_and_digit_runs(
+    engine: GuardianAnalyzer, text: str
+) -> None:
+    assert engine.find(text, ALL) == engine.presidio_analyze(text, ALL)
