@@ -63,3 +63,33 @@ def test_true_and_one_are_not_the_same_key() -> None:
     held, _ = cache.classify({**base, "metadata": {"legal_hold": True}}, frozenset())
     one, _ = cache.classify({**base, "metadata": {"legal_hold": 1}}, frozenset())
     assert (held.class_name, one.class_name) == ("legal_hold", "standard")
+
+
+async def test_retain_stage_counts_each_tagged_event_under_its_class() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from service.metrics import GuardianMetrics
+    from service.pipeline.context import EventContext
+    from service.pipeline.stages import RetainStage
+    from service.retention import RetentionSettings
+
+    metrics = GuardianMetrics(CollectorRegistry())
+    stage = RetainStage(RetentionSettings().load_policy(), "out.", metrics)
+    event = {"timestamp": "2026-11-30T12:00:00Z", "model": {"name": "m", "version": "1"}}
+    batch = []
+    for i in range(7):
+        ctx = EventContext("in", 0, i, b"", event=copy.deepcopy(event))
+        ctx.entities = frozenset({"EMAIL_ADDRESS"}) if i % 3 == 0 else frozenset()
+        batch.append(ctx)
+    batch[1].event["timestamp"] = "not a time"  # type: ignore[index]
+    await stage.process(batch)
+    assert [c.output_topic for c in batch if c.ok] == [
+        "out.short", "out.standard", "out.short", "out.standard", "out.standard", "out.short"
+    ]  # fmt: skip
+    assert not batch[1].ok  # dead-lettered, not counted
+    assert all(c.ts is not None for c in batch if c.ok)
+
+    def counted(name: str) -> float:
+        return metrics.retention_assigned.labels(name)._value.get()
+
+    assert (counted("short"), counted("standard")) == (3, 3)

@@ -90,22 +90,25 @@ class RetainStage:
     async def process(self, batch: list[EventContext]) -> None:
         if self._rules.policy is not self.policy:  # replaced live
             self._rules = RuleCache(self.policy)
-        classify, tag_event = self._rules.classify, self._tag
-        for ctx in batch:
-            if not ctx.ok or ctx.event is None:
-                continue
-            try:
-                decision, timestamp = classify(ctx.event, ctx.entities)
-            except EventTimestampError as exc:
-                ctx.reject(exc.dlq_reason, str(exc))
-                continue
-            ctx.ts = timestamp.timestamp()
-            ctx.headers = tag_event(ctx.event, decision, ctx.headers, ctx.entities)
-            ctx.retention_class = decision.class_name
-            ctx.output_topic = f"{self.topic_prefix}{decision.class_name}"
-            child = self._children.get(decision.class_name)
-            if child is None:
-                child = self._children[decision.class_name] = self._assigned.labels(
-                    decision.class_name
-                )
-            child.inc()
+        classify, tag_event, prefix = self._rules.classify, self._tag, self.topic_prefix
+        assigned: dict[str, int] = {}  # counted once per class and batch (a lock per inc)
+        try:
+            for ctx in batch:
+                if not ctx.ok or ctx.event is None:
+                    continue
+                try:
+                    decision, timestamp = classify(ctx.event, ctx.entities)
+                except EventTimestampError as exc:
+                    ctx.reject(exc.dlq_reason, str(exc))
+                    continue
+                ctx.ts = timestamp.timestamp()
+                ctx.headers = tag_event(ctx.event, decision, ctx.headers, ctx.entities)
+                ctx.retention_class = name = decision.class_name
+                ctx.output_topic = f"{prefix}{name}"
+                assigned[name] = assigned.get(name, 0) + 1
+        finally:  # also what was tagged before an exception (the worker re-runs the rest)
+            for name, n in assigned.items():
+                child = self._children.get(name)
+                if child is None:
+                    child = self._children[name] = self._assigned.labels(name)
+                child.inc(n)
