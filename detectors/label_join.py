@@ -98,6 +98,7 @@ class LabelJoin:
         self._pending: OrderedDict[str, tuple[Any, float]] = OrderedDict()  # id -> (label, seen)
         self._dropped: OrderedDict[str, None] = OrderedDict()
         self._joined: OrderedDict[str, None] = OrderedDict()
+        self._children: dict[str, Any] = {}
         self.counts: dict[str, int] = dict.fromkeys(
             ("matched", "late", "unmatched", "evicted", "expired", "duplicate"), 0
         )
@@ -113,7 +114,11 @@ class LabelJoin:
     def _count(self, outcome: str, n: int = 1) -> None:
         self.counts[outcome] += n
         if self._metrics is not None:
-            self._metrics.labels_joined.labels(outcome).inc(n)
+            # Resolved once per outcome: a full buffer evicts one event per event added.
+            child = self._children.get(outcome)
+            if child is None:
+                child = self._children[outcome] = self._metrics.labels_joined.labels(outcome)
+            child.inc(n)
 
     def _remember(self, book: OrderedDict[str, None], event_id: str) -> None:
         book[event_id] = None
@@ -164,8 +169,10 @@ class LabelJoin:
             return JoinedOutcome(
                 event_id, model, version, prediction, label, dict(protected), ts, label_seen
             )
-        self._events[event_id] = _Event(model, version, prediction, dict(protected), ts, seen)
-        self._events.move_to_end(event_id)
+        events = self._events
+        if event_id in events:  # a redelivered event moves to the end; a new one is there
+            events.move_to_end(event_id)
+        events[event_id] = _Event(model, version, prediction, dict(protected), ts, seen)
         if len(self._events) > self.max_size:
             old_id, _ = self._events.popitem(last=False)
             self._remember(self._dropped, old_id)

@@ -7,7 +7,9 @@ consumer group and fresh output topics, in a process of its own:
 
 - *passthrough* (the baseline): aiokafka consume → ``orjson.loads`` → produce →
   commit after the batch's sends are acknowledged, with Guardian's client
-  settings (idempotent producer, ``acks=all``, same ``max_batch`` and linger);
+  settings (idempotent producer, ``acks=all``, same ``max_batch``, linger and
+  fetch size) into an output topic created beforehand with Guardian's
+  partition count;
 - *guardian*: an in-process :class:`service.runtime.Guardian` with the default
   config: validation, the redaction policy, retention, every default drift
   detector, fairness, label join, alerts, metrics, and per-class output.
@@ -144,6 +146,11 @@ async def _measure(
     tag = uuid.uuid4().hex[:8]
     group = f"bench-{role}-{tag}"
     out_prefix = f"b{tag}.out."
+    if role == "passthrough":
+        # Guardian creates its output topics (PARTITIONS each) before it reports READY; the
+        # passthrough's must exist with as many partitions too, not be auto-created (with
+        # the broker's default count) inside the timed run.
+        await harness.create_topic(bootstrap, f"{out_prefix}standard", PARTITIONS)
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{role}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

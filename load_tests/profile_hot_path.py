@@ -62,7 +62,7 @@ async def _run(events: int, mix: bool, default_gc: bool) -> dict[str, float]:
                     if measured:
                         cost[stage.name] += time.process_time() - started
                 started = time.process_time()
-                worker._outputs(batch, [])
+                worker._outputs(batch, [], [])
                 worker._record(batch, [], 1, 0.0)
                 if measured:
                     cost["outputs+metrics"] += time.process_time() - started

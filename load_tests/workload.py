@@ -113,7 +113,7 @@ class StageDriver:
         ]
         for stage in self.worker.stages:
             await stage.process(batch)
-        out = self.worker._outputs(batch, [])
+        out = self.worker._outputs(batch, [], [])
         self.worker._pending.clear()
         self.outputs += len(out)
         self.rejected += sum(1 for ctx in batch if not ctx.ok)

@@ -20,9 +20,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    with_config,
+)
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 SCHEMA_VERSION = 1
 
@@ -98,6 +108,58 @@ class Label(_Strict):
     timestamp: str
 
     _check_timestamp = field_validator("timestamp")(_parse_timestamp)
+
+
+# --------------------------------------------------------------------------- fast check
+# The same strict schema as InferenceEvent, as TypedDicts: pydantic-core validates them
+# without building (frozen) model instances, about twice as fast. Only for accepting or
+# rejecting; a rejected event is validated again with the model, whose errors (field
+# locations and messages) are what the DLQ shows. tests/test_schema_fast_check.py checks
+# that both accept and reject the same inputs; the models stay the published JSON Schema.
+
+_STRICT_DICT = ConfigDict(strict=True, extra="forbid")
+
+
+@with_config(_STRICT_DICT)
+class _ModelRefDict(TypedDict):
+    name: Identifier
+    version: Identifier
+
+
+@with_config(_STRICT_DICT)
+class _InputsDict(TypedDict, total=False):
+    features: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], FeatureValue]
+    text: str | None
+
+
+@with_config(_STRICT_DICT)
+class _OutputsDict(TypedDict, total=False):
+    prediction: Scalar | None
+    score: Annotated[float, Field(ge=0.0, le=1.0)] | None
+    text: str | None
+
+
+@with_config(_STRICT_DICT)
+class _SubjectDict(TypedDict, total=False):
+    protected: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Scalar]
+
+
+@with_config(_STRICT_DICT)
+class _InferenceEventDict(TypedDict):
+    schema_version: Literal[1]
+    event_id: Identifier
+    timestamp: Annotated[str, AfterValidator(_parse_timestamp)]
+    model: _ModelRefDict
+    tenant: NotRequired[Identifier | None]
+    inputs: NotRequired[_InputsDict]
+    outputs: NotRequired[_OutputsDict]
+    latency_ms: NotRequired[Annotated[float, Field(ge=0.0)] | None]
+    subject: NotRequired[_SubjectDict | None]
+    metadata: NotRequired[dict[str, Any]]
+
+
+EVENT_FAST_CHECK = TypeAdapter(_InferenceEventDict)
+"""Accepts exactly the dicts :class:`InferenceEvent` accepts, faster; errors come from the model."""
 
 
 def json_schemas() -> dict[str, Any]:

@@ -65,3 +65,121 @@ async def test_field_rule_and_findings_still_applied() -> None:
     assert outcome.event["inputs"]["features"]["account"] != "A-1"
     assert "a@example.com" not in outcome.event["metadata"]["m"]
     assert {x.path for x in outcome.redactions} == {"inputs.features.account", "metadata.m"}
+
+
+# --------------------------------------------------------------------------- differential
+# The shape-plan check (_clean_without_walk) must give exactly what the walk gives: run the
+# same events through a redactor whose fast path is switched off, and compare everything.
+
+_POLICIES: dict[str, dict[str, Any] | None] = {
+    "default": None,
+    "field rules + extra scan": {
+        "fields": {"inputs.features.country": "hmac", "metadata.user": "drop"},
+        "scan": [{"path": "inputs.features.*"}, {"path": "metadata.**"}, {"path": "tenant"}],
+    },
+    "scan everything, drop": {"scan": [{"path": "**"}], "operators": {"default": "drop"}},
+}
+
+
+def _edge_events() -> list[Any]:
+    base = {
+        "schema_version": 1,
+        "event_id": "e-1",
+        "model": {"name": "m", "version": "1"},
+        "inputs": {"features": {"age": 3, "country": "DE", "none": None, "flag": True}},
+        "outputs": {"prediction": "yes", "score": 0.5},
+        "metadata": {"channel": "web"},
+    }
+    events: list[Any] = [copy.deepcopy(base) for _ in range(12)]
+    events[1]["guardian"] = {"retention": {"class": "spoofed"}}
+    events[2]["metadata"] = {"tags": ["a", "mail bob@example.com"], "n": {"deep": "web"}}
+    events[3]["inputs"]["features"]["bob@example.com"] = 1  # PII in a scanned key
+    events[4]["inputs"]["features"]["country"] = "call +1 212 555 0100"
+    events[5]["subject"] = {"protected": {"gender": "f"}, "x": _nested(62)}
+    events[6]["subject"] = _nested(63)
+    events[7]["inputs"]["features"]["obj"] = {"a": "b"}
+    events[8]["metadata"] = {"user": "u-1", "channel": "web"}
+    events[9]["tenant"] = "acme"
+    events[10]["outputs"]["text"] = "no pii here"
+    events[11] = {"metadata": "not a dict", "inputs": []}
+    return [*events, {"model": {"name": "m"}, "extra": [1, [2, {"k": "v"}]]}]
+
+
+def _corpus() -> list[Any]:
+    import orjson
+
+    from load_tests.workload import demo_records
+
+    demo = [orjson.loads(value) for _key, value in demo_records(300, mix=True)]
+    return [*demo, *_edge_events()]
+
+
+def _summary(outcome: Any) -> tuple[Any, ...]:
+    import orjson
+
+    return (
+        orjson.dumps(outcome.event),
+        [r.as_dict() for r in outcome.redactions],
+        sorted(outcome.entities),
+        outcome.failed,
+        outcome.reason,
+        outcome.policy_version,
+    )
+
+
+async def _run_twice(policy: dict[str, Any] | None, events: list[Any]) -> list[Any]:
+    """Second pass: texts seen in the first are in the cache, so the fast path can apply."""
+    r = Redactor(
+        RedactionPolicy.from_mapping(policy)
+        if policy is not None
+        else RedactionPolicy.from_yaml("config/redaction.yaml"),
+        RedactionSettings(workers=0, hmac_keys={"k1": "x" * 32}, active_hmac_key="k1"),
+    )
+    await r.start()
+    try:
+        await r.redact_batch(copy.deepcopy(events))
+        return await r.redact_batch(copy.deepcopy(events))
+    finally:
+        await r.close()
+
+
+@pytest.mark.parametrize("name", list(_POLICIES))
+async def test_fast_path_outcomes_equal_the_walk(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.redaction import redactor as module
+
+    events = _corpus()
+    taken: list[int] = []
+    check = module._clean_without_walk
+
+    def counting(*args: Any) -> int:
+        result = check(*args)
+        if args[1] == () and result >= 0:
+            taken.append(result)
+        return result
+
+    monkeypatch.setattr(module, "_clean_without_walk", counting)
+    fast = await _run_twice(_POLICIES[name], events)
+    monkeypatch.setattr(module, "_clean_without_walk", lambda *args: -1)
+    slow = await _run_twice(_POLICIES[name], events)
+    assert [_summary(o) for o in fast] == [_summary(o) for o in slow]
+    assert taken, "the fast path was never taken: the comparison proves nothing"
+    if name == "default":
+        assert len(taken) >= 150  # the structured demo events (no text) all take it
+
+
+async def test_fast_path_keeps_input_unmodified_and_counts_cache_hits(redactor: Any) -> None:
+    events = [e for e in _edge_events() if isinstance(e, dict)][:3]
+    original = copy.deepcopy(events)
+    await redactor.redact_batch(events)
+    hits = redactor._cache.hits
+    outcomes = await redactor.redact_batch(events)
+    assert events == original
+    # As the walk does: an input block (refused earlier by the schema) keeps its keys and
+    # gets Guardian's redactions, and it is last in the event.
+    assert outcomes[1].event["guardian"] == {"retention": {"class": "spoofed"}, "redactions": []}
+    assert list(outcomes[1].event)[-1] == "guardian"
+    # Events 0 and 1 take the fast path: 4 feature keys, "DE", the metadata key and "web"
+    # each; event 2 (a list under metadata) is walked and counts its own hits.
+    assert redactor._cache.hits - hits >= 14

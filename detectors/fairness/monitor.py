@@ -110,6 +110,8 @@ class FairnessMonitor:
         self.config = config
         self._metrics = metrics
         self._models: dict[str, _ModelState] = {}
+        #: label tuples of guardian_fairness_group_rate this monitor has set and not removed
+        self._rate_series: set[tuple[str, ...]] = set()
 
     # ------------------------------------------------------------------ input
     def _state_for(self, model: str) -> _ModelState | None:
@@ -308,7 +310,11 @@ class FairnessMonitor:
                     series = (model_l, attr_l, group_l, rate, bound)
                     if est.total:
                         m.fairness_group_rate.labels(*series).set(number)
-                    else:  # the group left the window: do not leave a stale rate behind
+                        self._rate_series.add(series)
+                    elif series in self._rate_series:
+                        # The group left the window: do not leave a stale rate behind. Only
+                        # series set here can exist (a remove that misses costs an exception).
+                        self._rate_series.discard(series)
                         with contextlib.suppress(KeyError):
                             m.fairness_group_rate.remove(*series)
 

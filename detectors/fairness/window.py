@@ -175,6 +175,8 @@ class FairnessWindow:
         return tuple(ids)
 
     def _expand(self, base: tuple[int, ...]) -> tuple[int, ...]:
+        if len(self.dimensions) == len(base):
+            return base  # no intersections configured
         ids = list(base)
         for dim in self.dimensions[len(base) :]:
             assert dim.parts is not None

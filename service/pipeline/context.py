@@ -26,6 +26,8 @@ class EventContext:
     entities: frozenset[str] = frozenset()
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     retention_class: str = "standard"
+    #: Event time in Unix seconds, set by the retain stage (which parses the timestamp).
+    ts: float | None = None
     output_topic: str = ""
     error: str | None = None
     error_detail: str = ""

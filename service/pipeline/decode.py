@@ -14,9 +14,10 @@ import orjson
 from pydantic import ValidationError
 
 from service.errors import InvalidEvent
-from service.schema import SCHEMA_VERSION, InferenceEvent, Label
+from service.schema import EVENT_FAST_CHECK, SCHEMA_VERSION, InferenceEvent, Label
 from service.settings import LimitSettings
 
+_event_check = EVENT_FAST_CHECK.validator
 _event_validator = InferenceEvent.__pydantic_validator__
 _label_validator = Label.__pydantic_validator__
 
@@ -68,6 +69,14 @@ def describe_schema_error(exc: ValidationError, limit: int = 5) -> str:
 
 
 def parse_json(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
+    obj = _load_object(raw, limits)
+    if _depth_exceeds(obj, limits.max_depth):
+        raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
+    return obj
+
+
+def _load_object(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
+    """Size, UTF-8, JSON and "an object" checks of :func:`parse_json`; no depth bound."""
     if len(raw) > limits.max_message_bytes:
         raise InvalidEvent(
             f"message is {len(raw)} bytes, limit is {limits.max_message_bytes}", "too_large"
@@ -83,14 +92,47 @@ def parse_json(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
         raise InvalidEvent("message is not valid JSON", "not_json") from None
     if not isinstance(obj, dict):
         raise InvalidEvent("message must be a JSON object", "invalid_schema")
-    if _depth_exceeds(obj, limits.max_depth):
-        raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
     return obj
 
 
 def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
-    """Return the event as a dict, or raise :class:`InvalidEvent` with a reason code."""
-    obj = parse_json(raw, limits)
+    """Return the event as a dict, or raise :class:`InvalidEvent` with a reason code.
+
+    The checks run in the order of the module docstring, and the first that
+    fails gives the reason. Fast path: when the schema accepts the event
+    (checked first, with :data:`~service.schema.EVENT_FAST_CHECK`), every
+    container outside ``metadata`` is at most 3 deep, so with ``max_depth >= 3``
+    only ``metadata`` can break the depth bound; the remaining checks then run
+    in the same order and give the same reasons as the full sequence.
+    """
+    obj = _load_object(raw, limits)
+    if limits.max_depth >= _SCHEMA_DEPTH:
+        try:
+            _event_check.validate_python(obj)
+        except ValidationError:
+            pass
+        else:
+            metadata = obj.get("metadata")
+            if type(metadata) in _CONTAINERS and _depth_exceeds(metadata, limits.max_depth - 1):
+                raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
+            _check_limits(obj, limits)
+            return obj
+    if _depth_exceeds(obj, limits.max_depth):
+        raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
+    _check_limits(obj, limits)
+    try:
+        _event_validator.validate_python(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_schema_error(exc), "invalid_schema") from None
+    return obj
+
+
+#: How deep a schema-valid event nests outside ``metadata``: event > inputs > features.
+_SCHEMA_DEPTH = 3
+
+
+def _check_limits(obj: dict[str, Any], limits: LimitSettings) -> None:
+    """Schema version, number of features and text lengths, in that order."""
     version = obj.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise InvalidEvent(
@@ -108,11 +150,6 @@ def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
     outputs = obj.get("outputs")
     if isinstance(outputs, dict):
         _check_text(outputs.get("text"), "outputs.text", limits)
-    try:
-        _event_validator.validate_python(obj)
-    except ValidationError as exc:
-        raise InvalidEvent(describe_schema_error(exc), "invalid_schema") from None
-    return obj
 
 
 def decode_label(raw: bytes, limits: LimitSettings) -> dict[str, Any]:

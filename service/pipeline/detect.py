@@ -68,7 +68,7 @@ class DetectStage:
             if not ctx.ok or event is None:
                 continue
             model, version = ctx.model, ctx.version
-            ts = event_time(event["timestamp"])
+            ts = ctx.ts if ctx.ts is not None else event_time(event["timestamp"])
             inputs = event.get("inputs") or {}
             outputs = event.get("outputs") or {}
             results.extend(

@@ -15,7 +15,7 @@ from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_event
 from service.redaction.redactor import Redactor
-from service.retention import EventTimestampError, RetentionPolicy, merge_headers, tag
+from service.retention import EventTimestampError, RetentionPolicy, RuleCache, Tagger
 from service.settings import LimitSettings
 
 
@@ -84,24 +84,31 @@ class RetainStage:
         self.topic_prefix = topic_prefix
         self._assigned = metrics.retention_assigned
         self._children: dict[str, Any] = {}
+        self._rules = RuleCache(policy)
+        self._tag = Tagger()
 
     async def process(self, batch: list[EventContext]) -> None:
-        policy = self.policy
-        for ctx in batch:
-            if not ctx.ok or ctx.event is None:
-                continue
-            try:
-                decision = policy.classify(ctx.event, ctx.entities)
-            except EventTimestampError as exc:
-                ctx.reject(exc.dlq_reason, str(exc))
-                continue
-            tag(ctx.event, decision)
-            ctx.retention_class = decision.class_name
-            ctx.output_topic = f"{self.topic_prefix}{decision.class_name}"
-            ctx.headers = merge_headers(ctx.headers, decision, ctx.entities)
-            child = self._children.get(decision.class_name)
-            if child is None:
-                child = self._children[decision.class_name] = self._assigned.labels(
-                    decision.class_name
-                )
-            child.inc()
+        if self._rules.policy is not self.policy:  # replaced live
+            self._rules = RuleCache(self.policy)
+        classify, tag_event, prefix = self._rules.classify, self._tag, self.topic_prefix
+        assigned: dict[str, int] = {}  # counted once per class and batch (a lock per inc)
+        try:
+            for ctx in batch:
+                if not ctx.ok or ctx.event is None:
+                    continue
+                try:
+                    decision, timestamp = classify(ctx.event, ctx.entities)
+                except EventTimestampError as exc:
+                    ctx.reject(exc.dlq_reason, str(exc))
+                    continue
+                ctx.ts = timestamp.timestamp()
+                ctx.headers = tag_event(ctx.event, decision, ctx.headers, ctx.entities)
+                ctx.retention_class = name = decision.class_name
+                ctx.output_topic = f"{prefix}{name}"
+                assigned[name] = assigned.get(name, 0) + 1
+        finally:  # also what was tagged before an exception (the worker re-runs the rest)
+            for name, n in assigned.items():
+                child = self._children.get(name)
+                if child is None:
+                    child = self._children[name] = self._assigned.labels(name)
+                child.inc(n)

@@ -33,7 +33,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.producer.transaction_manager import TransactionState
 
 from service.errors import InvalidEvent
-from service.kafka.clients import common_options
+from service.kafka.clients import MemoPartitioner, common_options
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
@@ -168,6 +168,7 @@ class PipelineWorker:
             "linger_ms": self._kafka.linger_ms,
             "compression_type": self._kafka.compression_type,
             "max_request_size": self.settings.limits.max_message_bytes + 65_536,
+            "partitioner": MemoPartitioner(),
         }
         if self.transactional:
             producer_options["transactional_id"] = self.transactional_id

@@ -16,12 +16,13 @@ from service.retention.policy import (
     RetentionDecision,
     RetentionPolicy,
     RetentionRule,
+    RuleCache,
     RuleMatch,
     UnreachableRule,
     load_policy,
 )
 from service.retention.settings import RetentionSettings
-from service.retention.tagging import headers, merge_headers, tag
+from service.retention.tagging import Tagger, headers, merge_headers, tag
 from service.retention.topics import (
     Mismatch,
     desired_topic_configs,
@@ -41,7 +42,9 @@ __all__ = [
     "RetentionPolicyError",
     "RetentionRule",
     "RetentionSettings",
+    "RuleCache",
     "RuleMatch",
+    "Tagger",
     "UnreachableRule",
     "desired_topic_configs",
     "diff_topic_configs",
