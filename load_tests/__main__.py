@@ -32,6 +32,7 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("bench_latency", "publish -> sanitized latency at fixed rates, saturation point"),
     ("bench_memory", "RSS over 1M events across 1,000 models x 10 features"),
     ("bench_scaling", "1 vs 2 replicas; cost vs features per event and vs models"),
+    ("bench_delivery", "at-least-once vs exactly-once (Kafka transactions) throughput"),
     ("bench_redaction", "redaction vs plain Presidio analyze+anonymize (texts/s)"),
     ("bench_detectors", "detector update cost vs raw River (ns/update)"),
     ("eval_drift", "drift detection delay and false alarms"),
