@@ -52,6 +52,17 @@ def _sizes(guardian: Any) -> dict[str, dict[str, int]]:
             "bound": specs.limits.max_detectors,
         },
         "fairness_models": {"size": len(fairness._models), "bound": fairness.config.max_models},
+        # Windows fill to their configured capacity per model: below it, RSS still grows.
+        "fairness_window_entries": {
+            "size": sum(len(state.window) for state in fairness._models.values()),
+            "bound": sum(state.window.config.window.capacity for state in fairness._models.values())
+            if fairness._models
+            else 0,
+        },
+        "label_join_remembered_ids": {
+            "size": len(join._joined) + len(join._dropped),
+            "bound": 2 * settings.detectors.label_join_max,
+        },
         "label_join_entries": {"size": len(join), "bound": settings.detectors.label_join_max},
         "redaction_cache": {
             "size": len(guardian.redactor._cache._data),
