@@ -7,25 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.redaction.engine import GuardianAnalyzer, _analyze_patterns, build_engine
-from service.redaction.policy import RedactionPolicy
+from service.redaction.policy import PII_ENTITIES, SECRET_ENTITIES, RedactionPolicy
 from service.redaction.prefilter import AtomChecker
 from tests.strategies import pii_values
 
-ALL = (
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "CREDIT_CARD",
-    "IBAN_CODE",
-    "IP_ADDRESS",
-    "US_SSN",
-    "URL",
-    "AWS_ACCESS_KEY",
-    "GITHUB_TOKEN",
-    "SLACK_TOKEN",
-    "JWT",
-    "PRIVATE_KEY",
-    "SECRET",
-)
+ALL = PII_ENTITIES + SECRET_ENTITIES
 _ENGINE: list[GuardianAnalyzer] = []
 
 
