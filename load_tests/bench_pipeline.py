@@ -177,9 +177,12 @@ async def _measure(
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
         if line.strip() != b"READY":
             raise RuntimeError(f"{role} child did not start: {_tail(log.name)}")
+        broker = harness.broker_pid(bootstrap)
+        cpu_before = (harness.cpu_seconds(proc.pid), harness.cpu_seconds(broker or 0))
         started = time.monotonic()
         async with harness.CommitWatcher(bootstrap, group, input_topic) as watcher:
             finished = await watcher.wait_for(n, timeout_s=max(120.0, n / 200))
+        cpu_after = (harness.cpu_seconds(proc.pid), harness.cpu_seconds(broker or 0))
         elapsed = finished - started
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -198,7 +201,15 @@ async def _measure(
         topics = [f"{out_prefix}standard"]
     written = await harness.count_messages(bootstrap, await _existing(bootstrap, topics))
     os.unlink(log.name)
-    return {"events_per_s": n / elapsed, "seconds": elapsed, "outputs": written}
+    # CPU per event of the child and of the broker over the run (the watcher's last poll
+    # may add up to 50 ms of idle after the end, which costs no CPU).
+    return {
+        "events_per_s": n / elapsed,
+        "seconds": elapsed,
+        "outputs": written,
+        "child_cpu_us_per_event": (cpu_after[0] - cpu_before[0]) / n * 1e6,
+        "broker_cpu_us_per_event": (cpu_after[1] - cpu_before[1]) / n * 1e6,
+    }
 
 
 def _tail(path: str) -> str:
@@ -233,7 +244,9 @@ async def _workload(
             runs[role].append(result)
             harness.progress(
                 f"{name} repeat {r + 1}/{repeats} {role:11s} {result['events_per_s']:9.0f} ev/s "
-                f"({result['seconds']:.2f} s, {result['outputs']} outputs)"
+                f"({result['seconds']:.2f} s, {result['outputs']} outputs; CPU us/event "
+                f"{result['child_cpu_us_per_event']:.0f} {role}, "
+                f"{result['broker_cpu_us_per_event']:.0f} broker)"
             )
     base = harness.median([x["events_per_s"] for x in runs["passthrough"]])
     guard = harness.median([x["events_per_s"] for x in runs["guardian"]])

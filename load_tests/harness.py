@@ -328,3 +328,28 @@ def stopwatch() -> Iterator[list[float]]:
 def progress(message: str) -> None:
     """Progress for people, on stderr so stdout keeps the figures."""
     print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``); NaN if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid(bootstrap: str) -> int | None:
+    """The pid of the local noida-db broker listening on ``bootstrap``'s port, if any."""
+    port = bootstrap.rpartition(":")[2]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"noida" in a for a in argv[:2]) and port.encode() in argv:
+            return int(proc.name)
+    return None

@@ -73,6 +73,16 @@ class KafkaSettings(_Section):
     shutdown_grace_s: float = Field(default=4.0, ge=0, le=60)
     linger_ms: int = Field(default=5, ge=0, le=1000)
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    empty_fetch_backoff_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description=(
+            "after a fetch that returned no records, wait this long before the next fetch "
+            "to that broker (0: never); brokers that ignore fetch.max.wait.ms (noida-db) "
+            "otherwise get fetches back to back"
+        ),
+    )
     topics: TopicSettings = TopicSettings()
 
     @field_validator("bootstrap_servers")

@@ -19,16 +19,47 @@ from service.pipeline.worker import OutputRecord, PipelineWorker
 from service.settings import GuardianSettings
 
 
+class _Batch:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def append(self, *, value: bytes, **_: Any) -> object:
+        self.values.append(value)
+        return object()
+
+    def close(self) -> None:
+        return None
+
+
+class _Cluster:
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    available_partitions_for_topic = partitions_for_topic
+
+
 class _SlowProducer:
-    """Acknowledges sends only when ``release`` is set, recording what was sent."""
+    """Acknowledges batches only when ``release`` is set, recording what was sent.
+
+    It has the part of AIOKafkaProducer's batch API the worker's BatchWriter uses.
+    """
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.sending = asyncio.Event()
         self.release = asyncio.Event()
+        self.client = type("Client", (), {"cluster": _Cluster()})()
 
-    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[None]:
-        self.sent.append(value)
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(
+        self, batch: _Batch, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        self.sent.extend(batch.values)
         self.sending.set()
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

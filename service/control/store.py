@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 
 from service.control.audit import AuditIndex, AuditRecord
 from service.control.document import CURRENT_KEY, ConfigDocument, history_key
-from service.kafka.clients import common_options
+from service.kafka.clients import common_options, wait_after_empty_fetch
 from service.metrics import GuardianMetrics
 from service.settings import KafkaSettings
 
@@ -109,6 +109,7 @@ class ConfigStore:
             auto_offset_reset="earliest",
         )
         await self._consumer.start()
+        wait_after_empty_fetch(self._consumer, self._kafka.empty_fetch_backoff_ms)
         partitions = await self._partitions()
         self._consumer.assign(partitions)
         await self._consumer.seek_to_beginning(*partitions)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from service.settings import KafkaSettings
 
@@ -24,6 +27,43 @@ def common_options(kafka: KafkaSettings) -> dict[str, Any]:
 
         options["ssl_context"] = create_ssl_context()
     return options
+
+
+def wait_after_empty_fetch(consumer: Any, backoff_ms: int) -> None:
+    """Make a started consumer wait ``backoff_ms`` after a fetch that brought no records.
+
+    A Kafka broker holds a fetch for up to ``fetch.max.wait.ms`` (500 ms by default)
+    while the partitions in it have no data, so a caught-up consumer sends about two
+    fetches a second. The local noida-db broker answers at once (as some brokers
+    have: redpanda-data/redpanda#1115), and aiokafka's fetcher then sends the next
+    fetch right away: an idle Guardian burned a whole core, and under load about a
+    quarter of its CPU went on empty fetches for the labels topic and idle
+    partitions. This emulates the broker's wait on the client: after an empty
+    answer, the next fetch to that broker waits ``backoff_ms`` (data that arrives
+    meanwhile is fetched then; against a real broker, whose empty answers already
+    took ``fetch.max.wait.ms``, it adds at most ``backoff_ms`` to them).
+
+    aiokafka 0.14 has no option for it: this wraps the consumer's own fetcher's
+    ``_proc_fetch_request``, which returns whether new records arrived (checked
+    by ``tests/test_kafka_fetch_backoff.py`` against the pinned aiokafka).
+    """
+    if backoff_ms <= 0:
+        return
+    fetcher = consumer._fetcher
+    fetch = fetcher._proc_fetch_request
+    backoff_s = backoff_ms / 1000
+
+    async def fetch_then_wait_if_empty(assignment: Any, node_id: int, request: Any) -> bool:
+        got_records: bool = await fetch(assignment, node_id, request)
+        if not got_records:
+            # The node stays "in flight" meanwhile, so no fetch goes to it. A cancel (the
+            # consumer stops, or the assignment changed) ends the wait as aiokafka's own
+            # cancelled fetch ends: without records, not with an error.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(backoff_s)
+        return got_records
+
+    fetcher._proc_fetch_request = fetch_then_wait_if_empty
 
 
 class MemoPartitioner:
@@ -65,3 +105,76 @@ class MemoPartitioner:
                 self._memo.clear()
             self._memo[memo_key] = partition
         return partition
+
+
+class Outgoing(Protocol):
+    """What :class:`BatchWriter` writes: a record with its topic and optional partition."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    partition: int | None
+
+
+class BatchWriter:
+    """Write many records as one record batch per partition instead of one ``send()`` each.
+
+    ``AIOKafkaProducer.send`` costs about 10 us of Python per message (a coroutine,
+    a future, a metadata wait and an accumulator append each); filling aiokafka's
+    own :class:`~aiokafka.producer.message_accumulator.BatchBuilder` and handing
+    it over with ``send_batch`` costs about 4 us. The bytes on the wire are the
+    same: record batches of the producer's ``max_batch_size``, its compression,
+    idempotent sequence numbers and transaction markers (``send_batch`` adds the
+    partition to the open transaction). Partitions are the ones ``send()`` picks
+    (the producer's partitioner over the topic's partition lists), per-partition
+    order is the order of ``records``, and a record larger than the producer's
+    ``max_request_size`` raises :class:`~aiokafka.errors.MessageSizeTooLargeError`
+    as ``send()`` does.
+    """
+
+    def __init__(self, partitioner: MemoPartitioner, max_request_size: int) -> None:
+        self._partitioner = partitioner
+        self._max_request_size = max_request_size
+
+    async def send(self, producer: Any, records: Iterable[Outgoing]) -> list[asyncio.Future[Any]]:
+        """Queue ``records`` on ``producer``; the futures resolve when each batch is acked."""
+        from aiokafka.errors import MessageSizeTooLargeError
+        from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+        builders: dict[tuple[str, int], Any] = {}
+        futures: list[asyncio.Future[Any]] = []
+        partition_lists: dict[str, tuple[list[int], list[int]]] = {}
+        near_limit = self._max_request_size - 65_536
+        for r in records:
+            topic, partition = r.topic, r.partition
+            if partition is None:
+                lists = partition_lists.get(topic)
+                if lists is None:
+                    await producer.partitions_for(topic)  # waits for the topic's metadata
+                    cluster = producer.client.cluster
+                    lists = partition_lists[topic] = (
+                        list(cluster.partitions_for_topic(topic)),
+                        list(cluster.available_partitions_for_topic(topic)),
+                    )
+                partition = self._partitioner(r.key, *lists)
+            if len(r.value) > near_limit:
+                size = DefaultRecordBatchBuilder.estimate_size_in_bytes(r.key, r.value, r.headers)
+                if size > self._max_request_size:
+                    raise MessageSizeTooLargeError(
+                        f"The message is {size} bytes when serialized which is larger than "
+                        "the maximum request size you have configured with max_request_size"
+                    )
+            slot = (topic, partition)
+            builder = builders.get(slot)
+            if builder is None:
+                builder = builders[slot] = producer.create_batch()
+            if builder.append(timestamp=None, key=r.key, value=r.value, headers=r.headers) is None:
+                # Full: send it and start the next one (an empty batch takes any one record).
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[slot] = producer.create_batch()
+                builder.append(timestamp=None, key=r.key, value=r.value, headers=r.headers)
+        for (topic, partition), builder in builders.items():
+            builder.close()  # complete: the sender need not wait linger_ms for more
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        return futures

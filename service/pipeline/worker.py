@@ -33,7 +33,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.producer.transaction_manager import TransactionState
 
 from service.errors import InvalidEvent
-from service.kafka.clients import MemoPartitioner, common_options
+from service.kafka.clients import (
+    BatchWriter,
+    MemoPartitioner,
+    common_options,
+    wait_after_empty_fetch,
+)
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
@@ -153,6 +158,11 @@ class PipelineWorker:
         self._health_task: asyncio.Task[None] | None = None
         self._processed_children: dict[str, Any] = {}
         self.transactional = settings.kafka.delivery == "exactly_once"
+        self._partitioner = MemoPartitioner()
+        self._max_request_size = settings.limits.max_message_bytes + 65_536
+        # Outputs go out as one record batch per partition (see BatchWriter), with the same
+        # partitions the producer's own send() would pick.
+        self._batches = BatchWriter(self._partitioner, self._max_request_size)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -167,8 +177,8 @@ class PipelineWorker:
             "acks": "all",
             "linger_ms": self._kafka.linger_ms,
             "compression_type": self._kafka.compression_type,
-            "max_request_size": self.settings.limits.max_message_bytes + 65_536,
-            "partitioner": MemoPartitioner(),
+            "max_request_size": self._max_request_size,
+            "partitioner": self._partitioner,
         }
         if self.transactional:
             producer_options["transactional_id"] = self.transactional_id
@@ -190,6 +200,7 @@ class PipelineWorker:
             group_instance_id=self.settings.replica_id,
         )
         await self._consumer.start()
+        wait_after_empty_fetch(self._consumer, self._kafka.empty_fetch_backoff_ms)
         self._consumer.subscribe(
             topics=[self._topics.events, self._topics.labels], listener=_Rebalance(self)
         )
@@ -585,19 +596,11 @@ class PipelineWorker:
             # Outputs, checkpoints and input offsets commit together or not at all; an
             # exception aborts the transaction and the caller seeks back and replays.
             async with producer.transaction():
-                for r in records:
-                    await producer.send(
-                        r.topic, r.value, key=r.key, headers=r.headers, partition=r.partition
-                    )
+                await self._batches.send(producer, records)
                 if offsets:
                     await producer.send_offsets_to_transaction(offsets, self._kafka.group_id)
             return
-        futures = [
-            await producer.send(
-                r.topic, r.value, key=r.key, headers=r.headers, partition=r.partition
-            )
-            for r in records
-        ]
+        futures = await self._batches.send(producer, records)
         if futures:
             await asyncio.gather(*futures)
         if offsets:
