@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -135,6 +135,27 @@ class Detector(abc.ABC):
         self._n_learnt += 1
         self._drift_detected = self._learn(x) and self._admit()
         return self
+
+    def feed(self, values: Sequence[Any], start: int = 0) -> int:
+        """Learn ``values[start:]`` in order until one reveals a change; its index, else -1.
+
+        The same as calling :meth:`update` on each value and stopping at the first
+        ``drift_detected`` (the caller reads ``statistic`` and ``n_seen`` there, then
+        goes on from the next index), in one call instead of one per value.
+        """
+        learn = self._learn
+        warm_up = self._warm_up
+        for i in range(start, len(values)):
+            self._n_seen += 1
+            if self._n_seen <= warm_up:
+                self._drift_detected = False
+                continue
+            self._n_learnt += 1
+            if learn(values[i]) and self._admit():
+                self._drift_detected = True
+                return i
+            self._drift_detected = False
+        return -1
 
     def _admit(self) -> bool:
         """The underlying test fired: report it unless a guard suppresses it.
@@ -303,6 +324,24 @@ class RiverDetector(Detector):
         river.update(x)
         self._drift_detected = river._drift_detected and self._admit()
         return self
+
+    def feed(self, values: Sequence[Any], start: int = 0) -> int:
+        """:meth:`Detector.feed` with River's ``update`` called directly (one frame less)."""
+        river = self._river
+        update = river.update
+        warm_up = self._warm_up
+        for i in range(start, len(values)):
+            self._n_seen += 1
+            if self._n_seen <= warm_up:
+                self._drift_detected = False
+                continue
+            self._n_learnt += 1
+            update(values[i])
+            if river._drift_detected and self._admit():
+                self._drift_detected = True
+                return i
+            self._drift_detected = False
+        return -1
 
     def _learn(self, x: Any) -> bool:
         self._river.update(x)

@@ -20,7 +20,7 @@ every ``statistic_every`` values, not every value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,15 @@ class _Stream:
     score: list[_Watch] | None = None
     prediction: list[_Watch] | None = None
     error: list[_Watch] | None = None
+
+
+@dataclass(slots=True)
+class _Run:
+    """One stream's events in a batch, and the index from which each new stream is fed."""
+
+    stream: _Stream
+    rows: list[tuple[Mapping[str, Any], Mapping[str, Any], float]] = field(default_factory=list)
+    first: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +189,118 @@ class DetectorRegistry:
                     )
                 self._feed(watches, prediction, ts, results)
         return results
+
+    def observe_batch(
+        self, events: Sequence[tuple[str, str, Mapping[str, Any], Mapping[str, Any], float]]
+    ) -> list[DriftResult]:
+        """:meth:`observe` for many events, each detector fed its run of values in one call.
+
+        ``events`` are ``(model, version, features, outputs, ts)`` in stream order.
+        Streams and detectors are admitted (or refused at a limit) in event order,
+        exactly as per-event :meth:`observe` would; then each detector learns the
+        same values in the same order (a feature first seen at event *k* from event
+        *k* on) through :meth:`Detector.feed`, which saves the per-event dispatch.
+        Each detection carries the statistic, ``n_seen`` and event time of the value
+        that revealed it; only the order of the returned results differs (per
+        detector, not per event). ``tests/test_drift_registry_batch.py`` checks
+        both give the same detectors, states and detections.
+        """
+        runs: dict[tuple[str, str], _Run] = {}
+        for model, version, features, outputs, ts in events:
+            key = (model, version)
+            run = runs.get(key)
+            if run is None:
+                stream = self._streams.get(key)
+                if stream is None:
+                    stream = self._admit_stream(model, version)
+                    if stream is None:
+                        continue
+                run = runs[key] = _Run(stream)
+            stream = run.stream
+            n = len(run.rows)
+            run.rows.append((features, outputs, ts))
+            if not stream.features.keys() >= features.keys():
+                before = len(stream.slots)
+                self._admit_features(stream, features)
+                for slot in stream.slots[before:]:
+                    run.first[slot.name] = n
+            if outputs:
+                if stream.score is None:
+                    score = outputs.get("score")
+                    if score is not None and type(score) in _NUMERIC_TYPES:
+                        stream.score = self._create_watches(stream, SCORE, "score")
+                        run.first[SCORE] = n
+                if stream.prediction is None and outputs.get("prediction") is not None:
+                    stream.prediction = self._create_watches(stream, PREDICTION, "prediction")
+                    run.first[PREDICTION] = n
+        results: list[DriftResult] = []
+        for run in runs.values():
+            self._feed_run(run, results)
+        return results
+
+    def _feed_run(self, run: _Run, results: list[DriftResult]) -> None:
+        stream, rows, first = run.stream, run.rows, run.first
+        for slot in stream.slots:
+            start = first.get(slot.name, 0)
+            name, numeric = slot.name, slot.numeric
+            missing: list[bool] = []
+            at: list[float] = []
+            values: list[Any] = []
+            value_at: list[float] = []
+            for features, _, ts in rows[start:] if start else rows:
+                value = features.get(name)
+                missing.append(value is None)
+                at.append(ts)
+                if value is None:
+                    continue
+                if numeric:
+                    if type(value) not in _NUMERIC_TYPES:
+                        continue
+                elif type(value) is float and value != value:  # NaN is never a category
+                    continue
+                values.append(value)
+                value_at.append(ts)
+            if slot.missing:
+                self._feed_many(slot.missing, missing, at, results)
+            if values:
+                self._feed_many(slot.values, values, value_at, results)
+        if stream.score:
+            scores: list[Any] = []
+            at = []
+            for _, outputs, ts in rows[first.get(SCORE, 0) :]:
+                score = outputs.get("score") if outputs else None
+                if score is not None and type(score) in _NUMERIC_TYPES:
+                    scores.append(score)
+                    at.append(ts)
+            self._feed_many(stream.score, scores, at, results)
+        if stream.prediction:
+            predictions: list[Any] = []
+            at = []
+            for _, outputs, ts in rows[first.get(PREDICTION, 0) :]:
+                prediction = outputs.get("prediction") if outputs else None
+                if prediction is not None:
+                    predictions.append(prediction)
+                    at.append(ts)
+            self._feed_many(stream.prediction, predictions, at, results)
+
+    def _feed_many(
+        self, watches: list[_Watch], values: list[Any], at: list[float], results: list[DriftResult]
+    ) -> None:
+        """Feed ``values`` (event times ``at``) to each detector of ``watches`` in one pass."""
+        if not values:
+            return
+        stat_every = self._stat_every
+        for w in watches:
+            det = w.detector
+            i = det.feed(values)
+            while i >= 0:
+                results.append(self._fire(w, at[i]))
+                i = det.feed(values, i + 1)
+            if w.gauge is not None:
+                w.tick += len(values)
+                if w.tick >= stat_every:
+                    w.tick = 0
+                    w.gauge.set(det.statistic)
 
     def observe_outcome(
         self, model: str, version: str, error: bool, ts: float

@@ -73,6 +73,16 @@ class KafkaSettings(_Section):
     shutdown_grace_s: float = Field(default=4.0, ge=0, le=60)
     linger_ms: int = Field(default=5, ge=0, le=1000)
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    max_batch_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        le=1_000_000,
+        description=(
+            "size of the record batches the output producer builds (Kafka's batch.size; "
+            "aiokafka's default is 16384): fewer, larger produce requests; keep it below "
+            "the broker's message.max.bytes (1 MiB by default)"
+        ),
+    )
     empty_fetch_backoff_ms: int = Field(
         default=5,
         ge=0,

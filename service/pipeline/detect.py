@@ -63,6 +63,9 @@ class DetectStage:
         now = time.time()
         results: list[DriftResult | FairnessResult] = []
         registry, fairness, join = self.registry, self.fairness, self.join
+        # Drift detectors learn over the whole batch (one call per detector); fairness and the
+        # label join per event.
+        drift_rows: list[tuple[str, str, dict[str, Any], dict[str, Any], float]] = []
         for ctx in batch:
             event = ctx.event
             if not ctx.ok or event is None:
@@ -71,9 +74,7 @@ class DetectStage:
             ts = ctx.ts if ctx.ts is not None else event_time(event["timestamp"])
             inputs = event.get("inputs") or {}
             outputs = event.get("outputs") or {}
-            results.extend(
-                registry.observe(model, version, inputs.get("features") or {}, outputs, ts)
-            )
+            drift_rows.append((model, version, inputs.get("features") or {}, outputs, ts))
             protected = (event.get("subject") or {}).get("protected") or {}
             prediction = outputs.get("prediction")
             event_id = event["event_id"]
@@ -95,6 +96,7 @@ class DetectStage:
             self._seen(model, version, now)
             if self._latest_event_ts is None or ts > self._latest_event_ts:
                 self._latest_event_ts, self._latest_wall = ts, now
+        results.extend(registry.observe_batch(drift_rows))
         self._emit(results)
 
     def on_label(self, label: dict[str, Any]) -> None:
