@@ -10,6 +10,12 @@ consumer group and fresh output topics, in a process of its own:
   settings (idempotent producer, ``acks=all``, same ``max_batch``, linger and
   fetch size) into an output topic created beforehand with Guardian's
   partition count;
+- *tuned relay* (a second, stricter reference, reported but not the target's
+  baseline): the same relay with Guardian's own I/O tuning: outputs written with
+  :class:`service.kafka.clients.BatchWriter` (one record batch per partition,
+  ``kafka.max_batch_bytes``) and the consumer waiting
+  ``kafka.empty_fetch_backoff_ms`` after an empty fetch. It shows how much of
+  Guardian's ratio comes from cheaper I/O rather than a cheap pipeline;
 - *guardian*: an in-process :class:`service.runtime.Guardian` with the default
   config: validation, the redaction policy, retention, every default drift
   detector, fairness, label join, alerts, metrics, and per-class output.
@@ -57,14 +63,18 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
     import orjson
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    from service.kafka.clients import BatchWriter, MemoPartitioner, wait_after_empty_fetch
+    from service.pipeline.worker import OutputRecord
     from service.settings import KafkaSettings
 
     defaults = KafkaSettings()
+    tuned = args.role == "relay"
     producer = AIOKafkaProducer(
         bootstrap_servers=args.bootstrap,
         enable_idempotence=True,
         acks="all",
         linger_ms=defaults.linger_ms,
+        **({"max_batch_size": defaults.max_batch_bytes} if tuned else {}),
     )
     await producer.start()
     consumer = AIOKafkaConsumer(
@@ -78,6 +88,9 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
         heartbeat_interval_ms=500,
     )
     await consumer.start()
+    writer = BatchWriter(MemoPartitioner(), 1_048_576)
+    if tuned:
+        wait_after_empty_fetch(consumer, defaults.empty_fetch_backoff_ms)
     stop = _stop_event()
     await _until(lambda: bool(consumer.assignment()))
     print("READY", flush=True)
@@ -88,11 +101,17 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
             continue
         futures = []
         offsets = {}
+        records = []
         for tp, messages in polled.items():
             for m in messages:
                 event = orjson.loads(m.value)
-                futures.append(await producer.send(out, orjson.dumps(event), key=m.key))
+                if tuned:
+                    records.append(OutputRecord(out, orjson.dumps(event), m.key))
+                else:
+                    futures.append(await producer.send(out, orjson.dumps(event), key=m.key))
             offsets[tp] = messages[-1].offset + 1
+        if tuned:
+            futures = await writer.send(producer, records)
         await asyncio.gather(*futures)
         await consumer.commit(offsets)
     await consumer.stop()
@@ -146,7 +165,7 @@ async def _measure(
     tag = uuid.uuid4().hex[:8]
     group = f"bench-{role}-{tag}"
     out_prefix = f"b{tag}.out."
-    if role == "passthrough":
+    if role in ("passthrough", "relay"):
         # Guardian creates its output topics (PARTITIONS each) before it reports READY; the
         # passthrough's must exist with as many partitions too, not be auto-created (with
         # the broker's default count) inside the timed run.
@@ -236,10 +255,10 @@ async def _workload(
     await harness.create_topic(bootstrap, topic, PARTITIONS)
     produced = await harness.produce_all(bootstrap, topic, records)
     harness.progress(f"{name}: {produced} events pre-produced to {topic}")
-    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "guardian": []}
+    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "guardian": [], "relay": []}
     for r in range(repeats):
-        order = ("passthrough", "guardian") if r % 2 == 0 else ("guardian", "passthrough")
-        for role in order:
+        order = ("passthrough", "guardian", "relay")
+        for role in order if r % 2 == 0 else order[::-1]:
             result = await _measure(role, bootstrap, topic, n)
             runs[role].append(result)
             harness.progress(
@@ -250,15 +269,26 @@ async def _workload(
             )
     base = harness.median([x["events_per_s"] for x in runs["passthrough"]])
     guard = harness.median([x["events_per_s"] for x in runs["guardian"]])
+    relay = harness.median([x["events_per_s"] for x in runs["relay"]])
+
+    def cpu(role: str, side: str) -> float:
+        return round(harness.median([x[f"{side}_cpu_us_per_event"] for x in runs[role]]), 1)
+
     return {
         "events": n,
         "repeats": repeats,
         "passthrough_events_per_s": base,
         "guardian_events_per_s": guard,
         "ratio": harness.ratio(guard, base),
+        "tuned_relay_events_per_s": relay,
+        "ratio_to_tuned_relay": harness.ratio(guard, relay),
         "passthrough_runs": [round(x["events_per_s"], 1) for x in runs["passthrough"]],
         "guardian_runs": [round(x["events_per_s"], 1) for x in runs["guardian"]],
+        "tuned_relay_runs": [round(x["events_per_s"], 1) for x in runs["relay"]],
         "guardian_outputs": [x["outputs"] for x in runs["guardian"]],
+        "cpu_us_per_event": {
+            role: {"process": cpu(role, "child"), "broker": cpu(role, "broker")} for role in runs
+        },
     }
 
 
@@ -279,14 +309,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="5,000 events, 3 repeats")
     parser.add_argument("--no-mix", action="store_true", help="structured workload only")
-    parser.add_argument("--role", choices=["passthrough", "guardian"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--role", choices=["passthrough", "relay", "guardian"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--group", help=argparse.SUPPRESS)
     parser.add_argument("--out-prefix", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role:
-        runner = _run_passthrough if args.role == "passthrough" else _run_guardian
+        runner = _run_guardian if args.role == "guardian" else _run_passthrough
         asyncio.run(runner(args))
         return
     args.n = args.n or (5_000 if args.quick else 20_000)
@@ -305,6 +337,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  guardian full pipeline   : {r['guardian_events_per_s']:9.0f} events/s (median)")
         target = f"  (target >= {TARGET_RATIO})" if name == "structured" else ""
         print(f"  ratio                    : {r['ratio']:9.2f}{target}")
+        print(
+            f"  tuned relay (reference)  : {r['tuned_relay_events_per_s']:9.0f} events/s "
+            f"(Guardian's batch writes and fetch wait); guardian / tuned relay "
+            f"{r['ratio_to_tuned_relay']:.2f}"
+        )
+        cpu = r["cpu_us_per_event"]
+        print(
+            "  CPU us/event (median; process, broker): "
+            + ", ".join(f"{role} {c['process']}, {c['broker']}" for role, c in cpu.items())
+        )
     harness.emit("bench_pipeline", {"n": args.n, "repeats": args.repeats, "workloads": results})
 
 
