@@ -80,3 +80,24 @@ def test_bench_pipeline_runs_end_to_end(kafka_bootstrap: str, tmp_path: object) 
     assert structured["guardian_outputs"][0] >= 200
     assert structured["passthrough_events_per_s"] > 0 and structured["guardian_events_per_s"] > 0
     assert "ratio" in proc.stdout
+
+
+def test_bench_memory_runs_with_its_window_size(tmp_path: object) -> None:
+    result_file = tmp_path / "result.json"  # type: ignore[operator]
+    env = {**os.environ, harness.RESULT_FILE_ENV: str(result_file), "PYTHONPATH": str(ROOT)}
+    args = ["--events", "3000", "--models", "10", "--samples", "3", "--window-size", "100"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "load_tests.bench_memory", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = orjson.loads(result_file.read_bytes())
+    windows = summary["sizes"]["fairness_window_entries"]
+    # Ten models, windows of 100 events: every window filled to its configured bound.
+    assert windows == {"size": 1000, "bound": 1000}
+    assert all(s["size"] <= s["bound"] for s in summary["sizes"].values())
+    assert summary["window_entry_bytes"] > 0

@@ -7,16 +7,8 @@ as alerts and checkpoints) has been acknowledged by the broker. A crash at any
 point before the commit replays the batch. With ``delivery=exactly_once`` the
 same outputs and the input offsets go into one Kafka transaction.
 
-At-least-once writes are pipelined one batch deep: a batch's outputs are
-sent, and the loop goes on to poll and run the next batch through the stages
-while the broker acknowledges them; a task commits the batch's offsets as soon
-as every output is acked. The next batch sends nothing until that commit is
-done, so commits stay in order, and if the write failed both batches are
-replayed from their first offsets. ``exactly_once`` writes each batch in its
-transaction before polling the next.
-
-Memory is bounded: at most two batches (one in the stages, one being
-acknowledged) of ``max_batch`` messages plus the client's fetch buffer are in
+Memory is bounded: the loop does not poll again until the current batch is
+done, so at most ``max_batch`` messages plus the client's fetch buffer are in
 memory whatever the backlog.
 """
 
@@ -103,14 +95,6 @@ class _Queued:
     latest: dict[tuple[str, bytes | None], OutputRecord]
 
 
-@dataclass(slots=True)
-class _InFlight:
-    """A batch whose outputs are sent; ``settled`` is True once they are acked and committed."""
-
-    settled: asyncio.Task[bool]
-    first: dict[TopicPartition, int]
-
-
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: PipelineWorker) -> None:
         self._worker = worker
@@ -165,7 +149,6 @@ class PipelineWorker:
         self._pending: list[OutputRecord] = []
         self._latest: dict[tuple[str, bytes | None], OutputRecord] = {}
         self._batch_lock = asyncio.Lock()
-        self._inflight: _InFlight | None = None
         self._committed: dict[TopicPartition, int] = {}
         self._assigned: set[TopicPartition] = set()
         self._kafka_up = False
@@ -360,8 +343,6 @@ class PipelineWorker:
             log.warning("revocation while a batch is stuck; it will be replayed by the next owner")
             return
         try:
-            # The batch being acknowledged commits (or, failed, is replayed) before they go.
-            await self._settle_inflight(wait=True)
             for hook in self.on_revoked:
                 await hook(revoked)
             # What the hooks queued (checkpoints of the revoked partitions) is written now:
@@ -467,8 +448,6 @@ class PipelineWorker:
                     log.warning("poll failed: %s; retrying", exc)
                     await asyncio.sleep(self._kafka.retry_backoff_s)
                     continue
-                if await self._settle_inflight(wait=False):
-                    continue  # a write failed: what was just polled comes again after the seek
                 if not polled and not self.queued:
                     continue
                 batch = asyncio.create_task(self._process(polled), name="batch")
@@ -484,12 +463,6 @@ class PipelineWorker:
                             await batch
                         break
                 batch.result()
-            # Stopping: the last batch's outputs get the grace period to be acked and committed.
-            async with self._batch_lock:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._settle_inflight(wait=True), timeout=self._kafka.shutdown_grace_s
-                    )
         finally:
             stop_wait.cancel()
 
@@ -514,93 +487,27 @@ class PipelineWorker:
             for stage in self.stages:
                 await self._run_stage(stage, events)
             self._handle_labels(labels)
-            if not self.transactional:
-                # The previous batch was being acknowledged while this one ran the stages; it
-                # commits first. If it failed, both batches are replayed.
-                previous = self._inflight
-                self._inflight = None
-                if previous is not None and not await previous.settled:
-                    await self._replay(previous.first, first)
-                    return
             for hook in self.before_commit:
                 await hook()
             # Components enqueue while the batch is written (the alert engine runs in its own
             # task): only the records taken into this batch may leave the queue once it is acked.
             queued = self._take_queued()
             records = self._outputs(events, labels, queued.records)
-            if not self.transactional:
-                try:
-                    acks = await self._batches.send(self.producer, records)
-                except (KafkaError, OSError) as exc:
-                    log.warning("sending a batch failed (%s); replaying it", exc)
-                    self._kafka_up = False
-                    await self._replay(first)
-                    return
-                settled = asyncio.create_task(
-                    self._settle(acks, offsets, queued, events, labels, len(polled), started),
-                    name="batch-acks",
-                )
-                self._inflight = _InFlight(settled, first)
-                return
             try:
                 await self._write(records, offsets)
             except (KafkaError, OSError) as exc:
                 log.warning("writing a batch failed (%s); replaying it from its first offsets", exc)
                 self._kafka_up = False
+                assert self._consumer is not None
+                for tp, offset in first.items():
+                    if tp in self._assigned:
+                        self._consumer.seek(tp, offset)
                 await self._recover_producer()
-                await self._replay(first)
+                await asyncio.sleep(self._kafka.retry_backoff_s)
                 return
             self._release(queued)
             self._committed.update(offsets)
             self._record(events, labels, len(polled), started)
-
-    async def _settle(
-        self,
-        acks: list[asyncio.Future[Any]],
-        offsets: dict[TopicPartition, int],
-        queued: _Queued,
-        events: list[EventContext],
-        labels: list[EventContext],
-        partitions: int,
-        started: float,
-    ) -> bool:
-        """Wait for a sent batch's acks, then commit its offsets; False if the write failed."""
-        try:
-            if acks:
-                await asyncio.gather(*acks)
-            if offsets:
-                await self._commit(offsets)
-        except (KafkaError, OSError) as exc:
-            log.warning("writing a batch failed (%s); replaying it from its first offsets", exc)
-            self._kafka_up = False
-            return False
-        self._release(queued)
-        self._committed.update(offsets)
-        self._record(events, labels, partitions, started)
-        return True
-
-    async def _settle_inflight(self, wait: bool) -> bool:
-        """Take the in-flight batch's outcome (``wait``: wait for it); True if it was replayed."""
-        inflight = self._inflight
-        if inflight is None or (not wait and not inflight.settled.done()):
-            return False
-        self._inflight = None
-        if await inflight.settled:
-            return False
-        await self._replay(inflight.first)
-        return True
-
-    async def _replay(self, *firsts: dict[TopicPartition, int]) -> None:
-        """Seek every owned partition back to the earliest of ``firsts``, after a backoff."""
-        assert self._consumer is not None
-        earliest: dict[TopicPartition, int] = {}
-        for first in firsts:
-            for tp, offset in first.items():
-                earliest[tp] = min(offset, earliest.get(tp, offset))
-        for tp, offset in earliest.items():
-            if tp in self._assigned:
-                self._consumer.seek(tp, offset)
-        await asyncio.sleep(self._kafka.retry_backoff_s)
 
     async def _run_stage(self, stage: Stage, events: list[EventContext]) -> None:
         """Run one stage; a bug that raises for one event costs that event, not the partition.
@@ -698,15 +605,11 @@ class PipelineWorker:
         if futures:
             await asyncio.gather(*futures)
         if offsets:
-            await self._commit(offsets)
-
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        assert self._consumer is not None
-        try:
-            await self._consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced under us: the new owner replays the batch (at-least-once).
-            log.warning("commit refused after a rebalance: %s", exc)
+            try:
+                await self._consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # The group rebalanced under us: the new owner replays the batch (at-least-once).
+                log.warning("commit refused after a rebalance: %s", exc)
 
     async def _recover_producer(self) -> None:
         """After a failed transactional write, retire the producer if it is unusable.
