@@ -325,24 +325,6 @@ class RiverDetector(Detector):
         self._drift_detected = river._drift_detected and self._admit()
         return self
 
-    def feed(self, values: Sequence[Any], start: int = 0) -> int:
-        """:meth:`Detector.feed` with River's ``update`` called directly (one frame less)."""
-        river = self._river
-        update = river.update
-        warm_up = self._warm_up
-        for i in range(start, len(values)):
-            self._n_seen += 1
-            if self._n_seen <= warm_up:
-                self._drift_detected = False
-                continue
-            self._n_learnt += 1
-            update(values[i])
-            if river._drift_detected and self._admit():
-                self._drift_detected = True
-                return i
-            self._drift_detected = False
-        return -1
-
     def _learn(self, x: Any) -> bool:
         self._river.update(x)
         fired: bool = self._river._drift_detected

@@ -92,6 +92,22 @@ class _Stream:
     error: list[_Watch] | None = None
 
 
+def _output_values(
+    rows: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], float]],
+    name: str,
+    numeric: bool = False,
+) -> tuple[list[Any], list[float]]:
+    """``outputs[name]`` of each row that has one (a number, if ``numeric``), and its time."""
+    values: list[Any] = []
+    at: list[float] = []
+    for _, outputs, ts in rows:
+        value = outputs.get(name) if outputs else None
+        if value is not None and (not numeric or type(value) in _NUMERIC_TYPES):
+            values.append(value)
+            at.append(ts)
+    return values, at
+
+
 @dataclass(slots=True)
 class _Run:
     """One stream's events in a batch, and the index from which each new stream is fed."""
@@ -265,22 +281,10 @@ class DetectorRegistry:
             if values:
                 self._feed_many(slot.values, values, value_at, results)
         if stream.score:
-            scores: list[Any] = []
-            at = []
-            for _, outputs, ts in rows[first.get(SCORE, 0) :]:
-                score = outputs.get("score") if outputs else None
-                if score is not None and type(score) in _NUMERIC_TYPES:
-                    scores.append(score)
-                    at.append(ts)
+            scores, at = _output_values(rows[first.get(SCORE, 0) :], "score", numeric=True)
             self._feed_many(stream.score, scores, at, results)
         if stream.prediction:
-            predictions: list[Any] = []
-            at = []
-            for _, outputs, ts in rows[first.get(PREDICTION, 0) :]:
-                prediction = outputs.get("prediction") if outputs else None
-                if prediction is not None:
-                    predictions.append(prediction)
-                    at.append(ts)
+            predictions, at = _output_values(rows[first.get(PREDICTION, 0) :], "prediction")
             self._feed_many(stream.prediction, predictions, at, results)
 
     def _feed_many(

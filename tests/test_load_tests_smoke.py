@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import orjson
 import pytest
@@ -47,55 +48,51 @@ def test_reports_name_machine_broker_and_every_benchmark(tmp_path: object) -> No
     assert "broker:" in text
 
 
-@pytest.mark.integration
-def test_bench_pipeline_runs_end_to_end(kafka_bootstrap: str, tmp_path: object) -> None:
-    result_file = tmp_path / "result.json"  # type: ignore[operator]
-    env = {
+def _run_benchmark(
+    module: str, args: list[str], tmp_path: object, **env: str
+) -> tuple[dict[str, Any], str]:
+    """Run ``python -m load_tests.<module> <args>``; its RESULT summary and stdout."""
+    result_file = tmp_path / f"{module}.json"  # type: ignore[operator]
+    environment = {
         **os.environ,
-        "GUARDIAN_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
+        **env,
         harness.RESULT_FILE_ENV: str(result_file),
         "PYTHONPATH": str(ROOT),
     }
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "load_tests.bench_pipeline",
-            "--n",
-            "200",
-            "--repeats",
-            "1",
-            "--no-mix",
-        ],
+        [sys.executable, "-m", f"load_tests.{module}", *args],
         cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = orjson.loads(result_file.read_bytes())
-    structured = summary["workloads"]["structured"]
-    # Every event came out of the full pipeline (at-least-once: never fewer).
-    assert structured["guardian_outputs"][0] >= 200
-    assert structured["passthrough_events_per_s"] > 0 and structured["guardian_events_per_s"] > 0
-    assert "ratio" in proc.stdout
-
-
-def test_bench_memory_runs_with_its_window_size(tmp_path: object) -> None:
-    result_file = tmp_path / "result.json"  # type: ignore[operator]
-    env = {**os.environ, harness.RESULT_FILE_ENV: str(result_file), "PYTHONPATH": str(ROOT)}
-    args = ["--events", "3000", "--models", "10", "--samples", "3", "--window-size", "100"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "load_tests.bench_memory", *args],
-        cwd=ROOT,
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = orjson.loads(result_file.read_bytes())
+    return orjson.loads(result_file.read_bytes()), proc.stdout
+
+
+@pytest.mark.integration
+def test_bench_pipeline_runs_end_to_end(kafka_bootstrap: str, tmp_path: object) -> None:
+    summary, stdout = _run_benchmark(
+        "bench_pipeline",
+        ["--n", "200", "--repeats", "1", "--no-mix"],
+        tmp_path,
+        GUARDIAN_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+    )
+    structured = summary["workloads"]["structured"]
+    # Every event came out of the full pipeline (at-least-once: never fewer).
+    assert structured["guardian_outputs"][0] >= 200
+    assert structured["passthrough_events_per_s"] > 0 and structured["guardian_events_per_s"] > 0
+    assert structured["tuned_relay_events_per_s"] > 0
+    assert "ratio" in stdout
+
+
+def test_bench_memory_runs_with_its_window_size(tmp_path: object) -> None:
+    summary, _ = _run_benchmark(
+        "bench_memory",
+        ["--events", "3000", "--models", "10", "--samples", "3", "--window-size", "100"],
+        tmp_path,
+    )
     windows = summary["sizes"]["fairness_window_entries"]
     # Ten models, windows of 100 events: every window filled to its configured bound.
     assert windows == {"size": 1000, "bound": 1000}

@@ -9,7 +9,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import FHDDM
 
-from detectors.base import Detector, DetectorParams, RiverDetector, StateValue, as_float
+from detectors.base import DetectorParams, RiverDetector, StateValue, as_float
 from detectors.drift._river_state import flag
 
 
@@ -75,9 +75,6 @@ class FHDDMDetector(RiverDetector):
         river.update(0 if x else 1)
         self._drift_detected = river._drift_detected and self._admit()
         return self
-
-    # Through _learn, which inverts the outcome (RiverDetector.feed would not).
-    feed = Detector.feed
 
     def _learn(self, x: Any) -> bool:
         self._river.update(0 if x else 1)
