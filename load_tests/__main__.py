@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,29 @@ def write_reports(
         ]
     for r in results:
         lines += ["", f"## {r['module']}", "", f"`{r['command']}` — {r['status']}", "", "```"]
-        lines += [line for line in r["output"] if not line.startswith("  .. ")] or ["(no output)"]
+        shown = [line for line in r["output"] if not line.startswith("  .. ")]
+        lines += _collapse_repeats(shown) or ["(no output)"]
         lines += ["```"]
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _collapse_repeats(lines: list[str]) -> list[str]:
+    """Each line that repeats (a warning from every replica a benchmark starts) shown once.
+
+    >>> _collapse_repeats(["a", "w", "b", "w", "w"])
+    ['a', 'w', 'b', '(the line "w" appeared 3 times)']
+    """
+    counts = Counter(lines)
+    out: list[str] = []
+    shown: set[str] = set()
+    for line in lines:
+        if line not in shown:
+            out.append(line)
+            shown.add(line)
+        elif counts[line]:
+            out.append(f'(the line "{line}" appeared {counts[line]} times)')
+            counts[line] = 0
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
