@@ -150,6 +150,8 @@ class PipelineWorker:
         self._latest: dict[tuple[str, bytes | None], OutputRecord] = {}
         self._batch_lock = asyncio.Lock()
         self._committed: dict[TopicPartition, int] = {}
+        #: Offsets whose commit a rebalance refused (their outputs are written).
+        self._refused_commits: dict[TopicPartition, int] = {}
         self._assigned: set[TopicPartition] = set()
         self._kafka_up = False
         self._started = False
@@ -359,12 +361,64 @@ class PipelineWorker:
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        for hook in self.on_assigned:
-            await hook(assigned)
+        # The fetcher may already be fetching the new partitions: no batch runs the stages
+        # until the hooks are done (the checkpointer restores the detectors those events
+        # feed; a batch before the restore would be overwritten by it).
+        try:
+            await asyncio.wait_for(
+                self._batch_lock.acquire(), timeout=self._kafka.session_timeout_ms / 1000
+            )
+        except TimeoutError:
+            log.warning("assignment while a batch is stuck; running its hooks anyway")
+            locked = False
+        else:
+            locked = True
+        try:
+            await self._recommit(assigned)
+            for hook in self.on_assigned:
+                await hook(assigned)
+        finally:
+            if locked:
+                self._batch_lock.release()
         self._assigned |= assigned
         self.metrics.partitions_assigned.set(len(self._assigned))
         log.info(
             "partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        )
+
+    async def _recommit(self, assigned: set[TopicPartition]) -> None:
+        """Commit again what a rebalance refused, for the partitions this replica got back.
+
+        A broker may refuse a commit once a rebalance has begun (noida-db does as soon as
+        another member leaves; Apache Kafka accepts the old generation until the new one
+        forms). The batch's outputs were written, so committing its offsets with the new
+        generation (and seeking there: the fetcher may have started from the old committed
+        offset) saves replaying it; only forward: a later commit by another owner in
+        between is left as it is.
+        """
+        refused, self._refused_commits = self._refused_commits, {}
+        retry = {tp: offset for tp, offset in refused.items() if tp in assigned}
+        if not retry or self._consumer is None:
+            return
+        ahead = {}
+        for tp, offset in retry.items():
+            current = await self.committed_offset(tp)
+            if current is None or current < offset:
+                ahead[tp] = offset
+        if not ahead:
+            return
+        try:
+            await self._consumer.commit(ahead)
+        except (KafkaError, OSError) as exc:
+            log.warning("committing again after the rebalance failed: %s", type(exc).__name__)
+            return
+        for tp, offset in ahead.items():
+            # The fetcher may have started from the old committed offset already.
+            self._consumer.seek(tp, offset)
+        self._committed.update(ahead)
+        log.info(
+            "committed again after the rebalance: %s",
+            sorted(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in ahead.items()),
         )
 
     @property
@@ -605,11 +659,18 @@ class PipelineWorker:
         if futures:
             await asyncio.gather(*futures)
         if offsets:
-            try:
-                await self._consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # The group rebalanced under us: the new owner replays the batch (at-least-once).
-                log.warning("commit refused after a rebalance: %s", exc)
+            await self._commit_or_remember(offsets)
+
+    async def _commit_or_remember(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us. The outputs are written: if the partitions
+            # come back to this replica, the commit is made again on assignment (_recommit);
+            # the ones that go elsewhere are replayed by their new owner (at-least-once).
+            log.warning("commit refused after a rebalance: %s", type(exc).__name__)
+            self._refused_commits.update(offsets)
 
     async def _recover_producer(self) -> None:
         """After a failed transactional write, retire the producer if it is unusable.

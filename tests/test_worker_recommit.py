@@ -1,0 +1,83 @@
+"""Offsets whose commit a rebalance refused are committed again if the partitions come back.
+
+noida-db refuses a commit as soon as another member leaves the group (Apache
+Kafka accepts the old generation until the new one forms). The batch's outputs
+were written, so when the rebalance gives this replica the same partitions, the
+worker commits those offsets with the new generation and seeks there, instead of
+replaying the batch (``test_resilience_handover`` saw 50–68 duplicates of 900
+without it). Partitions that went elsewhere are left to their new owner, and an
+offset another owner committed further meanwhile is never moved back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
+from prometheus_client import CollectorRegistry
+
+from service.metrics import GuardianMetrics
+from service.pipeline.worker import PipelineWorker
+from service.settings import GuardianSettings
+
+T0, T1, T2 = (TopicPartition("inference.events", p) for p in range(3))
+
+
+class _Consumer:
+    def __init__(self, committed: dict[TopicPartition, int], refuse: bool = False) -> None:
+        self.group = dict(committed)
+        self.refuse = refuse
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.refuse:
+            raise CommitFailedError("rebalancing")
+        self.commits.append(dict(offsets))
+        self.group.update(offsets)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.group.get(tp)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def _worker(consumer: Any) -> PipelineWorker:
+    worker = PipelineWorker(GuardianSettings.load(None), GuardianMetrics(CollectorRegistry()), [])
+    worker._consumer = consumer
+    return worker
+
+
+async def test_a_refused_commit_is_made_again_for_the_partitions_that_come_back() -> None:
+    consumer = _Consumer({T0: 100, T1: 40, T2: 70}, refuse=True)
+    worker = _worker(consumer)
+    await worker._commit_or_remember({T0: 130, T1: 55, T2: 90})
+    assert consumer.commits == []  # refused
+
+    consumer.refuse = False
+    consumer.group[T1] = 60  # another owner got further on T1 meanwhile
+    seen_by_hooks: list[dict[TopicPartition, int]] = []
+
+    async def hook(assigned: set[TopicPartition]) -> None:
+        seen_by_hooks.append(dict(consumer.group))
+
+    worker.on_assigned.append(hook)
+    await worker._on_assigned({T0, T1})  # T2 went to another replica
+
+    assert consumer.commits == [{T0: 130}]  # T1 not moved back, T2 not ours
+    assert consumer.seeks == [(T0, 130)]
+    assert seen_by_hooks == [{T0: 130, T1: 60, T2: 70}]  # committed before the hooks ran
+    assert worker.committed[T0] == 130
+    assert worker._refused_commits == {}
+
+
+async def test_a_later_assignment_does_not_commit_old_refusals_again() -> None:
+    consumer = _Consumer({T0: 100}, refuse=True)
+    worker = _worker(consumer)
+    await worker._commit_or_remember({T0: 130})
+    consumer.refuse = False
+    await worker._on_assigned({T1})  # T0 went elsewhere: its new owner replays it
+    await worker._on_assigned({T0})  # back later: whatever was refused is long stale
+    assert consumer.commits == [] and consumer.seeks == []
