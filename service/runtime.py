@@ -111,7 +111,7 @@ class Guardian:
         )
         self.stages: list[Stage] = [
             ValidateStage(settings.limits),
-            RedactStage(self.redactor),
+            RedactStage(self.redactor, max_depth=settings.limits.max_depth),
             self.retain,
             self.detect,
         ]

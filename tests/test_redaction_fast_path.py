@@ -183,3 +183,40 @@ async def test_fast_path_keeps_input_unmodified_and_counts_cache_hits(redactor: 
     # Events 0 and 1 take the fast path: 4 feature keys, "DE", the metadata key and "web"
     # each; event 2 (a list under metadata) is walked and counts its own hits.
     assert redactor._cache.hits - hits >= 14
+
+
+@pytest.mark.parametrize("max_depth", [8, 32, 59, 61, 62, 63])
+async def test_depth_bound_of_validated_events_gives_the_same_outcomes(max_depth: int) -> None:
+    # RedactStage passes limits.max_depth: events that passed validation nest no deeper, so
+    # the fast path may skip depth checks of subtrees it does not walk. Metadata nested right
+    # up to the bound (and one level past it, rejected by validation) under a policy that does
+    # not scan metadata: the outcomes must be those without the hint.
+    import orjson
+
+    from load_tests.workload import demo_records
+    from service.errors import InvalidEvent
+    from service.pipeline.decode import decode_event
+    from service.settings import LimitSettings
+
+    limits = LimitSettings(max_depth=max_depth)
+    events = []
+    for i, (_key, raw) in enumerate(demo_records(40)):
+        event = orjson.loads(raw)
+        event["metadata"] = _nested(max_depth - 3 + i % 4)
+        try:
+            events.append(decode_event(orjson.dumps(event), limits))
+        except InvalidEvent as exc:
+            assert exc.dlq_reason == "too_deep"
+    assert len(events) >= 20  # most are at or within the bound
+    policy = {"scan": [{"path": "inputs.text"}, {"path": "outputs.text"}]}
+    outcomes = []
+    for hint in (None, max_depth):
+        r = Redactor(RedactionPolicy.from_mapping(policy), RedactionSettings(workers=0))
+        await r.start()
+        try:
+            await r.redact_batch(copy.deepcopy(events), depth_at_most=hint)
+            second = await r.redact_batch(copy.deepcopy(events), depth_at_most=hint)
+        finally:
+            await r.close()
+        outcomes.append([_summary(o) for o in second])
+    assert outcomes[0] == outcomes[1]

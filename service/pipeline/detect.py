@@ -66,6 +66,7 @@ class DetectStage:
         # Drift detectors learn over the whole batch (one call per detector); fairness and the
         # label join per event.
         drift_rows: list[tuple[str, str, dict[str, Any], dict[str, Any], float]] = []
+        seen: dict[tuple[str, str], None] = {}  # (model, version) of the batch: one time, now
         for ctx in batch:
             event = ctx.event
             if not ctx.ok or event is None:
@@ -93,9 +94,11 @@ class DetectStage:
                 early = join.add_event(event_id, model, version, prediction, protected, ts, now=now)
                 if early is not None:
                     results.extend(self._joined(early, now))
-            self._seen(model, version, now)
+            seen[(model, version)] = None
             if self._latest_event_ts is None or ts > self._latest_event_ts:
                 self._latest_event_ts, self._latest_wall = ts, now
+        for model, version in seen:
+            self._seen(model, version, now)
         results.extend(registry.observe_batch(drift_rows))
         self._emit(results)
 

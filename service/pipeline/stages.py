@@ -55,14 +55,19 @@ class RedactStage:
 
     name = "redact"
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, max_depth: int | None = None) -> None:
         self.redactor = redactor
+        #: How deep a validated event may nest (``limits.max_depth``), if validation ran first.
+        self.max_depth = max_depth
 
     async def process(self, batch: list[EventContext]) -> None:
         valid = [ctx for ctx in batch if ctx.ok and ctx.event is not None]
         if not valid:
             return
-        outcomes = await self.redactor.redact_batch([ctx.event for ctx in valid])  # type: ignore[misc]
+        outcomes = await self.redactor.redact_batch(
+            [ctx.event for ctx in valid],  # type: ignore[misc]
+            depth_at_most=self.max_depth,
+        )
         for ctx, outcome in zip(valid, outcomes, strict=True):
             if outcome.failed:
                 # ctx.event stays the original: the DLQ writer scrubs it without analysis.
