@@ -1,6 +1,6 @@
 """Full Guardian pipeline against a raw aiokafka passthrough over the same events.
 
-    python -m load_tests.bench_pipeline [--n 20000] [--repeats 3] [--quick]
+    python -m load_tests.bench_pipeline [--n 20000] [--repeats 5] [--quick]
 
 Both sides read the same pre-produced input topic, each run with a fresh
 consumer group and fresh output topics, in a process of its own:
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=None, help="events per run (default 20000)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per side (default 5)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="5,000 events, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="5,000 events")
     parser.add_argument("--no-mix", action="store_true", help="structured workload only")
     parser.add_argument(
         "--role", choices=["passthrough", "relay", "guardian"], help=argparse.SUPPRESS
