@@ -44,16 +44,12 @@ TICK_S = 0.01
 async def _observer(
     bootstrap: str, topics: list[str], expect: int, done: asyncio.Event, out: list[Any]
 ) -> None:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        tps = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in (consumer.partitions_for_topic(t) or await _partitions(consumer, t))
-        ]
+        tps = await harness.topic_partitions(consumer, topics)
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         for tp, offset in ends.items():
@@ -68,11 +64,6 @@ async def _observer(
                     out.append((now - sent, m.timestamp / 1000 - sent))
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: Any, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return set(consumer.partitions_for_topic(topic) or ())
 
 
 async def _publish(

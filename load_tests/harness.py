@@ -222,24 +222,28 @@ async def produce_all(
 
 async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[Any, int]:
     """Latest offset of every partition of ``topics``."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        tps = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
-        ]
-        return dict(await consumer.end_offsets(tps))
+        return dict(await consumer.end_offsets(await topic_partitions(consumer, topics)))
     finally:
         await consumer.stop()
 
 
-async def _partitions(consumer: Any, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return set(consumer.partitions_for_topic(topic) or ())
+async def topic_partitions(consumer: Any, topics: Sequence[str]) -> list[Any]:
+    """Every partition of ``topics`` as ``TopicPartition``s (metadata refreshed if unknown)."""
+    from aiokafka import TopicPartition
+
+    tps = []
+    for topic in topics:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or ()
+        tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+    return tps
 
 
 async def count_messages(bootstrap: str, topics: Sequence[str]) -> int:
