@@ -335,13 +335,22 @@ class PipelineWorker:
             )
 
     # ------------------------------------------------------------------ rebalance
-    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Wait for the batch in flight: it commits its own offsets when its outputs are acked.
+    async def _wait_for_batch(self) -> bool:
+        """Take the batch lock (the batch in flight finishes first); False if it stays stuck.
+
+        Bounded by the session timeout: a rebalance callback must not hang forever.
+        """
         try:
             await asyncio.wait_for(
                 self._batch_lock.acquire(), timeout=self._kafka.session_timeout_ms / 1000
             )
         except TimeoutError:
+            return False
+        return True
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Wait for the batch in flight: it commits its own offsets when its outputs are acked.
+        if not await self._wait_for_batch():
             log.warning("revocation while a batch is stuck; it will be replayed by the next owner")
             return
         try:
@@ -364,15 +373,9 @@ class PipelineWorker:
         # The fetcher may already be fetching the new partitions: no batch runs the stages
         # until the hooks are done (the checkpointer restores the detectors those events
         # feed; a batch before the restore would be overwritten by it).
-        try:
-            await asyncio.wait_for(
-                self._batch_lock.acquire(), timeout=self._kafka.session_timeout_ms / 1000
-            )
-        except TimeoutError:
+        locked = await self._wait_for_batch()
+        if not locked:
             log.warning("assignment while a batch is stuck; running its hooks anyway")
-            locked = False
-        else:
-            locked = True
         try:
             await self._recommit(assigned)
             for hook in self.on_assigned:
