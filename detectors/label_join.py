@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from service.metrics import GuardianMetrics
+from detectors.telemetry import DetectorTelemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class LabelJoin:
         self,
         max_size: int,
         ttl_s: float,
-        metrics: GuardianMetrics | None,
+        metrics: DetectorTelemetry | None,
         max_pending: int | None = None,
     ) -> None:
         if max_size < 1 or ttl_s <= 0:

@@ -27,7 +27,7 @@ from typing import Any
 from detectors.base import Detector, DetectorStateError
 from detectors.results import DriftResult
 from detectors.specs import INPUT_OF, DetectorSpec, DetectorSpecs
-from service.metrics import GuardianMetrics
+from detectors.telemetry import DetectorTelemetry
 
 SCORE = "outputs.score"
 PREDICTION = "outputs.prediction"
@@ -146,7 +146,7 @@ class DetectorRegistry:
      'credit-risk/3.2.0/outputs.score/adwin']
     """
 
-    def __init__(self, specs: DetectorSpecs, metrics: GuardianMetrics | None = None) -> None:
+    def __init__(self, specs: DetectorSpecs, metrics: DetectorTelemetry | None = None) -> None:
         self._specs = specs
         self._metrics = metrics
         self._streams: dict[tuple[str, str], _Stream] = {}

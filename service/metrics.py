@@ -13,7 +13,9 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-OTHER = "__other__"
+from detectors.telemetry import OTHER
+
+__all__ = ["OTHER", "BoundedLabel", "GuardianMetrics"]
 
 
 class BoundedLabel:

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.metrics import OTHER
+from detectors.telemetry import OTHER
 
 MetricName = Literal[
     "demographic_parity_difference",

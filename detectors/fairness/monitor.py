@@ -47,7 +47,7 @@ from detectors.fairness.metrics import (
 )
 from detectors.fairness.window import FairnessWindow, GroupTally
 from detectors.results import FairnessResult
-from service.metrics import GuardianMetrics
+from detectors.telemetry import DetectorTelemetry
 
 STATE_VERSION = 1
 _KEY_SEP = "|"
@@ -106,7 +106,7 @@ class FairnessMonitor:
     [('gender', 'demographic_parity_ratio', 'breach', 0.25)]
     """
 
-    def __init__(self, config: FairnessConfig, metrics: GuardianMetrics | None = None) -> None:
+    def __init__(self, config: FairnessConfig, metrics: DetectorTelemetry | None = None) -> None:
         self.config = config
         self._metrics = metrics
         self._models: dict[str, _ModelState] = {}
