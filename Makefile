@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_TOOLS := kcat prometheus promtool prometheus-alertmanager amtool
+SYSTEM_TOOLS := kcat prometheus promtool prometheus-alertmanager amtool chromium
 
 .PHONY: install tools demo test test-fast lint typecheck bench clean
 
@@ -16,15 +16,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Real tools the tests use where they exist (Debian packages): kcat, Prometheus with promtool,
-# Alertmanager. Installed when missing and we may (root with apt); otherwise those tests skip.
+# Alertmanager, headless Chromium (renders /docs offline). Installed when missing and we may
+# (root with apt); otherwise those tests skip.
 tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages for:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat prometheus prometheus-alertmanager >/dev/null; \
-	  else echo "note: missing$$missing; tests that need them are skipped (apt-get install kcat prometheus prometheus-alertmanager)"; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat prometheus prometheus-alertmanager >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "note: missing$$missing; tests that need them are skipped (apt-get install kcat prometheus prometheus-alertmanager chromium)"; fi; \
 	fi
 
 demo: install

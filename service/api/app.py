@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api import (
@@ -35,9 +36,18 @@ if TYPE_CHECKING:
     from service.runtime import Guardian
 
 
+DOCS_ASSETS = "/static/docs"
+
+
 def create_app(guardian: Guardian) -> FastAPI:
-    """Build the control plane for one running Guardian."""
-    app = FastAPI(
+    """Build the control plane for one running Guardian.
+
+    ``/docs`` (Swagger UI) and ``/redoc`` load their scripts from the installed
+    ``fastapi-offline`` package, not from a CDN: Guardian runs where there is no
+    internet, and FastAPI's default pages would render blank there.
+    """
+    app: FastAPI = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Inference Guardian",
         version="1.0",
         description=(
