@@ -10,10 +10,8 @@ from service.pipeline.dlq import dlq_record, scrub
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(min_size=3),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4),
     max_leaves=20,
 )
 
