@@ -98,7 +98,10 @@ def load_tokens_file(path: Path) -> list[TokenSpec]:
 
 
 class FailureLimiter:
-    """Sliding one-minute window of failed attempts per client address (bounded memory).
+    """Sliding one-minute window of attempts per key (bounded memory).
+
+    Keys are client addresses and presented-token hashes (failed authentications)
+    or token names (dry runs).
 
     Examples
     --------
