@@ -242,6 +242,11 @@ class GuardianMetrics:
         self.config_version = Gauge(
             "guardian_config_version", "Version of the config this replica applies.", registry=r
         )
+        self.policy_overrides = Counter(
+            "guardian_policy_overrides",
+            "Unsafe policies accepted with an explicit override (PUT or start-up files).",
+            registry=r,
+        )
 
         # state
         self.checkpoints = Counter(

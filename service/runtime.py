@@ -28,14 +28,17 @@ from service.control.live import store_for
 from service.errors import ConfigError
 from service.kafka.topics import TopicSpec
 from service.metrics import GuardianMetrics
+from service.overrides import PolicyOverride, UnsafePolicy, UnsafeSetting, check_override
 from service.pipeline.detect import DetectStage
 from service.pipeline.stages import RedactStage, RetainStage, Stage, ValidateStage
 from service.pipeline.worker import OutputRecord, PipelineWorker
-from service.redaction.policy import RedactionPolicy
+from service.redaction.operators import MissingHmacKey
+from service.redaction.policy import RedactionPolicy, RedactionPolicyError
 from service.redaction.redactor import Redactor
 from service.retention import RetentionPolicy, desired_topic_configs, dlq_retention_ms
 from service.settings import GuardianSettings, resolve_config_path
 from service.state.checkpointer import Checkpointer
+from service.validation import describe_lines
 
 T = TypeVar("T")
 
@@ -58,13 +61,19 @@ def _load(what: str, path: Path, loader: Callable[[Path], T]) -> T:
     except FileNotFoundError:
         raise ConfigError(f"{what}: file not found: {path}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        raise ConfigError(f"{what} {path}: {problems}") from None
+        raise ConfigError(f"{what} {path}: {'; '.join(describe_lines(exc))}") from None
     except ValueError as exc:
         raise ConfigError(f"{what} {path}: {exc}") from None
+
+
+def _overridden(
+    what: str, path: Path, unsafe: list[UnsafeSetting], override: PolicyOverride | None
+) -> list[str]:
+    """The fields a policy file overrides; one ConfigError line when it has no override."""
+    try:
+        return check_override(what, unsafe, override)
+    except UnsafePolicy as exc:
+        raise ConfigError(f"{what} policy {path}: {'; '.join(exc.problems)}") from None
 
 
 class Guardian:
@@ -76,11 +85,12 @@ class Guardian:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.settings = settings
         self.metrics = GuardianMetrics(registry, top_k=settings.limits.top_k_label_values)
-        self.redactor = Redactor(
-            _load("redaction policy", settings.redaction.policy_file, RedactionPolicy.from_yaml),
-            settings.redaction,
-            self.metrics,
-        )
+        redaction_file = settings.redaction.policy_file
+        redaction = _load("redaction policy", redaction_file, RedactionPolicy.from_yaml)
+        try:
+            self.redactor = Redactor(redaction, settings.redaction, self.metrics)
+        except (MissingHmacKey, RedactionPolicyError) as exc:
+            raise ConfigError(f"redaction policy {redaction_file}: {exc}") from None
         self.retention_policy = _load(
             "retention policy",
             settings.retention.policy_file,
@@ -88,6 +98,18 @@ class Guardian:
                 p, strict_unreachable=settings.retention.strict_unreachable
             ),
         )
+        # Unsafe settings in the files need an override, as on the control plane.
+        overrides = {
+            "redaction": _overridden(
+                "redaction", redaction_file, redaction.unsafe_settings(), redaction.override
+            ),
+            "retention": _overridden(
+                "retention",
+                settings.retention.policy_file,
+                self.retention_policy.unsafe_settings(settings.retention.max_duration),
+                self.retention_policy.override,
+            ),
+        }
         for rule in self.retention_policy.unreachable_rules():
             log.warning("retention policy: %s", rule)
         self.detectors = DetectorRegistry(
@@ -105,6 +127,15 @@ class Guardian:
             self.metrics,
             config_version_provider=self.config_version,
         )
+        for section, fields in overrides.items():
+            if fields:
+                log.warning(
+                    "%s policy from the files accepted with an override of %s",
+                    section,
+                    ", ".join(fields),
+                )
+                self.metrics.policy_overrides.inc()
+                self.alerts.policy_override(section, fields, "<files>")
         self.detect = DetectStage(self.detectors, self.fairness, self.label_join, self.alerts)
         self.retain = RetainStage(
             self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
@@ -244,6 +275,7 @@ class Guardian:
 
     async def close(self) -> None:
         self._stop.set()
+        await self.app.state.dry_runs.close()
         await self.control.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):

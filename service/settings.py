@@ -13,7 +13,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +32,7 @@ from pydantic_settings import (
 from service.alerting.settings import AlertingSettings  # noqa: E402
 from service.redaction.settings import RedactionSettings  # noqa: E402
 from service.retention.settings import RetentionSettings  # noqa: E402
+from service.validation import safe_message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_FILE = Path("config/guardian.yaml")
@@ -108,6 +117,26 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list, description="CORS is off when empty")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description=(
+            "CIDRs of reverse proxies whose X-Forwarded-For is believed; from any other peer "
+            "the header is ignored and the peer address is the client"
+        ),
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="when set, /metrics needs 'Authorization: Bearer <this>' (or a /v1 token)",
+    )
+    max_dry_run_bytes: int = Field(
+        default=65_536, ge=256, le=10 * 1_048_576, description="largest dry-run body (else 413)"
+    )
+    dry_run_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="time budget of one redaction dry run (else 503)"
+    )
+    dry_runs_per_minute: int = Field(
+        default=30, ge=1, le=100_000, description="dry runs one token may make per minute (429)"
+    )
 
 
 class TokenSpec(_Section):
@@ -210,10 +239,10 @@ class GuardianSettings(BaseSettings):
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each failing key and its environment variable, never the value."""
     parts = []
-    for error in exc.errors(include_input=False, include_url=False):
+    for error in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in error["loc"])
         env = "GUARDIAN_" + "__".join(str(p).upper() for p in error["loc"] if isinstance(p, str))
-        parts.append(f"{loc} ({env}): {error['msg']}")
+        parts.append(f"{loc} ({env}): {safe_message(error)}")
     return "invalid setting " + "; ".join(parts)
 
 

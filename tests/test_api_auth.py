@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import ipaddress
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 
-from service.api.auth import Authenticator, FailureLimiter, load_tokens_file, main, token_digest
+from service.api.auth import (
+    Authenticator,
+    FailureLimiter,
+    client_address,
+    load_tokens_file,
+    main,
+    token_digest,
+)
 from service.settings import AuthSettings, TokenSpec
 from tests.api_helpers import (
     TOKENS,
@@ -110,10 +120,10 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
         ),
         ("GET", "/v1/policies/redaction", "viewer", None),
         ("PUT", "/v1/policies/redaction", "admin", redaction),
-        ("POST", "/v1/policies/redaction/dry-run", "viewer", {"event": sample}),
+        ("POST", "/v1/policies/redaction/dry-run", "operator", {"event": sample}),
         ("GET", "/v1/policies/retention", "viewer", None),
         ("PUT", "/v1/policies/retention", "admin", retention),
-        ("POST", "/v1/policies/retention/dry-run", "viewer", {"event": sample}),
+        ("POST", "/v1/policies/retention/dry-run", "operator", {"event": sample}),
         ("GET", "/v1/alerts", "viewer", None),
         ("GET", f"/v1/alerts/{alert}", "viewer", None),
         ("POST", f"/v1/alerts/{alert}/ack", "operator", None),
@@ -175,3 +185,89 @@ async def test_rate_limit_and_no_tokens_configured(kafka_bootstrap: str) -> None
         metrics = (await c.get("/metrics")).text
         assert 'guardian_auth_failures_total{reason="rate_limited"} 1.0' in metrics
         assert 'guardian_auth_failures_total{reason="no_tokens_configured"} 3.0' in metrics
+
+
+# -- issue 15.7: others' failures never lock a valid token; proxies; /metrics token ----------
+
+
+@contextlib.asynccontextmanager
+async def client_at(app: Any, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://guardian") as client:
+        yield client
+
+
+def test_client_address_believes_only_trusted_proxies() -> None:
+    nets = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
+    assert client_address("10.0.0.5", "203.0.113.9", nets) == "203.0.113.9"
+    # Each trusted hop is skipped from the right; what the client itself wrote is not believed.
+    assert client_address("10.0.0.5", "1.1.1.1, 203.0.113.9, 10.0.0.7", nets) == "203.0.113.9"
+    assert client_address("198.51.100.1", "203.0.113.9", nets) == "198.51.100.1"
+    assert client_address("10.0.0.5", "not-an-ip", nets) == "10.0.0.5"
+    assert client_address("10.0.0.5", None, nets) == "10.0.0.5"
+    assert client_address("fd00::1", "2001:db8::1", nets) == "2001:db8::1"
+    assert client_address("10.0.0.5", "203.0.113.9", []) == "10.0.0.5"
+
+
+async def test_failures_lock_only_the_failing_address_or_token(kafka_bootstrap: str) -> None:
+    settings = api_settings(
+        kafka_bootstrap,
+        auth={"max_failures_per_minute": 3},
+        http={"trusted_proxies": ["10.9.0.0/16"]},
+    )
+    wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+    async with running(settings) as guardian:
+        app = guardian.app
+        async with client_at(app, "10.1.2.3") as c:
+            for _ in range(3):
+                assert (await c.get("/v1/detectors", headers=wrong)).status_code == 401
+            r = await c.get("/v1/detectors", headers=wrong)
+            assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+            assert (await c.get("/v1/detectors")).status_code == 429  # no token: same address
+            # The valid admin token behind the same address is never refused.
+            r = await c.get("/v1/detectors", headers=headers("admin"))
+            assert r.status_code == 200, r.text
+        # The same wrong token is locked from any address (its hash is a key too) ...
+        async with client_at(app, "10.1.2.4") as c:
+            assert (await c.get("/v1/detectors", headers=wrong)).status_code == 429
+            # ... while another address with another wrong token is not.
+            other = {"Authorization": "Bearer another-wrong-token"}
+            assert (await c.get("/v1/detectors", headers=other)).status_code == 401
+        # Behind a trusted proxy, clients are told apart by X-Forwarded-For ...
+        async with client_at(app, "10.9.0.1") as proxy:
+            bad = {"Authorization": "Bearer proxy-wrong-1"}
+            for _ in range(3):
+                r = await proxy.get(
+                    "/v1/detectors", headers={**bad, "X-Forwarded-For": "203.0.113.9"}
+                )
+                assert r.status_code == 401
+            r = await proxy.get(
+                "/v1/detectors",
+                headers={"Authorization": "Bearer x2", "X-Forwarded-For": "203.0.113.9"},
+            )
+            assert r.status_code == 429
+            r = await proxy.get(
+                "/v1/detectors",
+                headers={"Authorization": "Bearer x3", "X-Forwarded-For": "203.0.113.10"},
+            )
+            assert r.status_code == 401
+        # ... but from anywhere else the header is ignored: it cannot dodge an address lock.
+        async with client_at(app, "10.1.2.3") as c:
+            r = await c.get(
+                "/v1/detectors",
+                headers={"Authorization": "Bearer x4", "X-Forwarded-For": "192.0.2.77"},
+            )
+            assert r.status_code == 429
+
+
+async def test_metrics_can_require_a_token(kafka_bootstrap: str) -> None:
+    settings = api_settings(kafka_bootstrap, http={"metrics_token": "scrape-secret-0123456789"})
+    assert "scrape-secret" not in repr(settings.http)
+    async with running(settings) as guardian, client_for(guardian.app) as c:
+        assert (await c.get("/metrics")).status_code == 401
+        r = await c.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        r = await c.get("/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"})
+        assert r.status_code == 200 and "guardian_events_consumed_total" in r.text
+        assert (await c.get("/metrics", headers=headers("viewer"))).status_code == 200
+        assert (await c.get("/healthz")).status_code == 200

@@ -39,7 +39,7 @@ async def test_redaction_put_validates_applies_and_dry_run_redacts(kafka_bootstr
 
         sample = {"inputs": {"text": "write to jane@example.com"}, "metadata": {}}
         r = await c.post(
-            "/v1/policies/redaction/dry-run", json={"event": sample}, headers=headers("viewer")
+            "/v1/policies/redaction/dry-run", json={"event": sample}, headers=headers("operator")
         )
         assert (
             r.status_code == 200 and r.json()["event"]["inputs"]["text"] == sample["inputs"]["text"]

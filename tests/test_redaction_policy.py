@@ -42,7 +42,7 @@ def test_shipped_policy_loads_with_the_issue_defaults() -> None:
 @pytest.mark.parametrize(
     "data, fragment",
     [
-        ({"scan": [{"path": "metadata.**", "entities": ["NOPE"]}]}, "scan[0] (path 'metadata.**')"),
+        ({"scan": [{"path": "metadata.**", "entities": ["NOPE"]}]}, "scan[0].entities[0]: unknown"),
         ({"fields": {"inputs.features.email": "zap"}}, "fields[0] ('inputs.features.email')"),
         ({"fields": {"a..b": "hmac"}}, "must be dotted segments"),
         ({"fields": {"guardian.x": "drop"}}, "written by Guardian"),

@@ -403,6 +403,24 @@ class AlertEngine:
                 ):
                     self._release(AlertName.MODEL_SILENT, {"model": tracked.labels["model"]}, at)
 
+    def policy_override(
+        self, policy: str, fields: Sequence[str], actor: str, now: float | None = None
+    ) -> None:
+        """An unsafe policy was accepted with an override: raise the warning alert.
+
+        One alert per policy (``redaction``, ``retention``); a new override
+        refreshes it. It carries the overridden field names and who made the
+        change, never the policy's values or the override's reason (that is in
+        the audit log).
+        """
+        at = self._clock() if now is None else now
+        extra = {
+            "description": (
+                f"{policy} policy accepted with an override of {', '.join(fields)} by {actor}"
+            )
+        }
+        self._detect(AlertName.POLICY_OVERRIDE, {"policy": policy}, at, extra=extra)
+
     # ------------------------------------------------------------ state machine
 
     def tick(self, now: float | None = None) -> list[AlertChange]:

@@ -71,6 +71,7 @@ class AlertName(StrEnum):
     REDACTION_FAILURES = "GuardianRedactionFailures"
     CONSUMER_LAG = "GuardianConsumerLagHigh"
     MODEL_SILENT = "GuardianModelSilent"
+    POLICY_OVERRIDE = "GuardianPolicyOverride"
 
 
 Severity = Literal["info", "warning", "critical"]
@@ -149,6 +150,9 @@ _DEFAULT_RULES: dict[AlertName, AlertRule] = {
     ),
     AlertName.MODEL_SILENT: AlertRule.model_validate(
         {"severity": "warning", "for": 0, "resolve_after": "1m", "cooldown": "15m"}
+    ),
+    AlertName.POLICY_OVERRIDE: AlertRule.model_validate(
+        {"severity": "warning", "for": 0, "resolve_after": "1h", "cooldown": 0}
     ),
 }
 

@@ -4,9 +4,11 @@ The app is served by uvicorn in the same event loop as the consume loop, so a
 handler may read detector and pipeline state directly; handlers must never
 block (no CPU-heavy work, no sync I/O).
 
-``/healthz``, ``/readyz`` and ``/metrics`` answer without a token; every
-``/v1`` route needs ``Authorization: Bearer <token>`` (see
-:mod:`service.api.auth`). Every response carries ``X-Request-ID``; every error
+``/healthz`` and ``/readyz`` answer without a token, and so does ``/metrics``
+unless ``http.metrics_token`` is set (then it takes that token or any ``/v1``
+token); every ``/v1`` route needs ``Authorization: Bearer <token>`` (see
+:mod:`service.api.auth`). Dry-run bodies are bounded before they are read
+(:mod:`service.api.dry_run`). Every response carries ``X-Request-ID``; every error
 has the body ``{"error": {"code", "message", "details"}}``. CORS is off unless
 ``http.cors_origins`` lists origins.
 """
@@ -30,7 +32,8 @@ from service.api import (
 )
 from service.api.auth import Authenticator
 from service.api.context import install_request_ids
-from service.api.errors import install_error_handlers
+from service.api.dry_run import DRY_RUN_PATHS, DryRuns, install_body_limit
+from service.api.errors import install_error_handlers, responses
 
 if TYPE_CHECKING:
     from service.runtime import Guardian
@@ -56,9 +59,14 @@ def create_app(guardian: Guardian) -> FastAPI:
         ),
     )
     app.state.guardian = guardian
-    app.state.auth = Authenticator.from_settings(guardian.settings.auth, guardian.metrics)
+    http = guardian.settings.http
+    app.state.auth = Authenticator.from_settings(
+        guardian.settings.auth, guardian.metrics, http.trusted_proxies
+    )
+    app.state.dry_runs = DryRuns.from_settings(guardian.settings)
     install_error_handlers(app)
     install_request_ids(app)
+    install_body_limit(app, DRY_RUN_PATHS, http.max_dry_run_bytes)
     origins = guardian.settings.http.cors_origins
     if origins:
         app.add_middleware(
@@ -87,14 +95,18 @@ def create_app(guardian: Guardian) -> FastAPI:
         return JSONResponse(body, status_code=200 if worker.ready else 503)
 
     registry = guardian.metrics.registry
+    metrics_token = http.metrics_token
 
     @app.get(
         "/metrics",
         tags=["health"],
         summary="Prometheus metrics (text exposition format)",
         response_class=PlainTextResponse,
+        responses=responses(401, 429) if metrics_token is not None else None,
     )
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_token is not None:
+            request.app.state.auth.authenticate_metrics(request, metrics_token)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

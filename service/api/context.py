@@ -64,6 +64,7 @@ def _record(
     before: Any,
     after: Any,
     config_version: int | None,
+    notes: list[str] | None = None,
 ) -> AuditRecord:
     route = request.scope.get("route")
     return AuditRecord(
@@ -78,6 +79,7 @@ def _record(
         before=before,
         after=after,
         config_version=config_version,
+        notes=list(notes or []),
     )
 
 
@@ -105,11 +107,13 @@ async def commit(
     change: Callable[[ConfigDocument], dict[str, Any]],
     view: Callable[[ConfigDocument], Any],
     observe: Callable[[], Any] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[ConfigDocument, AuditRecord]:
     """Make a config change as ``principal``; 422 on invalid input, 503 if Kafka is down.
 
     The audit record's before/after are ``view`` of the documents before and after,
     or, with ``observe``, what it returns before and after the change (the live object).
+    ``notes`` (which ``change`` may fill while it runs) go into the audit record.
     """
     observed_before = observe() if observe is not None else None
     store = store_of(request)
@@ -127,7 +131,7 @@ async def commit(
         old, new = observed_before, observe()
     else:
         old, new = view(before), view(after)
-    rec = _record(request, principal, obj, action, old, new, after.version)
+    rec = _record(request, principal, obj, action, old, new, after.version, notes)
     try:
         await store.write_audit(rec)
     except (StaleWrite, KafkaError, TimeoutError) as exc:

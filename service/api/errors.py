@@ -2,7 +2,8 @@
 
 Handlers never echo request values back: a validation error names the field
 and the rule, not what was sent (the body may be a sample event with PII, or
-a token).
+a token). FastAPI's own 422 carries pydantic's ``input`` and may quote it;
+here every validation error goes through :func:`service.validation.describe_errors`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.validation import describe_errors
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +127,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role is too low",
         404: "No such object",
         409: "Conflict",
+        413: "The body is larger than allowed",
         422: "Validation failed; details name each field",
-        429: "Too many failed authentications from this address",
+        429: "Rate limited (failed authentications, or this token's dry runs); see Retry-After",
         503: "Kafka unavailable; nothing was changed",
     }
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
@@ -147,11 +151,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            ErrorDetail(
-                field=".".join(str(p) for p in err.get("loc", ())) or None,
-                message=str(err.get("msg", "invalid")),
-            )
-            for err in exc.errors()
+            ErrorDetail(field=where or None, message=message)
+            for where, message in describe_errors(exc.errors())
         ]
         n = len(details)
         return error_response(422, f"{n} invalid field{'s' if n != 1 else ''}", details)

@@ -4,12 +4,24 @@ Bodies use the policies' file format (``config/redaction.yaml``,
 ``config/retention.yaml`` as JSON). A PUT is validated in full by the policy's
 own code (422 with its messages), versioned, applied live by every replica;
 a retention change also creates the sanitized topics of new classes and
-corrects ``retention.ms`` of changed ones. Dry-runs read the sample and return
-what would happen; the sample is not stored, logged or audited.
+corrects ``retention.ms`` of changed ones.
+
+Policies apply by content. A PUT that keeps the explicit ``version`` of the
+policy in force but changes its content (GET, edit, PUT) is stored as
+``<version>+<first 8 hex digits of the content hash>``; the response and the
+audit record say so in ``notes``. Unsafe settings (see
+:mod:`service.overrides`) need ``override: {reason}``; an accepted override is
+audited, counted in ``guardian_policy_overrides_total`` and raises the
+``GuardianPolicyOverride`` alert.
+
+Dry-runs (operator or higher) read the sample and return what would happen;
+the sample is not stored, logged or audited, and runs isolated from the
+pipeline (:mod:`service.api.dry_run`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -17,9 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Principal, require
 from service.api.context import commit, guardian_of, store_of
+from service.api.dry_run import DryRuns
 from service.api.errors import ApiError, responses
 from service.control.document import ConfigDocument
 from service.control.live import parse_redaction, parse_retention, redaction_mapping
+from service.overrides import PolicyOverride, UnsafeSetting
 from service.retention import EventTimestampError, dry_run
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
@@ -56,6 +70,13 @@ class Policy(BaseModel):
     version: str = Field(description="The policy's own version (explicit or content hash).")
     config_version: int
     policy: dict[str, Any]
+    notes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "What a PUT did beyond storing the body: a new version for changed content "
+            "under an unchanged explicit version, an override of unsafe settings."
+        ),
+    )
 
 
 class RedactionDryRun(BaseModel):
@@ -164,22 +185,66 @@ _POLICY_BODY = Body(
 )
 
 
-def _redaction(request: Request) -> Policy:
+def _redaction(request: Request, notes: list[str] | None = None) -> Policy:
     policy = guardian_of(request).redactor.policy
     return Policy(
         version=policy.version or "",
         config_version=store_of(request).current.version,
         policy=redaction_mapping(policy),
+        notes=notes or [],
     )
 
 
-def _retention(request: Request) -> Policy:
+def _retention(request: Request, notes: list[str] | None = None) -> Policy:
     policy = guardian_of(request).retention_policy
     return Policy(
         version=policy.version,
         config_version=store_of(request).current.version,
         policy=policy.to_mapping(),
+        notes=notes or [],
     )
+
+
+def new_version(
+    body: dict[str, Any], version: str, current_version: str, changed: bool, digest: str
+) -> str | None:
+    """The version to store instead of ``version``, or ``None`` to keep it.
+
+    Only an explicit ``version`` in the body that equals the version in force
+    while the content differs is replaced: ``<version>+<digest[:8]>`` (an
+    earlier such suffix is replaced, not stacked).
+
+    Examples
+    --------
+    >>> new_version({"version": "2026-01"}, "2026-01", "2026-01", True, "1a2b3c4d5e")
+    '2026-01+1a2b3c4d'
+    >>> new_version({"version": "2026-01+1a2b3c4d"}, "2026-01+1a2b3c4d",
+    ...             "2026-01+1a2b3c4d", True, "99887766aa")
+    '2026-01+99887766'
+    >>> new_version({}, "3f2a", "3f2a", True, "99") is None  # a content hash: new content, new hash
+    True
+    """
+    if not isinstance(body.get("version"), str) or version != current_version or not changed:
+        return None
+    base = _SUFFIX.sub("", version)
+    return f"{base}+{digest[:8]}"
+
+
+_SUFFIX = re.compile(r"\+[0-9a-f]{8}$")
+
+
+def _override_note(unsafe: list[UnsafeSetting], override: PolicyOverride | None) -> str | None:
+    if not unsafe or override is None:
+        return None
+    fields = ", ".join(u.field for u in unsafe)
+    return f"override of unsafe settings ({fields}); reason: {override.reason}"
+
+
+def _count_override(request: Request, policy: str, unsafe: list[UnsafeSetting], actor: str) -> None:
+    if unsafe:
+        guardian = guardian_of(request)
+        guardian.metrics.policy_overrides.inc()
+        guardian.alerts.policy_override(policy, [u.field for u in unsafe], actor)
 
 
 @router.get(
@@ -206,24 +271,66 @@ async def put_redaction(
     body: Annotated[dict[str, Any], _POLICY_BODY],
 ) -> Policy:
     guardian = guardian_of(request)
+    notes: list[str] = []
+    unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        return {"redaction": redaction_mapping(parse_redaction(body, guardian))}
+        policy = parse_redaction(body, guardian)
+        current = guardian.redactor.policy
+        digest = policy.content_hash()
+        renamed = new_version(
+            body,
+            policy.version or "",
+            current.version or "",
+            digest != current.content_hash(),
+            digest,
+        )
+        if renamed is not None:
+            notes.append(
+                f"version {policy.version} already names different content; stored as {renamed}"
+            )
+            policy = policy.model_copy(update={"version": renamed})
+        unsafe[:] = policy.unsafe_settings()
+        note = _override_note(unsafe, policy.override)
+        if note is not None:
+            notes.append(note)
+        return {"redaction": redaction_mapping(policy)}
 
-    await commit(request, principal, "policy:redaction", "replace", change, lambda d: d.redaction)
-    return _redaction(request)
+    await commit(
+        request,
+        principal,
+        "policy:redaction",
+        "replace",
+        change,
+        lambda d: d.redaction,
+        notes=notes,
+    )
+    _count_override(request, "redaction", unsafe, principal.name)
+    return _redaction(request, notes)
+
+
+def _dry_runs(request: Request) -> DryRuns:
+    dry_runs: DryRuns = request.app.state.dry_runs
+    return dry_runs
 
 
 @router.post(
     "/redaction/dry-run",
-    summary="Redact a sample event with the policy in force; nothing is stored or logged",
+    summary=(
+        "Redact a sample event with the policy in force (operator); isolated from the "
+        "pipeline, nothing is stored or logged"
+    ),
     response_model=RedactionDryRunResult,
-    responses=responses(401, 403, 422, 429),
+    responses=responses(401, 403, 413, 422, 429, 503),
 )
 async def dry_run_redaction(
-    request: Request, body: RedactionDryRun, _: Annotated[Principal, Depends(require("viewer"))]
+    request: Request,
+    body: RedactionDryRun,
+    principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RedactionDryRunResult:
-    [outcome] = await guardian_of(request).redactor.redact_batch([body.event])
+    dry_runs = _dry_runs(request)
+    dry_runs.admit(principal)
+    outcome = await dry_runs.redact(guardian_of(request).redactor.policy, body.event)
     event = dict(outcome.event)
     event.pop("guardian", None)  # what was done is in ``redactions``
     return RedactionDryRunResult(
@@ -260,24 +367,57 @@ async def put_retention(
     body: Annotated[dict[str, Any], _POLICY_BODY],
 ) -> Policy:
     guardian = guardian_of(request)
+    notes: list[str] = []
+    unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        return {"retention": parse_retention(body, guardian).to_mapping()}
+        policy = parse_retention(body, guardian)
+        current = guardian.retention_policy
+        digest = policy.content_hash()
+        renamed = new_version(
+            body,
+            policy.version,
+            current.version,
+            digest != current.content_hash(),
+            digest.removeprefix("sha256:"),
+        )
+        if renamed is not None:
+            notes.append(
+                f"version {policy.version} already names different content; stored as {renamed}"
+            )
+            policy = policy.model_copy(update={"version": renamed})
+        unsafe[:] = policy.unsafe_settings(guardian.settings.retention.max_duration)
+        note = _override_note(unsafe, policy.override)
+        if note is not None:
+            notes.append(note)
+        return {"retention": policy.to_mapping()}
 
-    await commit(request, principal, "policy:retention", "replace", change, lambda d: d.retention)
-    return _retention(request)
+    await commit(
+        request,
+        principal,
+        "policy:retention",
+        "replace",
+        change,
+        lambda d: d.retention,
+        notes=notes,
+    )
+    _count_override(request, "retention", unsafe, principal.name)
+    return _retention(request, notes)
 
 
 @router.post(
     "/retention/dry-run",
-    summary="Which class, expiry and rule a sample event would get; nothing is stored",
+    summary="Which class, expiry and rule a sample event would get (operator); nothing is stored",
     response_model=RetentionDryRunResult,
     response_model_by_alias=True,
-    responses=responses(401, 403, 422, 429),
+    responses=responses(401, 403, 413, 422, 429),
 )
 async def dry_run_retention(
-    request: Request, body: RetentionDryRun, _: Annotated[Principal, Depends(require("viewer"))]
+    request: Request,
+    body: RetentionDryRun,
+    principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RetentionDryRunResult:
+    _dry_runs(request).admit(principal)
     guardian = guardian_of(request)
     try:
         result = dry_run(

@@ -61,6 +61,9 @@ class AuditRecord(BaseModel):
     after: Any = None
     #: Config version the change produced (``None`` for alert acks, silences, resets).
     config_version: int | None = None
+    #: What the caller should know beyond before/after: a policy stored under a new
+    #: version, an override of unsafe settings and its reason.
+    notes: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

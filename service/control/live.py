@@ -23,8 +23,10 @@ from detectors.registry import DetectorRegistry, UnknownDetectorError
 from detectors.specs import DetectorSpecs
 from service.control.document import ConfigDocument, DetectorConfig, utc_now
 from service.control.store import ConfigStore
+from service.overrides import UnsafePolicy, check_override
 from service.redaction.policy import NER_ENTITIES, RedactionPolicy, RedactionPolicyError
 from service.retention import RetentionPolicy, RetentionPolicyError
+from service.validation import describe_lines
 
 if TYPE_CHECKING:
     from service.runtime import Guardian
@@ -43,10 +45,7 @@ class ConfigInvalid(ValueError):
 
 def describe(exc: ValidationError) -> list[str]:
     """One line per error naming the field, never the rejected value."""
-    return [
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False)
-    ]
+    return describe_lines(exc)
 
 
 # -- section codecs ----------------------------------------------------------------------------
@@ -78,16 +77,27 @@ def parse_redaction(data: Mapping[str, Any], guardian: Guardian) -> RedactionPol
         problems.append(f"NER entities {ner} need redaction.spacy_model")
     if problems:
         raise ConfigInvalid("redaction", problems)
+    try:
+        check_override("redaction", policy.unsafe_settings(), policy.override)
+    except UnsafePolicy as exc:
+        raise ConfigInvalid("redaction", exc.problems) from None
     return policy
 
 
 def parse_retention(data: Mapping[str, Any], guardian: Guardian) -> RetentionPolicy:
+    """Validate a retention policy, including the unsafe settings it may only have overridden."""
+    settings = guardian.settings.retention
     try:
-        return RetentionPolicy.from_mapping(
-            dict(data), strict_unreachable=guardian.settings.retention.strict_unreachable
+        policy = RetentionPolicy.from_mapping(
+            dict(data), strict_unreachable=settings.strict_unreachable
         )
     except RetentionPolicyError as exc:
         raise ConfigInvalid("retention", list(exc.problems)) from None
+    try:
+        check_override("retention", policy.unsafe_settings(settings.max_duration), policy.override)
+    except UnsafePolicy as exc:
+        raise ConfigInvalid("retention", exc.problems) from None
+    return policy
 
 
 def parse_specs(data: Mapping[str, Any]) -> DetectorSpecs:

@@ -69,6 +69,8 @@ def replacement(op: OperatorSpec, entity: str, value: str, pseudonyms: Pseudonym
         return op.mask_char * (len(value) - keep) + (value[len(value) - keep :] if keep else "")
     if op.type == "hmac":
         return pseudonyms.pseudonym(entity, value, op.digest_chars)
+    if op.type == "keep":
+        return value  # only in a policy accepted with an override (service.overrides)
     raise ValueError(f"operator {op.type!r} has no replacement text")
 
 

@@ -28,6 +28,9 @@ from pydantic import (
     model_validator,
 )
 
+from service.overrides import PolicyOverride, UnsafeSetting
+from service.validation import describe_errors, location, yaml_problem
+
 #: Entities with a built-in recognizer (no download needed).
 PII_ENTITIES = (
     "EMAIL_ADDRESS",
@@ -50,7 +53,7 @@ SECRET_ENTITIES = (
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME")
 DEFAULT_ENTITIES = tuple(e for e in PII_ENTITIES if e != "URL") + SECRET_ENTITIES
 
-OperatorName = Literal["replace", "mask", "redact", "hmac", "drop"]
+OperatorName = Literal["replace", "mask", "redact", "hmac", "drop", "keep"]
 _ENTITY_NAME = regex.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _SEGMENT = regex.compile(r"^(\*\*|\*|[^.*]+)$")
 
@@ -65,7 +68,9 @@ class OperatorSpec(BaseModel):
     ``replace`` writes ``<ENTITY>``; ``mask`` overwrites characters with
     ``mask_char`` keeping ``keep_last``; ``redact`` removes the span; ``hmac``
     writes ``<ENTITY:key_id:digest>``, a keyed pseudonym stable across events and
-    replicas; ``drop`` removes the whole field.
+    replicas; ``drop`` removes the whole field; ``keep`` leaves the value as it is
+    (recorded, not redacted: a policy using it needs an override, see
+    :mod:`service.overrides`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -87,16 +92,16 @@ def _check_path(path: str) -> str:
     segments = path.split(".")
     if not path or not all(_SEGMENT.match(s) for s in segments):
         raise ValueError(
-            f"path {path!r} must be dotted segments, each a key, '*' or '**' (e.g. 'metadata.**')"
+            "path must be dotted segments, each a key, '*' or '**' (e.g. 'metadata.**')"
         )
     if segments[0] == "guardian":
-        raise ValueError(f"path {path!r}: the 'guardian' block is written by Guardian itself")
+        raise ValueError("path: the 'guardian' block is written by Guardian itself")
     return path
 
 
 def _check_entity(name: str) -> str:
     if not _ENTITY_NAME.match(name):
-        raise ValueError(f"entity {name!r} must be UPPER_SNAKE_CASE")
+        raise ValueError("entity names must be UPPER_SNAKE_CASE")
     return name
 
 
@@ -217,52 +222,98 @@ class RedactionPolicy(BaseModel):
     )
     recognizers: list[CustomRecognizerSpec] = Field(default_factory=list)
 
+    #: Accepts the unsafe settings this policy has (see :meth:`unsafe_settings`).
+    override: PolicyOverride | None = None
+
     @field_validator("entities")
     @classmethod
     def _entities_named(cls, value: list[str]) -> list[str]:
-        return [_check_entity(v) for v in value]
+        for i, entity in enumerate(value):
+            if not _ENTITY_NAME.match(entity):
+                raise ValueError(f"entities[{i}] must be UPPER_SNAKE_CASE")
+        return value
 
     @field_validator("phone_regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        for region in value:
+        for i, region in enumerate(value):
             if not regex.match(r"^[A-Z]{2}$", region):
-                raise ValueError(f"phone region {region!r} must be an ISO 3166 alpha-2 code")
+                raise ValueError(f"phone_regions[{i}] must be an ISO 3166 alpha-2 code")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RedactionPolicy:
+        # Messages name the place (index, rule) and never repeat the value they refuse.
         known = set(PII_ENTITIES) | set(SECRET_ENTITIES) | set(NER_ENTITIES)
         known |= {r.entity for r in self.recognizers}
-        for entity in self.entities:
+        for i, entity in enumerate(self.entities):
             if entity not in known:
-                raise ValueError(f"entities: unknown entity {entity!r}")
+                raise ValueError(f"entities[{i}]: unknown entity")
         for key in self.operators:
             if key != "default" and key not in known:
-                raise ValueError(f"operators: unknown entity {key!r}")
+                raise ValueError("operators: unknown entity (keys are entity names or 'default')")
         for i, rule in enumerate(self.scan):
-            for entity in rule.entities or []:
+            for j, entity in enumerate(rule.entities or []):
                 if entity not in known:
-                    raise ValueError(f"scan[{i}] (path {rule.path!r}): unknown entity {entity!r}")
+                    raise ValueError(f"scan[{i}].entities[{j}]: unknown entity")
             for key in rule.operators:
                 if key != "default" and key not in known:
-                    raise ValueError(
-                        f"scan[{i}] (path {rule.path!r}): operator for unknown entity {key!r}"
-                    )
+                    raise ValueError(f"scan[{i}].operators: operator for an unknown entity")
         names = [r.name for r in self.recognizers]
-        dupes = {n for n in names if names.count(n) > 1}
+        dupes = [i for i, n in enumerate(names) if names.index(n) != i]
         if dupes:
-            raise ValueError(f"recognizers: duplicate names {sorted(dupes)}")
+            raise ValueError(f"recognizers[{dupes[0]}]: duplicate name")
         if self.allow_list_match == "regex":
-            for term in self.allow_list:
+            for i, term in enumerate(self.allow_list):
                 try:
                     regex.compile(term)
-                except regex.error as exc:
-                    raise ValueError(f"allow_list: {term!r} does not compile: {exc}") from None
+                except regex.error:
+                    raise ValueError(
+                        f"allow_list[{i}]: does not compile as a regular expression"
+                    ) from None
         if self.version is None:
-            content = self.model_dump_json(exclude={"version"})
-            object.__setattr__(self, "version", hashlib.sha256(content.encode()).hexdigest()[:12])
+            object.__setattr__(self, "version", self.content_hash()[:12])
         return self
+
+    def content_hash(self) -> str:
+        """Hex SHA-256 of what the policy does: everything but ``version`` and ``override``.
+
+        Engines and findings are cached by it, so a policy that changes keeps
+        no stale engine even when its explicit ``version`` stays the same.
+        """
+        content = self.model_dump_json(exclude={"version", "override"})
+        return hashlib.sha256(content.encode()).hexdigest()
+
+    def unsafe_settings(self) -> list[UnsafeSetting]:
+        """Settings that switch redaction off somewhere; each needs ``override``."""
+        found: list[UnsafeSetting] = []
+        if not self.scan:
+            found.append(UnsafeSetting("scan", "no scan paths: no text is redacted"))
+        if not self.entities:
+            found.append(
+                UnsafeSetting("entities", "no entities: rules without their own find nothing")
+            )
+        for key, op in self.operators.items():
+            if op.type == "keep":
+                found.append(UnsafeSetting(f"operators.{key}", "operator keep leaves PII in place"))
+        for i, rule in enumerate(self.scan):
+            if rule.entities == []:
+                found.append(UnsafeSetting(f"scan[{i}].entities", "no entities: path not redacted"))
+            for key, op in rule.operators.items():
+                if op.type == "keep":
+                    found.append(
+                        UnsafeSetting(
+                            f"scan[{i}].operators.{key}", "operator keep leaves PII in place"
+                        )
+                    )
+        for i, field_rule in enumerate(self.fields):
+            if field_rule.operator.type == "keep":
+                found.append(
+                    UnsafeSetting(
+                        f"fields[{i}].operator", "operator keep leaves the field unredacted"
+                    )
+                )
+        return found
 
     # ------------------------------------------------------------------ queries
     @property
@@ -312,8 +363,10 @@ class RedactionPolicy(BaseModel):
         try:
             text = Path(path).read_text(encoding="utf-8")
             data = yaml.safe_load(text)
-        except (OSError, yaml.YAMLError) as exc:
-            raise RedactionPolicyError(f"redaction policy {path}: {exc}") from None
+        except OSError as exc:
+            raise RedactionPolicyError(f"redaction policy {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise RedactionPolicyError(f"redaction policy {path}: {yaml_problem(exc)}") from None
         if data is not None and not isinstance(data, Mapping):
             raise RedactionPolicyError(f"redaction policy {path}: top level must be a mapping")
         try:
@@ -322,12 +375,19 @@ class RedactionPolicy(BaseModel):
             raise RedactionPolicyError(f"redaction policy {path}: {exc}") from None
 
 
+_LABEL = regex.compile(r"^[A-Za-z0-9_.*-]{1,128}$")
+
+
 def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
-    """One line per error, naming the rule (its path or name) rather than only an index."""
+    """One line per error, naming the rule (its path or name) rather than only an index.
+
+    A rule's label is shown only when it is itself well-formed; messages come
+    through :func:`service.validation.describe_errors`, so no value is repeated.
+    """
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err, (where, msg) in zip(errors, describe_errors(errors), strict=True):
         loc = list(err["loc"])
-        where = ".".join(str(p) for p in loc)
         if (
             len(loc) >= 2
             and loc[0] in ("scan", "fields", "recognizers")
@@ -339,8 +399,8 @@ def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
             item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
             if isinstance(item, Mapping):
                 label = item.get("path") or item.get("name")
-                if label is not None:
-                    where = f"{loc[0]}[{loc[1]}] ({label!r})" + "".join(f".{p}" for p in loc[2:])
-        msg = str(err["msg"]).removeprefix("Value error, ")
+                if isinstance(label, str) and _LABEL.match(label):
+                    tail = location(loc[2:])
+                    where = f"{loc[0]}[{loc[1]}] ({label!r})" + (f".{tail}" if tail else "")
         lines.append(f"{where}: {msg}" if where else msg)
     return "; ".join(lines)

@@ -2,7 +2,7 @@
 
 Analysis (the expensive part) runs in worker processes with one engine each;
 texts are de-duplicated within a batch and remembered across batches (keyed by
-a hash of the text, the entity set and the policy version), so a prompt
+a hash of the text, the entity set and the policy's content hash), so a prompt
 template seen before costs a dictionary lookup. Operators are applied here, in
 the main process, so HMAC keys never leave it.
 """
@@ -15,7 +15,7 @@ import logging
 import multiprocessing
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -52,7 +52,7 @@ _NUMBERS = frozenset({int, float, bool, type(None)})
 _LEAVES = frozenset({int, float, bool, type(None), str})
 _CONTAINERS = frozenset({dict, list})
 _DROP: Any = object()
-_Key = tuple[str, tuple[str, ...], bytes]  # (policy version, entities, text digest)
+_Key = tuple[str, tuple[str, ...], bytes]  # (policy content hash, entities, text digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,8 @@ class _PathRules:
 
     def __init__(self, policy: RedactionPolicy) -> None:
         self.policy = policy
+        #: What engines and findings are cached by: the content, not the (editable) version.
+        self.content_hash = policy.content_hash()
         self._scan = [(tuple(r.path.split(".")), r) for r in policy.scan]
         self._fields = [(tuple(r.path.split(".")), r) for r in policy.fields]
         self._memo: dict[tuple[str, ...], tuple[ScanRule | None, FieldRule | None, bool]] = {}
@@ -178,7 +180,7 @@ class _PathRules:
         memo_key = (id(rule), text)
         key = self._keys.get(memo_key)
         if key is None:
-            key = _text_key(self.policy, rule, text)
+            key = _text_key(self, rule, text)
             if len(self._keys) > 20_000:
                 self._keys.clear()
             self._keys[memo_key] = key
@@ -254,12 +256,14 @@ class _Apply:
         self.done[(".".join(shown), rule.entity, rule.operator.type)] += 1
         if rule.operator.type == "drop":
             return _DROP
+        if rule.operator.type == "keep":
+            return value  # accepted with an override; recorded above
         return replacement(rule.operator, rule.entity, structured_text(value), self.pseudonyms)
 
 
-def _text_key(policy: RedactionPolicy, rule: ScanRule, text: str) -> _Key:
+def _text_key(rules: _PathRules, rule: ScanRule, text: str) -> _Key:
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    return (policy.version or "", policy.entities_for(rule), digest)
+    return (rules.content_hash, rules.policy.entities_for(rule), digest)
 
 
 _KEEP, _SCAN, _DESCEND = 0, 1, 2
@@ -488,7 +492,7 @@ class _Analysis:
         self.workers = settings.workers
         # One chunk per batch for the in-process thread (nothing to overlap with).
         self.chunk = settings.chunk_size if settings.workers else 1 << 30
-        self.args = (redactor._policy_json, redactor._policy.version or "", settings.spacy_model)
+        self.args = (redactor._policy_json, redactor._rules.content_hash, settings.spacy_model)
         self.results: dict[_Key, list[Finding] | BaseException] = {}
         self.items: dict[_Key, tuple[str, tuple[str, ...]]] = {}
         self.pending: list[_Key] = []
@@ -513,7 +517,10 @@ class _Analysis:
     def _submit(self, keys: list[_Key]) -> None:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self.redactor._executor, analyze_chunk, *self.args, [self.items[k] for k in keys]
+            self.redactor._executor,
+            self.redactor._analyze_override or analyze_chunk,
+            *self.args,
+            [self.items[k] for k in keys],
         )
         self.futures[future] = keys
         if self.deadline is None:
@@ -582,6 +589,12 @@ class Redactor:
     ('mail <EMAIL_ADDRESS>', 'EMAIL_ADDRESS')
     """
 
+    #: What runs in the executor instead of this module's ``analyze_chunk`` / ``warm``
+    #: (``None``: those, which a process pool can pickle); the dry-run sandbox
+    #: (:mod:`service.api.dry_run`) sets its own to run a private engine in its thread.
+    _analyze_override: Callable[..., list[list[Finding]]] | None = None
+    _warm_override: Callable[..., int] | None = None
+
     def __init__(
         self,
         policy: RedactionPolicy,
@@ -634,11 +647,11 @@ class Redactor:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Start worker processes (or the in-process thread) and build their engines."""
-        args = (self._policy_json, self._policy.version or "", self.settings.spacy_model)
+        args = (self._policy_json, self._rules.content_hash, self.settings.spacy_model)
         loop = asyncio.get_running_loop()
         if self.settings.workers == 0:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="redaction")
-            await loop.run_in_executor(self._executor, warm, *args)
+            await loop.run_in_executor(self._executor, self._warm_override or warm, *args)
             return
         self._executor = self._new_pool()
         # Return only once every process has built its engine (in its initializer),
@@ -662,7 +675,7 @@ class Redactor:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=init_worker,
-            initargs=(self._policy_json, self._policy.version or "", self.settings.spacy_model),
+            initargs=(self._policy_json, self._rules.content_hash, self.settings.spacy_model),
         )
 
     def _kill_pool(self) -> None:
@@ -688,7 +701,7 @@ class Redactor:
     ) -> list[list[Finding] | BaseException]:
         """Findings per ``(text, entities)`` (cache first), or the exception that stopped it."""
         analysis = self._analysis()
-        version = self._policy.version or ""
+        version = self._rules.content_hash
         keys: list[_Key] = []
         for text, entities in items:
             digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -1,9 +1,10 @@
 """Code that runs inside analysis worker processes (or the in-process thread).
 
 Each process builds its engine once (in the pool initializer) and keeps it per
-policy version, so a live policy change only costs one rebuild per process.
-The policy travels with every task as JSON: a worker never analyses under a
-policy other than the one the batch was planned with.
+policy *content* (``RedactionPolicy.content_hash``, never the version a user
+may keep while editing), so a live policy change only costs one rebuild per
+process. The policy travels with every task as JSON: a worker never analyses
+under a policy other than the one the batch was planned with.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ _WARMUP_TEXT = (
 )
 
 
-def engine_for(policy_json: str, version: str, spacy_model: str | None) -> GuardianAnalyzer:
-    """The engine of this process for ``version``, built on first use."""
-    engine = _ENGINES.get(version)
+def engine_for(policy_json: str, engine_key: str, spacy_model: str | None) -> GuardianAnalyzer:
+    """The engine of this process for the policy whose content hash is ``engine_key``."""
+    engine = _ENGINES.get(engine_key)
     if engine is None:
         policy = RedactionPolicy.model_validate_json(policy_json)
         engine = build_engine(policy, spacy_model)
@@ -38,35 +39,43 @@ def engine_for(policy_json: str, version: str, spacy_model: str | None) -> Guard
 
         PhoneMetadata.load_all()
         # Presidio compiles patterns and loads the suffix list on first use: pay that now.
-        engine.find(_WARMUP_TEXT, tuple(sorted(policy.all_entities)))
-        _ENGINES[version] = engine
+        # (A policy looking for nothing, accepted with an override, has nothing to warm.)
+        if policy.all_entities:
+            engine.find(_WARMUP_TEXT, tuple(sorted(policy.all_entities)))
+        _ENGINES[engine_key] = engine
         while len(_ENGINES) > _KEEP:
             _ENGINES.popitem(last=False)
     else:
-        _ENGINES.move_to_end(version)
+        _ENGINES.move_to_end(engine_key)
     return engine
 
 
-def init_worker(policy_json: str, version: str, spacy_model: str | None) -> None:
+def init_worker(policy_json: str, engine_key: str, spacy_model: str | None) -> None:
     """Pool initializer: ignore Ctrl-C (the parent decides), quiet Presidio, build the engine."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_presidio()
-    engine_for(policy_json, version, spacy_model)
+    engine_for(policy_json, engine_key, spacy_model)
+
+
+def find_all(
+    engine: GuardianAnalyzer, items: list[tuple[str, tuple[str, ...]]]
+) -> list[list[Finding]]:
+    """Findings for each ``(text, entities)`` item; no entities means nothing to find."""
+    return [engine.find(text, entities) if entities else [] for text, entities in items]
 
 
 def analyze_chunk(
     policy_json: str,
-    version: str,
+    engine_key: str,
     spacy_model: str | None,
     items: list[tuple[str, tuple[str, ...]]],
 ) -> list[list[Finding]]:
     """Findings for each ``(text, entities)`` item, in order."""
-    engine = engine_for(policy_json, version, spacy_model)
-    return [engine.find(text, entities) for text, entities in items]
+    return find_all(engine_for(policy_json, engine_key, spacy_model), items)
 
 
-def warm(policy_json: str, version: str, spacy_model: str | None) -> int:
+def warm(policy_json: str, engine_key: str, spacy_model: str | None) -> int:
     """Build the engine now and report which process ran (start waits for every worker)."""
-    engine_for(policy_json, version, spacy_model)
+    engine_for(policy_json, engine_key, spacy_model)
     time.sleep(0.02)  # let a sibling still in its initializer take the next warm task
     return os.getpid()

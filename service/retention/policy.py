@@ -41,7 +41,9 @@ from pydantic import (
     model_validator,
 )
 
+from service.overrides import PolicyOverride, UnsafeSetting
 from service.retention.errors import EventTimestampError, RetentionPolicyError
+from service.validation import describe_errors, yaml_problem
 
 # --------------------------------------------------------------------------- durations
 
@@ -80,7 +82,7 @@ def parse_duration(value: object) -> timedelta | None:
         text = value.strip().lower()
         if not _DURATION_FULL.fullmatch(text):
             raise ValueError(
-                f"duration {value!r} is not <number><unit>[...] with units ms, s, m, h, d, w "
+                "duration is not <number><unit>[...] with units ms, s, m, h, d, w "
                 "(e.g. '7d', '12h', '1d12h'), or null for no expiry"
             )
         millis = sum(
@@ -165,6 +167,7 @@ def format_instant(instant: datetime) -> str:
 # --------------------------------------------------------------------------- globs
 
 _MAGIC = re.compile(r"[*?[]")
+_RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/-]{0,127}")
 
 
 def glob_covers(wide: str, narrow: str) -> bool:
@@ -399,12 +402,17 @@ class RuleMatch(BaseModel):
 
 
 class RetentionClass(BaseModel):
-    """A named retention class: how long its events may be kept (``None``: no expiry)."""
+    """A named retention class: how long its events may be kept (``None``: no expiry).
+
+    ``legal_hold`` marks a class for data under legal hold: it may keep data
+    forever (or longer than ``retention.max_duration``) without an override.
+    """
 
     model_config = _FROZEN
 
     duration: Annotated[timedelta | None, BeforeValidator(parse_duration)]
     description: str = ""
+    legal_hold: StrictBool = False
 
     @field_serializer("duration")
     def _dump_duration(self, duration: timedelta | None) -> str | None:
@@ -491,6 +499,8 @@ class RetentionPolicy(BaseModel):
     default_class: ClassName
     classes: dict[ClassName, RetentionClass] = Field(min_length=1)
     rules: tuple[RetentionRule, ...] = ()
+    #: Accepts the unsafe settings this policy has (see :meth:`unsafe_settings`).
+    override: PolicyOverride | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -544,7 +554,7 @@ class RetentionPolicy(BaseModel):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise RetentionPolicyError([f"not valid YAML: {exc}"]) from None
+            raise RetentionPolicyError([yaml_problem(exc)]) from None
         return cls.from_mapping(data, strict_unreachable=strict_unreachable)
 
     @classmethod
@@ -565,6 +575,11 @@ class RetentionPolicy(BaseModel):
         data = self.model_dump(mode="json", by_alias=True)
         if self.version == self.content_hash():
             del data["version"]
+        if data["override"] is None:
+            del data["override"]
+        for spec in data["classes"].values():
+            if not spec["legal_hold"]:
+                del spec["legal_hold"]
         for rule in data["rules"]:
             rule["match"] = {k: v for k, v in rule["match"].items() if v is not None}
             if not rule["description"]:
@@ -572,10 +587,35 @@ class RetentionPolicy(BaseModel):
         return data
 
     def content_hash(self) -> str:
-        """A hash of everything but ``version``: equal policies, equal hashes."""
-        body = self.model_dump(mode="json", by_alias=True, exclude={"version"})
+        """A hash of everything but ``version`` and ``override``: equal policies, equal hashes."""
+        body = self.model_dump(mode="json", by_alias=True, exclude={"version", "override"})
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def unsafe_settings(self, max_duration: timedelta | None) -> list[UnsafeSetting]:
+        """Classes that keep data forever or longer than ``max_duration`` (``None``: no bound).
+
+        Classes marked ``legal_hold: true`` are exempt; every other one needs ``override``.
+        """
+        found: list[UnsafeSetting] = []
+        for name, spec in self.classes.items():
+            if spec.legal_hold:
+                continue
+            if spec.duration is None:
+                found.append(
+                    UnsafeSetting(
+                        f"classes.{name}.duration",
+                        "no expiry; only classes marked legal_hold: true keep data forever",
+                    )
+                )
+            elif max_duration is not None and spec.duration > max_duration:
+                found.append(
+                    UnsafeSetting(
+                        f"classes.{name}.duration",
+                        f"longer than retention.max_duration ({format_duration(max_duration)})",
+                    )
+                )
+        return found
 
     # -- analysis --------------------------------------------------------------------------
 
@@ -736,21 +776,21 @@ def load_policy(path: Path, *, strict_unreachable: bool = False) -> RetentionPol
 def _describe(exc: ValidationError, data: object) -> list[str]:
     """One line per validation error, naming the rule (index and name) where there is one."""
     problems: list[str] = []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error, (located, message) in zip(errors, describe_errors(errors), strict=True):
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, RetentionPolicyError):
             problems.extend(cause.problems)
             continue
         loc = list(error["loc"])
         where = ""
+        field = located
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             where = f"rules[{loc[1]}]"
             name = _rule_name(data, loc[1])
             if name is not None:
                 where += f" {name!r}"
-            loc = loc[2:]
-        field = ".".join(str(part) for part in loc)
-        message = str(error["msg"]).removeprefix("Value error, ")
+            field = located.split(".", 2)[2] if len(loc) > 2 else ""
         head = ": ".join(part for part in (where, field) if part)
         problems.append(f"{head}: {message}" if head else message)
     return problems
@@ -761,5 +801,7 @@ def _rule_name(data: object, index: int) -> str | None:
         rules = data.get("rules")
         if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], Mapping):
             name = rules[index].get("name")
-            return name if isinstance(name, str) else None
+            # Only a well-formed name identifies the rule; anything else is not repeated.
+            ok = isinstance(name, str) and _RULE_NAME.fullmatch(name) is not None
+            return name if ok else None
     return None

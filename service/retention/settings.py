@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
-from service.retention.policy import RetentionPolicy
+from service.retention.policy import RetentionPolicy, parse_duration
 
 
 class RetentionSettings(BaseModel):
@@ -21,6 +22,9 @@ class RetentionSettings(BaseModel):
         Sanitized events of class ``c`` go to ``<topic_prefix><c>``.
     strict_unreachable
         Refuse a policy with rules that can never match, instead of warning.
+    max_duration
+        Longest duration a class may have without an override (``"400d"``;
+        ``null``: no bound). Classes marked ``legal_hold: true`` are exempt.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -30,6 +34,7 @@ class RetentionSettings(BaseModel):
         str, StringConstraints(pattern=r"^[A-Za-z0-9._-]*$", max_length=120)
     ] = "inference.sanitized."
     strict_unreachable: bool = False
+    max_duration: Annotated[timedelta | None, BeforeValidator(parse_duration)] = timedelta(days=400)
 
     def load_policy(self) -> RetentionPolicy:
         """Read and validate ``policy_file`` with this strictness."""
