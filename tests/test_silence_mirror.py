@@ -103,10 +103,13 @@ async def test_a_guardian_silence_mutes_the_prometheus_alert_and_is_deleted_with
                 for a in am.get("/api/v2/alerts", active="true", silenced="true")
             }
             assert states["credit-risk"] == "active"
-            assert metrics.registry.get_sample_value(
-                "guardian_alert_deliveries_total",
-                {"sink": "alertmanager_silences", "outcome": "sent"},
-            ) == 2
+            assert (
+                metrics.registry.get_sample_value(
+                    "guardian_alert_deliveries_total",
+                    {"sink": "alertmanager_silences", "outcome": "sent"},
+                )
+                == 2
+            )
         finally:
             await engine.close()
 
@@ -137,9 +140,7 @@ async def test_an_unreachable_alertmanager_gets_the_silence_on_a_later_flush() -
         assert len([r for r in seen if r.url.path == "/api/v2/silences"]) == 2  # no duplicate
 
 
-async def test_a_rejected_or_ended_silence_is_not_retried_and_a_late_delete_is_not_sent() -> (
-    None
-):
+async def test_a_rejected_or_ended_silence_is_not_retried_and_a_late_delete_is_not_sent() -> None:
     seen: list[httpx.Request] = []
     async with httpx.AsyncClient(transport=_transport([400], seen)) as client:
         sink = AlertmanagerSink("http://am:9093", client=client, retries=0)
