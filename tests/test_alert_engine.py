@@ -599,3 +599,43 @@ async def test_real_alertmanager_receives_alert_and_resolution(tmp_path: Path) -
             )
         finally:
             await engine.close()
+
+
+# ------------------------------------------------------------------ runbooks
+
+
+@pytest.mark.parametrize(
+    ("setting", "file_base", "expected"),
+    [
+        ("https://wiki.internal/guardian/", None, "https://wiki.internal/guardian/"),
+        (
+            "https://wiki.internal/guardian",
+            "https://old.internal/rb",
+            "https://wiki.internal/guardian/",
+        ),
+        (None, "https://old.internal/rb", "https://old.internal/rb/"),
+        (None, None, "docs/runbooks/"),
+    ],
+)
+def test_runbook_link_comes_from_the_setting(
+    setting: str | None, file_base: str | None, expected: str
+) -> None:
+    data: dict[str, Any] = {"version": "t"}
+    if file_base:
+        data["runbook_url_base"] = file_base
+    engine = AlertEngine(AlertRules.model_validate(data), runbook_base_url=setting)
+    engine.ingest(drift(), now=T0)
+    (change,) = engine.tick(T0)
+    assert change.alert.runbook_url == f"{expected}GuardianDriftDetected.md"
+    assert change.alert.annotations["runbook_url"] == change.alert.runbook_url
+
+
+def test_runbook_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import GuardianSettings
+
+    monkeypatch.setenv("GUARDIAN_ALERTING__RUNBOOK_BASE_URL", "https://wiki.internal/guardian")
+    settings = GuardianSettings()
+    assert str(settings.alerting.runbook_base_url).rstrip("/") == "https://wiki.internal/guardian"
+    monkeypatch.setenv("GUARDIAN_ALERTING__RUNBOOK_BASE_URL", "not a url")
+    with pytest.raises(ValidationError, match="runbook_base_url"):
+        GuardianSettings()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from service.alerting.rules import AlertName, AlertRules
 from tests.promql import PROJECT_ROOT, RULES_DIR, known_names, metric_names
 
 PROMETHEUS_DIR = PROJECT_ROOT / "config" / "prometheus"
@@ -130,11 +131,20 @@ def test_recording_rules_are_named_level_metric_operations() -> None:
         assert base & known, f"{rule['record']}: {metric} is not a Guardian metric"
 
 
-def test_nothing_links_to_example_com() -> None:
-    for folder in ("config", "docs"):
-        for path in (PROJECT_ROOT / folder).rglob("*"):
+def test_no_runbook_or_alerting_link_points_at_example_com() -> None:
+    places = [
+        PROJECT_ROOT / "config" / "prometheus",
+        PROJECT_ROOT / "config" / "alertmanager",
+        PROJECT_ROOT / "config" / "grafana",
+        PROJECT_ROOT / "config" / "alerts.yaml",
+        PROJECT_ROOT / "docs" / "runbooks",
+        PROJECT_ROOT / "docs" / "observability.md",
+    ]
+    for place in places:
+        for path in [place] if place.is_file() else place.rglob("*"):
             if path.is_file() and path.suffix in {".yml", ".yaml", ".md", ".json", ".py"}:
                 assert "example.com" not in path.read_text(encoding="utf-8"), path
+    assert "example" not in AlertRules().runbook_url(AlertName.DRIFT)
 
 
 def test_rule_expressions_read_only_exported_metrics() -> None:
