@@ -137,3 +137,15 @@ def test_a_metric_removed_from_the_config_stops_being_exported() -> None:
     assert breached(registry, "credit-risk") == 1
     monitor.reset()
     assert breached(registry, "credit-risk") is None
+
+
+def test_models_past_the_label_bound_share_a_series_that_any_breach_holds() -> None:
+    registry = CollectorRegistry()
+    config = FairnessConfig.from_mapping({"models": [entry("*", breach_after=1)]})
+    monitor = FairnessMonitor(config, GuardianMetrics(registry, top_k=1))
+    push(monitor, "first", {"f": 0.5, "m": 0.5}, per_group=100)  # admitted label value
+    push(monitor, "biased", {"f": 0.2, "m": 0.8}, per_group=100)  # folded into __other__
+    push(monitor, "fair", {"f": 0.5, "m": 0.5}, per_group=100)  # folded too, evaluated last
+    monitor.evaluate()
+    assert breached(registry, "first") == 0
+    assert breached(registry, "__other__") == 1  # the fair folded model does not hide it

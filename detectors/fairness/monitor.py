@@ -47,7 +47,7 @@ from detectors.fairness.metrics import (
 )
 from detectors.fairness.window import FairnessWindow, GroupTally
 from detectors.results import FairnessResult
-from detectors.telemetry import DetectorTelemetry
+from detectors.telemetry import OTHER, DetectorTelemetry
 
 STATE_VERSION = 1
 _KEY_SEP = "|"
@@ -307,10 +307,24 @@ class FairnessMonitor:
         exported: set[tuple[str, str, str]] = set()
         for (attribute, metric), hyst in state.hysteresis.items():
             series = (model_l, m.attribute_label(attribute), metric)
-            m.fairness_breached.labels(*series).set(1 if hyst.state == "breach" else 0)
+            breached = hyst.state == "breach"
+            if model_l == OTHER and not breached:
+                # models past the label bound share one series: it is 1 while any holds a breach
+                breached = self._folded_breach(model, attribute, metric)
+            m.fairness_breached.labels(*series).set(1 if breached else 0)
             exported.add(series)
         self._remove_breached(model, keep=exported)
         self._breached_series[model] = exported
+
+    def _folded_breach(self, model: str, attribute: str, metric: str) -> bool:
+        m = self._metrics
+        assert m is not None
+        return any(
+            name != model
+            and m.model_label(name) == OTHER
+            and other.hysteresis.get((attribute, metric), _Hysteresis()).state == "breach"
+            for name, other in self._models.items()
+        )
 
     def _remove_breached(self, model: str, keep: set[tuple[str, str, str]] | None = None) -> None:
         """Stop exporting ``model``'s decisions (its partition moved, it was reset)."""
