@@ -9,11 +9,22 @@ names produces at most ``top_k + 1`` series per label.
 
 from __future__ import annotations
 
+import platform
 import threading
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from detectors.telemetry import OTHER
+from service.metric_kinds import CountedHistogram, Renamed
 
 __all__ = ["OTHER", "BoundedLabel", "GuardianMetrics"]
 
@@ -61,6 +72,8 @@ class BoundedLabel:
 
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: A message waits for its whole batch: up to seconds, so the buckets reach further.
+EVENT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class GuardianMetrics:
@@ -101,21 +114,46 @@ class GuardianMetrics:
         )
         self.processing_seconds = Histogram(
             "guardian_processing_seconds",
-            "Time to process one batch, from poll to acknowledged outputs, per event.",
+            "Time to process one batch, from poll to acknowledged outputs (one observation "
+            "per batch; per-message latency is guardian_event_processing_seconds).",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.batch_size = Histogram(
-            "guardian_batch_size",
-            "Messages per processed batch.",
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+        self.event_processing_seconds = CountedHistogram(
+            "guardian_event_processing_seconds",
+            "Time from poll to acknowledged outputs, per consumed message (each message "
+            "of a batch waits for the whole batch, so the batch time counts once per message).",
+            EVENT_LATENCY_BUCKETS,
             registry=r,
         )
-        self.consumer_lag = Gauge(
-            "guardian_consumer_lag",
-            "Messages between the committed offset and the end of the partition.",
-            ["topic", "partition"],
-            registry=r,
+        batch_buckets = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
+        self.batch_size = Renamed(
+            Histogram(
+                "guardian_batch_size_messages",
+                "Messages per processed batch.",
+                buckets=batch_buckets,
+                registry=r,
+            ),
+            Histogram(
+                "guardian_batch_size",
+                "DEPRECATED, removed in the next release: use guardian_batch_size_messages.",
+                buckets=batch_buckets,
+                registry=r,
+            ),
+        )
+        self.consumer_lag = Renamed(
+            Gauge(
+                "guardian_consumer_lag_messages",
+                "Messages between the committed offset and the end of the partition.",
+                ["topic", "partition"],
+                registry=r,
+            ),
+            Gauge(
+                "guardian_consumer_lag",
+                "DEPRECATED, removed in the next release: use guardian_consumer_lag_messages.",
+                ["topic", "partition"],
+                registry=r,
+            ),
         )
         self.kafka_up = Gauge(
             "guardian_kafka_up", "1 when the broker answered the last request.", registry=r
@@ -123,12 +161,13 @@ class GuardianMetrics:
         self.partitions_assigned = Gauge(
             "guardian_partitions_assigned", "Input partitions owned by this replica.", registry=r
         )
-        self.label_overflow = Gauge(
+        self.label_overflow = Counter(
             "guardian_label_values_folded",
-            "Distinct label values folded into __other__ by the cardinality bound.",
+            "Label values replaced by __other__ by the cardinality bound (one per use).",
             ["label"],
             registry=r,
         )
+        self._overflow_exported: dict[str, int] = {}
 
         # redaction
         self.redactions = Counter(
@@ -202,8 +241,8 @@ class GuardianMetrics:
             ["model", "attribute", "group", "rate", "bound"],
             registry=r,
         )
-        self.fairness_group_count = Gauge(
-            "guardian_fairness_group_count",
+        self.fairness_group_events = Gauge(
+            "guardian_fairness_group_events",
             "Events per group in the current window.",
             ["model", "attribute", "group"],
             registry=r,
@@ -211,6 +250,13 @@ class GuardianMetrics:
         self.fairness_breaches = Counter(
             "guardian_fairness_breaches",
             "Fairness breaches declared.",
+            ["model", "attribute", "metric"],
+            registry=r,
+        )
+        self.fairness_breached = Gauge(
+            "guardian_fairness_breached",
+            "1 while the fairness monitor holds a breach (minimum group size, confidence, "
+            "hysteresis and the model's thresholds applied), else 0; alert on this.",
             ["model", "attribute", "metric"],
             registry=r,
         )
@@ -253,8 +299,21 @@ class GuardianMetrics:
             "guardian_checkpoints", "Detector checkpoints by outcome.", ["outcome"], registry=r
         )
 
+        # process: what is running (build) and what it costs (CPU, memory, open files)
+        self.build_info = Info(
+            "guardian_build", "Version of Guardian and of Python of this process.", registry=r
+        )
+        self.build_info.info({"version": guardian_version(), "python": platform.python_version()})
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes…
+        PlatformCollector(registry=r)  # python_info
+
+    def observe_processing(self, messages: int, seconds: float) -> None:
+        """Record one processed batch: its time, and that time once per message in it."""
+        self.processing_seconds.observe(seconds)
+        self.event_processing_seconds.observe(seconds, count=messages)
+
     def refresh_overflow(self) -> None:
-        """Export how many values each bounded label folded."""
+        """Export how many values each bounded label folded (a counter: it only rises)."""
         for label in (
             self.model_label,
             self.feature_label,
@@ -262,4 +321,17 @@ class GuardianMetrics:
             self.attribute_label,
             self.group_label,
         ):
-            self.label_overflow.labels(label.name).set(label.overflow)
+            seen = label.overflow
+            delta = seen - self._overflow_exported.get(label.name, 0)
+            child = self.label_overflow.labels(label.name)  # the series exists at 0
+            if delta > 0:
+                child.inc(delta)
+                self._overflow_exported[label.name] = seen
+
+
+def guardian_version() -> str:
+    """The installed package's version ("unknown" when run from a bare source tree)."""
+    try:
+        return metadata.version("inference-guardian")
+    except metadata.PackageNotFoundError:
+        return "unknown"

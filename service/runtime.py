@@ -122,10 +122,12 @@ class Guardian:
         self.label_join = LabelJoin(
             settings.detectors.label_join_max, settings.detectors.label_join_ttl_s, self.metrics
         )
+        runbooks = settings.alerting.runbook_base_url
         self.alerts = AlertEngine(
             _load("alert rules", settings.alerting.rules_file, load_rules),
             self.metrics,
             config_version_provider=self.config_version,
+            runbook_base_url=str(runbooks) if runbooks is not None else None,
         )
         for section, fields in overrides.items():
             if fields:
@@ -161,7 +163,12 @@ class Guardian:
             self.checkpointer.attach()
         # The alert sink writes to the pipeline's alerts topic (one name for both settings).
         alerting = settings.alerting.model_copy(update={"topic": settings.kafka.topics.alerts})
-        self.alerts.sinks = build_sinks(alerting, self.metrics, send=self._send_alert)
+        not_pushed = {n.value for n in self.alerts.rules.rules} - (
+            self.alerts.rules.pushed_to_alertmanager()
+        )
+        self.alerts.sinks = build_sinks(
+            alerting, self.metrics, send=self._send_alert, not_pushed=not_pushed
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         # Control plane (issue 8): live config shared by every replica through guardian.config,

@@ -202,6 +202,7 @@ def running_prometheus(
     evaluation_interval: str = "1s",
     metrics_path: str = "/metrics",
     job: str = "guardian",
+    external_labels: dict[str, str] | None = None,
 ) -> Iterator[Prometheus]:
     """A Prometheus on a free port scraping ``targets`` as job ``job`` with ``rule_files``."""
     binary = require_binary("prometheus")
@@ -218,6 +219,7 @@ def running_prometheus(
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": evaluation_interval,
+            **({"external_labels": external_labels} if external_labels else {}),
         },
         "rule_files": copied,
         "scrape_configs": [

@@ -16,7 +16,7 @@ from pydantic import SecretStr, ValidationError
 from detectors.results import DriftResult, FairnessResult
 from service.alerting import AlertEngine, AlertingSettings, AlertNotFound, AlertRules, load_rules
 from service.alerting.engine import AlertFilter, AlertState, Matcher
-from service.alerting.rules import AlertName, parse_duration
+from service.alerting.rules import HEALTH_ALERTS, AlertName, parse_duration
 from service.alerting.sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink, build_sinks
 from service.metrics import GuardianMetrics
 from tests.promstack import running_alertmanager
@@ -32,8 +32,17 @@ def rules(**overrides: Any) -> AlertRules:
         "rules": {
             "GuardianDriftDetected": {"for": "10s", "resolve_after": "60s", "cooldown": "120s"},
             "GuardianFairnessBreach": {"for": 0, "resolve_after": "30s", "cooldown": "60s"},
-            "GuardianDLQRateHigh": {"for": "20s", "resolve_after": "40s", "cooldown": 0},
-            "GuardianModelSilent": {"for": 0, "resolve_after": 0, "cooldown": 0},
+            # the engine's health alerts are off in the shipped rules (Prometheus raises
+            # them); these tests exercise the engine's ability to raise them when enabled
+            "GuardianDLQRateHigh": {
+                "enabled": True,
+                "for": "20s",
+                "resolve_after": "40s",
+                "cooldown": 0,
+            },
+            "GuardianModelSilent": {"enabled": True, "for": 0, "resolve_after": 0, "cooldown": 0},
+            "GuardianConsumerLagHigh": {"enabled": True},
+            "GuardianRedactionFailures": {"enabled": True},
         },
     }
     base.update(overrides)
@@ -77,7 +86,10 @@ def events(changes: list[Any]) -> list[str]:
 def test_shipped_rules_file_loads_and_covers_every_alert() -> None:
     loaded = load_rules()
     assert set(loaded.rules) == set(AlertName)
-    assert loaded.rule(AlertName.REDACTION_FAILURES).severity == "critical"
+    # one source per alert: health is Prometheus', fairness reaches Alertmanager via its rule
+    assert {n for n, r in loaded.rules.items() if not r.enabled} == HEALTH_ALERTS
+    assert loaded.pushed_to_alertmanager() == {AlertName.DRIFT.value}
+    assert loaded.rule(AlertName.FAIRNESS).severity == "warning"
     assert loaded.inputs.model_silence == 900.0
     for name in AlertName:
         runbook = Path("docs/runbooks") / f"{name.value}.md"
@@ -263,7 +275,7 @@ def test_fairness_breach_holds_until_cleared() -> None:
     engine = AlertEngine(rules())
     engine.ingest(fairness("breach"), now=T0)
     (change,) = engine.tick(T0)
-    assert change.alert.severity == "critical"
+    assert change.alert.severity == "warning"
     assert change.alert.labels["attribute"] == "gender"
     assert change.alert.labels["metric"] == "demographic_parity_ratio"
     assert "0.61" in change.alert.annotations["description"]  # an aggregate, not an event value
@@ -356,9 +368,12 @@ def test_list_filters() -> None:
     engine.ingest(fairness("breach", model="b"), now=T0)
     engine.tick(T0 + 10)
     assert [a.labels["model"] for a in engine.list_alerts(AlertFilter(model="a"))] == ["a"]
-    assert [a.alertname for a in engine.list_alerts(AlertFilter(severity="critical"))] == [
-        "GuardianFairnessBreach"
+    warnings = engine.list_alerts(AlertFilter(severity="warning"))
+    assert sorted(a.alertname for a in warnings) == [
+        "GuardianDriftDetected",
+        "GuardianFairnessBreach",
     ]
+    assert engine.list_alerts(AlertFilter(severity="critical")) == []
     assert len(engine.list_alerts(AlertFilter(alertname="GuardianDriftDetected"))) == 1
 
 
@@ -499,6 +514,7 @@ async def test_alertmanager_payload_resends_and_skips_silenced() -> None:
             resend_interval=60,
             generator_url="http://guardian:8080",
             client=client,
+            mirror_silences=False,  # tests/test_silence_mirror.py covers the copies
         )
         engine = AlertEngine(rules(), sinks=[sink])
         engine.ingest(drift(), now=T0)
@@ -583,3 +599,43 @@ async def test_real_alertmanager_receives_alert_and_resolution(tmp_path: Path) -
             )
         finally:
             await engine.close()
+
+
+# ------------------------------------------------------------------ runbooks
+
+
+@pytest.mark.parametrize(
+    ("setting", "file_base", "expected"),
+    [
+        ("https://wiki.internal/guardian/", None, "https://wiki.internal/guardian/"),
+        (
+            "https://wiki.internal/guardian",
+            "https://old.internal/rb",
+            "https://wiki.internal/guardian/",
+        ),
+        (None, "https://old.internal/rb", "https://old.internal/rb/"),
+        (None, None, "docs/runbooks/"),
+    ],
+)
+def test_runbook_link_comes_from_the_setting(
+    setting: str | None, file_base: str | None, expected: str
+) -> None:
+    data: dict[str, Any] = {"version": "t"}
+    if file_base:
+        data["runbook_url_base"] = file_base
+    engine = AlertEngine(AlertRules.model_validate(data), runbook_base_url=setting)
+    engine.ingest(drift(), now=T0)
+    (change,) = engine.tick(T0)
+    assert change.alert.runbook_url == f"{expected}GuardianDriftDetected.md"
+    assert change.alert.annotations["runbook_url"] == change.alert.runbook_url
+
+
+def test_runbook_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import GuardianSettings
+
+    monkeypatch.setenv("GUARDIAN_ALERTING__RUNBOOK_BASE_URL", "https://wiki.internal/guardian")
+    settings = GuardianSettings()
+    assert str(settings.alerting.runbook_base_url).rstrip("/") == "https://wiki.internal/guardian"
+    monkeypatch.setenv("GUARDIAN_ALERTING__RUNBOOK_BASE_URL", "not a url")
+    with pytest.raises(ValidationError, match="runbook_base_url"):
+        GuardianSettings()

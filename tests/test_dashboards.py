@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -9,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
+from service.metric_kinds import Renamed
 from service.metrics import GuardianMetrics
 from tests.promql import PROJECT_ROOT, RULES_DIR, known_names, metric_names
 from tests.promstack import free_port, running_prometheus
@@ -34,17 +35,23 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def queries() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel or variable title, PromQL) for every query of every dashboard."""
+    """(dashboard, panel/variable/annotation, PromQL) for every query of every dashboard."""
     found = []
     for name, dashboard in dashboards().items():
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 found.append((name, panel["title"], target["expr"]))
         for var in dashboard["templating"]["list"]:
-            query = var["query"]
+            if var["type"] != "query":
+                continue
+            query = var["query"]["query"]
+            assert var["definition"] == query, (name, var["name"])
             match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
             assert match, f"{name}: variable {var['name']} has an unexpected query {query!r}"
             found.append((name, f"${var['name']}", match.group(1)))
+        for annotation in dashboard["annotations"]["list"]:
+            if "expr" in annotation:
+                found.append((name, f"annotation {annotation['name']}", annotation["expr"]))
     return found
 
 
@@ -54,9 +61,20 @@ def runnable(expr: str) -> str:
     return re.sub(r"\$\w+", ".*", expr)
 
 
-def test_four_dashboards_with_unique_uids() -> None:
+def load_builder() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "build_dashboards", GRAFANA / "build_dashboards.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_five_dashboards_with_unique_uids() -> None:
     loaded = dashboards()
     assert set(loaded) == {
+        "guardian-sre.json",
         "guardian-overview.json",
         "guardian-drift.json",
         "guardian-fairness.json",
@@ -69,20 +87,130 @@ def test_four_dashboards_with_unique_uids() -> None:
 
 
 def test_generated_json_is_up_to_date() -> None:
-    pytest.importorskip("grafanalib", reason="grafanalib (dev extra) regenerates the dashboards")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "build_dashboards", GRAFANA / "build_dashboards.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_builder()
     for name in module.BUILDERS:
         committed = (GRAFANA / "dashboards" / f"guardian-{name}.json").read_text(encoding="utf-8")
         assert module.render(name) == committed, (
             f"guardian-{name}.json is stale: run python config/grafana/build_dashboards.py"
         )
+
+
+def test_the_generator_uses_no_third_party_library() -> None:
+    source = (GRAFANA / "build_dashboards.py").read_text(encoding="utf-8")
+    assert "grafanalib" not in source.replace("grafanalib wrote", "")
+    imported = set(re.findall(r"^(?:from|import) (\w+)", source, flags=re.MULTILINE))
+    assert imported <= {
+        "__future__",
+        "argparse",
+        "itertools",
+        "json",
+        "sys",
+        "collections",
+        "pathlib",
+        "typing",
+    }, imported
+
+
+PANEL_TYPES = {"stat", "timeseries", "table", "text"}
+THRESHOLD_COLOURS = {"green", "yellow", "orange", "red", "blue"}
+
+
+def _check_thresholds(where: str, thresholds: dict[str, Any]) -> list[float]:
+    assert thresholds["mode"] == "absolute", where
+    steps = thresholds["steps"]
+    assert steps[0]["value"] is None, f"{where}: the first step is the base (value null)"
+    marks = [step["value"] for step in steps[1:]]
+    assert marks == sorted(marks) and all(isinstance(m, int | float) for m in marks), where
+    assert {step["color"] for step in steps} <= THRESHOLD_COLOURS, where
+    return marks
+
+
+def test_dashboards_follow_grafanas_current_json_model() -> None:
+    """The structure Grafana 10.4/11 expects of schemaVersion 39 dashboards."""
+    for name, dashboard in dashboards().items():
+        assert dashboard["schemaVersion"] >= 39, name
+        for key in ("uid", "title", "time", "templating", "annotations", "panels", "refresh"):
+            assert key in dashboard, (name, key)
+        assert re.fullmatch(r"[a-z0-9-]{1,40}", dashboard["uid"]), name
+        ids = [p["id"] for p in panels(dashboard)]
+        assert len(ids) == len(set(ids)), f"{name}: duplicate panel ids"
+        cells: set[tuple[int, int]] = set()
+        for panel in panels(dashboard):
+            where = f"{name}: {panel['title']}"
+            assert panel["type"] in PANEL_TYPES, where
+            grid = panel["gridPos"]
+            assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 24, where
+            covered = {
+                (x, y)
+                for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])
+            }
+            assert not covered & cells, f"{where}: overlaps another panel"
+            cells |= covered
+            refs = [t["refId"] for t in panel.get("targets", [])]
+            assert len(refs) == len(set(refs)), where
+            if panel["type"] == "text":
+                assert panel["options"]["mode"] == "markdown", where
+                continue
+            assert refs, f"{where}: no query"
+            defaults = panel["fieldConfig"]["defaults"]
+            _check_thresholds(where, defaults["thresholds"])
+            if panel["type"] == "stat":
+                assert defaults["color"]["mode"] == "thresholds", f"{where}: stat not coloured"
+                assert panel["options"]["colorMode"] in {"background", "value"}, where
+                assert len(defaults["thresholds"]["steps"]) >= 1, where
+        for annotation in dashboard["annotations"]["list"]:
+            assert annotation.get("builtIn") == 1 or annotation["datasource"]["uid"] == (
+                DATASOURCE_UID
+            ), name
+
+
+def test_stats_with_a_good_and_bad_side_have_colour_marks() -> None:
+    coloured = 0
+    for dashboard in dashboards().values():
+        for panel in panels(dashboard):
+            if panel["type"] == "stat":
+                steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                coloured += len(steps) > 1
+    assert coloured >= 15
+
+
+def _threshold_lines(dashboard: dict[str, Any]) -> dict[str, list[float]]:
+    lines = {}
+    for panel in panels(dashboard):
+        if panel["type"] != "timeseries":
+            continue
+        defaults = panel["fieldConfig"]["defaults"]
+        if defaults["custom"]["thresholdsStyle"]["mode"] in {"line", "dashed"}:
+            lines[panel["title"]] = _check_thresholds(panel["title"], defaults["thresholds"])
+    return lines
+
+
+def test_fairness_panels_draw_their_thresholds() -> None:
+    lines = _threshold_lines(dashboards()["guardian-fairness.json"])
+    assert lines["Demographic parity ratio (four-fifths rule at 0.8)"] == [0.8]
+    assert lines["Differences (parity, equal opportunity, equalized odds; 0.1)"] == [0.1]
+    assert any(marks == [30] for marks in lines.values())  # min_group_size
+
+
+def test_sre_overview_has_replicas_rates_lag_runbooks_and_config_changes() -> None:
+    sre = dashboards()["guardian-sre.json"]
+    exprs = " ".join(e for d, _, e in queries() if d == "guardian-sre.json")
+    for needle in (
+        'up{job="guardian"}',
+        "job:guardian_events_consumed:rate1m",
+        "job_model:guardian_events_processed:rate1m",
+        "job_topic:guardian_consumer_lag_messages:sum",
+        "ALERTS",
+    ):
+        assert needle in exprs, needle
+    (runbooks,) = [p for p in panels(sre) if p["type"] == "text"]
+    content = runbooks["options"]["content"]
+    for path in (PROJECT_ROOT / "docs" / "runbooks").glob("Guardian*.md"):
+        assert f"(${{runbooks}}/{path.name})" in content, path.name
+    assert any(v["name"] == "runbooks" for v in sre["templating"]["list"])
+    changes = [a for a in sre["annotations"]["list"] if a.get("name") == "Config changes"]
+    assert changes and "guardian_config_version" in changes[0]["expr"]
 
 
 def test_every_query_reads_only_exported_metrics() -> None:
@@ -99,10 +227,10 @@ def test_overview_covers_what_the_issue_asks() -> None:
     exprs = " ".join(e for d, _, e in queries() if d == "guardian-overview.json")
     for metric in (
         "guardian_events_processed_total",
-        "guardian_consumer_lag",
+        "guardian_consumer_lag_messages",
         "guardian_events_rejected_total",
         "guardian_redactions_total",
-        "guardian_processing_seconds_bucket",
+        "guardian_event_processing_seconds_bucket",
     ):
         assert metric in exprs, metric
     fairness = " ".join(e for d, _, e in queries() if d == "guardian-fairness.json")
@@ -130,8 +258,15 @@ def test_panels_use_the_provisioned_datasource() -> None:
 def populated_metrics() -> GuardianMetrics:
     """Every Guardian metric with one series, as a running Guardian would expose them."""
     metrics = GuardianMetrics(CollectorRegistry())
+    metrics.observe_processing(5, 0.02)  # the per-batch and the per-message histograms
+    wrapped: list[Any] = []
     for metric in vars(metrics).values():
-        if not isinstance(metric, MetricWrapperBase):
+        if isinstance(metric, Renamed):  # the current name and its deprecated duplicate
+            wrapped += [metric.current, metric.deprecated]
+        elif isinstance(metric, MetricWrapperBase):
+            wrapped.append(metric)
+    for metric in wrapped:
+        if metric._type == "info":
             continue
         names = metric._labelnames
         child = metric.labels(*["demo"] * len(names)) if names else metric
@@ -156,16 +291,14 @@ def test_every_query_runs_on_a_real_prometheus(tmp_path: Path) -> None:
             rule_files=sorted(RULES_DIR.glob("*.yml")),
         ) as prom:
             prom.wait_for('up{job="guardian"} == 1', timeout=20)
-            prom.wait_for("guardian:consumer_lag:sum", timeout=20)
+            prom.wait_for("job_topic:guardian_consumer_lag_messages:sum", timeout=20)
             names = set(prom.get("/api/v1/label/__name__/values")["data"])
             failures = []
             for dashboard, title, expr in queries():
                 answer = prom.check_query(runnable(expr))
                 if answer.get("status") != "success":
                     failures.append((dashboard, title, answer.get("error")))
-                missing = {
-                    n for n in metric_names(expr) if not n.startswith(("guardian:", "ALERTS"))
-                } - names
+                missing = {n for n in metric_names(expr) if ":" not in n and n != "ALERTS"} - names
                 if missing:
                     failures.append((dashboard, title, f"not scraped: {sorted(missing)}"))
             assert failures == []

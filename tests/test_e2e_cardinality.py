@@ -68,9 +68,9 @@ async def test_label_values_stay_bounded_with_5000_model_names(
     assert total_processed() == MODELS  # folded, not dropped
     # the worker's health loop exports how many values were folded
     await wait_for(
-        lambda: sample(registry, "guardian_label_values_folded", label="model") > 0,
+        lambda: sample(registry, "guardian_label_values_folded_total", label="model") > 0,
         within=5,
-        what="folded-values gauge",
+        what="folded-values counter",
     )
 
     transport = httpx.ASGITransport(app=guardian.app)
@@ -97,7 +97,7 @@ async def test_label_values_stay_bounded_with_5000_model_names(
         assert len(values[(family, "model")]) == TOP_K + 1, family
         assert OTHER in values[(family, "model")]
     assert len(values[("guardian_drift_detected", "feature")]) == TOP_K + 1
-    groups = values[("guardian_fairness_group_count", "group")]
+    groups = values[("guardian_fairness_group_events", "group")]
     assert OTHER in groups
     assert not any(g.startswith("g") and g[1:].isdigit() for g in groups)  # no raw value
     over = {key: len(v) for key, v in values.items() if len(v) > TOP_K + 1}

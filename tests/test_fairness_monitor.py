@@ -263,7 +263,7 @@ def test_gauges_agree_with_fairlearn_and_use_its_metric_names() -> None:
         equalized_odds_difference(y, p, sensitive_features=raws), abs=1e-9
     )
     count_f = registry.get_sample_value(
-        "guardian_fairness_group_count", {"model": MODEL, "attribute": "gender", "group": "f"}
+        "guardian_fairness_group_events", {"model": MODEL, "attribute": "gender", "group": "f"}
     )
     assert count_f == raws.count("f")
     other_rate = registry.get_sample_value(

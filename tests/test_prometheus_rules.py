@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.alerting.rules import AlertName
+from service.alerting.rules import AlertName, AlertRules
 from tests.promql import PROJECT_ROOT, RULES_DIR, known_names, metric_names
 
 PROMETHEUS_DIR = PROJECT_ROOT / "config" / "prometheus"
@@ -67,17 +67,84 @@ def test_alertmanager_example_config() -> None:
     run(amtool, "check-config", str(PROJECT_ROOT / "config/alertmanager/alertmanager.yml"))
 
 
-def test_every_alert_named_in_the_issue_exists_with_summary_and_runbook() -> None:
-    rules = {r["alert"]: r for r in alerting_rules()}
-    assert {n.value for n in AlertName} | {"GuardianDown"} <= set(rules)
-    for name, rule in rules.items():
-        annotations = rule["annotations"]
-        assert annotations.get("summary"), name
+PROMETHEUS_ALERTS = {
+    "GuardianDown",
+    "GuardianKafkaUnreachable",
+    "GuardianConsumerLagHigh",
+    "GuardianDLQRateHigh",
+    "GuardianRedactionFailures",
+    "GuardianModelSilent",
+    "GuardianAlertDeliveryFailing",
+    "GuardianFairnessBreach",
+}
+RUNBOOK_TEMPLATE = (
+    "{{ with $externalLabels.runbook_base_url }}{{ . }}{{ else }}docs/runbooks{{ end }}/"
+)
+
+
+def test_every_alert_has_summary_severity_and_a_runbook_link_from_the_external_label() -> None:
+    rules = alerting_rules()
+    assert {r["alert"] for r in rules} == PROMETHEUS_ALERTS
+    for rule in rules:
+        name, annotations = rule["alert"], rule["annotations"]
+        assert annotations.get("summary") and annotations.get("description"), name
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}, name
         assert rule["labels"]["source"] == "prometheus", name
-        url = annotations["runbook_url"]
-        assert url.endswith(f"/{name}.md"), name
+        assert annotations["runbook_url"] == f"{RUNBOOK_TEMPLATE}{name}.md", name
         assert (RUNBOOKS / f"{name}.md").is_file(), f"missing runbook docs/runbooks/{name}.md"
+
+
+def test_severities_fairness_warns_and_redaction_failures_page_only_on_a_ratio() -> None:
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for rule in alerting_rules():
+        by_name.setdefault(rule["alert"], []).append(rule)
+    (fairness,) = by_name["GuardianFairnessBreach"]
+    assert fairness["labels"]["severity"] == "warning"
+    assert metric_names(fairness["expr"]) == {"guardian_fairness_breached"}  # the decision
+    redaction = {r["labels"]["severity"]: r for r in by_name["GuardianRedactionFailures"]}
+    assert set(redaction) == {"warning", "critical"}
+    assert "ratio" in redaction["critical"]["expr"] and redaction["critical"]["for"] == "5m"
+    assert "increase5m" in redaction["warning"]["expr"]
+
+
+def test_every_alert_has_a_promtool_unit_test_that_fires_it() -> None:
+    tested: set[str] = set()
+    for path in (PROMETHEUS_DIR / "tests").glob("*.yml"):
+        for case in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
+            for check in case.get("alert_rule_test", []):
+                for expected in check.get("exp_alerts") or []:
+                    tested.add(check["alertname"])
+                    assert expected["exp_labels"]["severity"], check["alertname"]
+    assert tested == PROMETHEUS_ALERTS
+
+
+def test_recording_rules_are_named_level_metric_operations() -> None:
+    records = [r for r in all_rules() if "record" in r]
+    assert records
+    known = known_names()
+    for rule in records:
+        level, metric, operations = rule["record"].split(":")
+        assert set(level.split("_")) >= {"job"}, rule["record"]  # the labels kept
+        assert operations, rule["record"]
+        numerator = metric.split("_per_")[0]  # ratios: <metric>_per_<denominator>
+        base = {metric, metric + "_total", metric + "_bucket", numerator + "_total"}
+        assert base & known, f"{rule['record']}: {metric} is not a Guardian metric"
+
+
+def test_no_runbook_or_alerting_link_points_at_example_com() -> None:
+    places = [
+        PROJECT_ROOT / "config" / "prometheus",
+        PROJECT_ROOT / "config" / "alertmanager",
+        PROJECT_ROOT / "config" / "grafana",
+        PROJECT_ROOT / "config" / "alerts.yaml",
+        PROJECT_ROOT / "docs" / "runbooks",
+        PROJECT_ROOT / "docs" / "observability.md",
+    ]
+    for place in places:
+        for path in [place] if place.is_file() else place.rglob("*"):
+            if path.is_file() and path.suffix in {".yml", ".yaml", ".md", ".json", ".py"}:
+                assert "example.com" not in path.read_text(encoding="utf-8"), path
+    assert "example" not in AlertRules().runbook_url(AlertName.DRIFT)
 
 
 def test_rule_expressions_read_only_exported_metrics() -> None:

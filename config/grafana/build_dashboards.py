@@ -1,93 +1,254 @@
-"""Generate Guardian's Grafana dashboards with grafanalib.
+"""Generate Guardian's Grafana dashboards as plain JSON (Grafana's dashboard model, schema 39).
 
     python config/grafana/build_dashboards.py          # rewrite dashboards/*.json
     python config/grafana/build_dashboards.py --check  # exit 1 if they are stale
 
-The generated JSON is committed (Grafana provisions it from
-``config/grafana/dashboards``); ``tests/test_dashboards.py`` checks that it is
-up to date and that every query reads metrics Guardian exports.
+No generator library: the JSON model is small and documented
+(https://grafana.com/docs/grafana/latest/dashboards/build-dashboards/view-dashboard-json-model/),
+and a library that lags Grafana (grafanalib wrote schemaVersion 12 and needed its
+private ``_gen`` module to serialise) costs more than it saves. The committed JSON
+is provisioned from ``config/grafana/dashboards``; ``tests/test_dashboards.py``
+checks that it is up to date, structurally valid for Grafana 10/11, and that every
+query, variable and annotation runs on a real Prometheus against Guardian's metrics.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grafanalib import core as g
-from grafanalib._gen import DashboardEncoder
-
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "dashboards"
+SCHEMA_VERSION = 39  # Grafana 10.4 / 11
 #: Must equal the uid in provisioning/datasources/prometheus.yml.
 DATASOURCE = {"type": "prometheus", "uid": "guardian-prometheus"}
 RATE = "$__rate_interval"
+Panel = dict[str, Any]
+
+#: Alerts with a runbook in docs/runbooks, most urgent first (the SRE dashboard links them).
+RUNBOOKS = (
+    "GuardianDown",
+    "GuardianKafkaUnreachable",
+    "GuardianRedactionFailures",
+    "GuardianConsumerLagHigh",
+    "GuardianDLQRateHigh",
+    "GuardianModelSilent",
+    "GuardianAlertDeliveryFailing",
+    "GuardianFairnessBreach",
+    "GuardianDriftDetected",
+)
+
+# ----------------------------------------------------------------- thresholds
 
 
-def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> g.Target:
-    return g.Target(
-        expr=expr,
-        legendFormat=legend,
-        refId=ref,
-        instant=instant,
-        datasource=DATASOURCE,
-        format="table" if instant else g.TIME_SERIES_TARGET_FORMAT,
-    )
+def steps(base: str, *marks: tuple[float, str]) -> dict[str, Any]:
+    """Absolute thresholds: ``base`` colour below the first mark, then each mark's colour."""
+    return {
+        "mode": "absolute",
+        "steps": [{"color": base, "value": None}]
+        + [{"color": colour, "value": value} for value, colour in marks],
+    }
 
 
-def targets(*specs: tuple[str, str]) -> list[g.Target]:
-    return [target(expr, legend, ref=chr(ord("A") + i)) for i, (expr, legend) in enumerate(specs)]
+#: Zero is good, anything above is bad (failures, firing alerts, replicas down).
+ZERO_IS_GOOD = steps("green", (1, "red"))
+#: One is good (up, reachable).
+ONE_IS_GOOD = steps("red", (1, "green"))
+#: Informational counts (no good or bad).
+NEUTRAL = steps("blue")
+
+# ----------------------------------------------------------------- panels
+
+
+def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict[str, Any]:
+    return {
+        "datasource": DATASOURCE,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "refId": ref,
+        "range": not instant,
+        "instant": instant,
+        "format": "table" if instant else "time_series",
+    }
 
 
 def series(
-    title: str, specs: Sequence[tuple[str, str]], unit: str = "short", **kw: Any
-) -> g.TimeSeries:
-    return g.TimeSeries(
-        title=title, dataSource=DATASOURCE, targets=targets(*specs), unit=unit, **kw
-    )
+    title: str,
+    specs: Sequence[tuple[str, str]],
+    unit: str = "short",
+    *,
+    thresholds: dict[str, Any] | None = None,
+    bars: bool = False,
+    description: str = "",
+) -> Panel:
+    """A time series panel; with ``thresholds`` they are drawn as lines (dashed)."""
+    custom: dict[str, Any] = {
+        "drawStyle": "bars" if bars else "line",
+        "fillOpacity": 80 if bars else 10,
+        "lineWidth": 1,
+        "showPoints": "never",
+        "spanNulls": False,
+        "thresholdsStyle": {"mode": "dashed" if thresholds else "off"},
+    }
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": [
+            target(expr, legend, ref=chr(ord("A") + i)) for i, (expr, legend) in enumerate(specs)
+        ],
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "color": {"mode": "palette-classic"},
+                "custom": custom,
+                "thresholds": thresholds or NEUTRAL,
+            },
+            "overrides": [],
+        },
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    }
 
 
-def stat(title: str, expr: str, unit: str = "short", legend: str = "") -> g.Stat:
-    return g.Stat(
-        title=title,
-        dataSource=DATASOURCE,
-        targets=[target(expr, legend)],
-        format=unit,
-        reduceCalc="lastNotNull",
-        graphMode="area",
-    )
+def stat(
+    title: str, expr: str, thresholds: dict[str, Any], unit: str = "short", description: str = ""
+) -> Panel:
+    """A single number coloured by ``thresholds`` (background), with a sparkline."""
+    return {
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": [target(expr)],
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "color": {"mode": "thresholds"},
+                "thresholds": thresholds,
+                "noValue": "0",
+            },
+            "overrides": [],
+        },
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "area",
+            "justifyMode": "auto",
+            "orientation": "auto",
+            "textMode": "auto",
+        },
+    }
 
 
-def table(title: str, expr: str) -> g.Table:
-    return g.Table(title=title, dataSource=DATASOURCE, targets=[target(expr, instant=True)])
+def table(title: str, expr: str, description: str = "") -> Panel:
+    return {
+        "type": "table",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": [target(expr, instant=True)],
+        "fieldConfig": {"defaults": {"thresholds": NEUTRAL}, "overrides": []},
+        "options": {"showHeader": True, "cellHeight": "sm"},
+        "transformations": [
+            {"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True}}}
+        ],
+    }
 
 
-def variable(name: str, query: str, label: str) -> g.Template:
-    return g.Template(
-        name=name,
-        label=label,
-        query=query,
-        dataSource=DATASOURCE,
-        includeAll=True,
-        multi=True,
-        allValue=".*",
-        refresh=g.REFRESH_ON_TIME_RANGE_CHANGE,
-    )
+def text(title: str, markdown: str) -> Panel:
+    return {
+        "type": "text",
+        "title": title,
+        "datasource": DATASOURCE,
+        "options": {"mode": "markdown", "content": markdown},
+    }
 
 
-def layout(rows: Sequence[Sequence[g.Panel]], height: int = 8) -> list[g.Panel]:
-    """Place each row's panels side by side across Grafana's 24 columns."""
-    placed: list[g.Panel] = []
+# ----------------------------------------------------------------- dashboard
+
+
+def query_variable(name: str, query: str, label: str) -> dict[str, Any]:
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-variable"},
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "refresh": 2,  # on time range change
+        "sort": 1,
+        "hide": 0,
+    }
+
+
+def runbook_variable() -> dict[str, Any]:
+    """Where docs/runbooks is published; set it like the runbook_base_url external label."""
+    return {
+        "type": "textbox",
+        "name": "runbooks",
+        "label": "Runbooks at",
+        "query": "docs/runbooks",
+        "current": {"text": "docs/runbooks", "value": "docs/runbooks"},
+        "hide": 0,
+    }
+
+
+def config_change_annotation() -> dict[str, Any]:
+    """A marker whenever a replica applied a new shared config (audited in guardian.audit)."""
+    return {
+        "name": "Config changes",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "hide": False,
+        "iconColor": "orange",
+        "expr": 'changes(guardian_config_version{job="guardian"}[2m]) > 0',
+        "step": "1m",
+        "titleFormat": "Config change",
+        "textFormat": "{{instance}} applied config version change",
+        "tagKeys": "instance",
+    }
+
+
+BUILT_IN_ANNOTATION = {
+    "builtIn": 1,
+    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+    "enable": True,
+    "hide": True,
+    "iconColor": "rgba(0, 211, 255, 1)",
+    "name": "Annotations & Alerts",
+    "type": "dashboard",
+}
+
+
+def layout(rows: Sequence[Sequence[Panel]], height: int = 8) -> list[Panel]:
+    """Place each row's panels side by side across Grafana's 24 columns; number them."""
+    placed: list[Panel] = []
     y = 0
+    ids = itertools.count(1)
     for row in rows:
         width = 24 // len(row)
-        row_height = 4 if all(isinstance(p, g.Stat) for p in row) else height
+        row_height = 4 if all(p["type"] == "stat" for p in row) else height
         for i, panel in enumerate(row):
-            panel.gridPos = g.GridPos(h=row_height, w=width, x=i * width, y=y)
-            placed.append(panel)
+            placed.append(
+                {
+                    "id": next(ids),
+                    **panel,
+                    "gridPos": {"h": row_height, "w": width, "x": i * width, "y": y},
+                }
+            )
         y += row_height
     return placed
 
@@ -96,27 +257,138 @@ def dashboard(
     uid: str,
     title: str,
     description: str,
-    rows: Sequence[Sequence[g.Panel]],
-    variables: list[g.Template],
-) -> g.Dashboard:
-    return g.Dashboard(
-        uid=uid,
-        title=title,
-        description=description,
-        tags=["guardian"],
-        timezone="browser",
-        refresh="30s",
-        time=g.Time("now-3h", "now"),
-        graphTooltip=g.GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR,
-        templating=g.Templating(list=variables),
-        panels=layout(rows),
-    ).auto_panel_ids()
+    rows: Sequence[Sequence[Panel]],
+    variables: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["guardian"],
+        "timezone": "browser",
+        "editable": False,
+        "graphTooltip": 1,  # shared crosshair
+        "refresh": "30s",
+        "time": {"from": "now-3h", "to": "now"},
+        "timepicker": {},
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "annotations": {"list": [BUILT_IN_ANNOTATION, config_change_annotation()]},
+        "links": [
+            {
+                "title": "Guardian dashboards",
+                "type": "dashboards",
+                "tags": ["guardian"],
+                "asDropdown": True,
+                "includeVars": False,
+                "keepTime": True,
+            }
+        ],
+        "templating": {"list": list(variables)},
+        "panels": layout(rows),
+    }
 
 
-MODEL = variable("model", "label_values(guardian_events_processed_total, model)", "Model")
+MODEL = query_variable("model", "label_values(guardian_events_processed_total, model)", "Model")
 
 
-def overview() -> g.Dashboard:
+def sre() -> dict[str, Any]:
+    up = 'up{job="guardian"}'
+    runbook_rows = "\n".join(
+        f"| {name} | [{name}.md](${{runbooks}}/{name}.md) |" for name in RUNBOOKS
+    )
+    return dashboard(
+        "guardian-sre",
+        "Guardian / SRE overview",
+        "Is Guardian up, keeping up and alerting? Replicas, input against processed, lag, "
+        "firing alerts with their runbooks; orange markers are config changes.",
+        [
+            [
+                stat(
+                    "Replicas up",
+                    f"sum({up})",
+                    steps("red", (1, "green")),
+                    description="Targets of job guardian answering scrapes.",
+                ),
+                stat("Replicas down", f"count({up} == 0)", ZERO_IS_GOOD),
+                stat("Kafka reachable (min over replicas)", "min(guardian_kafka_up)", ONE_IS_GOOD),
+                stat(
+                    "Partitions assigned",
+                    "sum(guardian_partitions_assigned)",
+                    steps("red", (1, "green")),
+                ),
+                stat(
+                    "Consumer lag",
+                    "sum(job_topic:guardian_consumer_lag_messages:sum)",
+                    steps("green", (5000, "yellow"), (10000, "red")),
+                    description="Messages behind the input topic; "
+                    "GuardianConsumerLagHigh at 10000 for 5m.",
+                ),
+                stat(
+                    "Alerts firing",
+                    'count(ALERTS{alertname=~"Guardian.*", alertstate="firing"})',
+                    ZERO_IS_GOOD,
+                ),
+            ],
+            [
+                series(
+                    "Input consumed vs processed",
+                    [
+                        ("sum(job:guardian_events_consumed:rate1m)", "consumed (input)"),
+                        ("sum(job_model:guardian_events_processed:rate1m)", "processed"),
+                        ("sum(job_reason:guardian_events_rejected:rate1m)", "to DLQ"),
+                    ],
+                    "ops",
+                    description="Consumed minus processed minus DLQ is what is in flight; "
+                    "a gap that grows means Guardian is falling behind.",
+                ),
+                series(
+                    "Consumer lag by topic",
+                    [
+                        (
+                            "sum by (topic) (job_topic:guardian_consumer_lag_messages:sum)",
+                            "{{topic}}",
+                        )
+                    ],
+                    thresholds=steps("green", (10000, "red")),
+                ),
+            ],
+            [
+                series(
+                    "Replicas answering scrapes",
+                    [(f"sum({up})", "up"), (f"count({up})", "configured")],
+                    thresholds=steps("red", (1, "green")),
+                ),
+                series(
+                    "Latency per message (poll to acknowledged outputs)",
+                    [
+                        ("max(job:guardian_event_processing_seconds:p50_rate5m)", "p50"),
+                        ("max(job:guardian_event_processing_seconds:p99_rate5m)", "p99"),
+                    ],
+                    "s",
+                ),
+            ],
+            [
+                table(
+                    "Firing alerts (Prometheus rules)",
+                    'ALERTS{alertname=~"Guardian.*", alertstate="firing"}',
+                ),
+                text(
+                    "Runbooks",
+                    "Every alert links its runbook (annotation `runbook_url`). Set the "
+                    "*Runbooks at* variable to where docs/runbooks is published.\n\n"
+                    "| alert | runbook |\n| --- | --- |\n" + runbook_rows,
+                ),
+            ],
+        ],
+        [runbook_variable()],
+    )
+
+
+def overview() -> dict[str, Any]:
     m = '{model=~"$model"}'
     return dashboard(
         "guardian-overview",
@@ -124,18 +396,33 @@ def overview() -> g.Dashboard:
         "Throughput, lag, DLQ, redactions and latency of the Guardian pipeline.",
         [
             [
-                stat("Events consumed /s", "sum(guardian:events_consumed:rate1m)", "ops"),
-                stat("DLQ share (5m)", "max(guardian:dlq_ratio:rate5m)", "percentunit"),
-                stat("Consumer lag", "sum(guardian:consumer_lag:sum)"),
-                stat("Alerts firing", "sum(guardian_alerts_firing)"),
-                stat("Kafka up (min over replicas)", "min(guardian_kafka_up)"),
-                stat("Partitions assigned", "sum(guardian_partitions_assigned)"),
+                stat(
+                    "Events consumed /s", "sum(job:guardian_events_consumed:rate1m)", NEUTRAL, "ops"
+                ),
+                stat(
+                    "DLQ share (5m)",
+                    "max(job:guardian_events_rejected_per_consumed:ratio_rate5m)",
+                    steps("green", (0.02, "yellow"), (0.05, "red")),
+                    "percentunit",
+                ),
+                stat(
+                    "Consumer lag",
+                    "sum(job_topic:guardian_consumer_lag_messages:sum)",
+                    steps("green", (5000, "yellow"), (10000, "red")),
+                ),
+                stat("Alerts firing (engine)", "sum(guardian_alerts_firing)", ZERO_IS_GOOD),
+                stat("Kafka up (min over replicas)", "min(guardian_kafka_up)", ONE_IS_GOOD),
+                stat(
+                    "Partitions assigned",
+                    "sum(guardian_partitions_assigned)",
+                    steps("red", (1, "green")),
+                ),
             ],
             [
                 series(
                     "Throughput",
                     [
-                        ("sum(guardian:events_consumed:rate1m)", "consumed"),
+                        ("sum(job:guardian_events_consumed:rate1m)", "consumed"),
                         (
                             f"sum by (model) (rate(guardian_events_processed_total{m}[{RATE}]))",
                             "processed {{model}}",
@@ -148,7 +435,7 @@ def overview() -> g.Dashboard:
                     "Consumer lag by partition",
                     [
                         (
-                            "sum by (topic, partition) (guardian_consumer_lag)",
+                            "sum by (topic, partition) (guardian_consumer_lag_messages)",
                             "{{topic}}[{{partition}}]",
                         )
                     ],
@@ -173,17 +460,22 @@ def overview() -> g.Dashboard:
             ],
             [
                 series(
-                    "Processing latency per event",
+                    "Processing latency per message",
                     [
                         (
                             "histogram_quantile(0.5, sum by (le) "
-                            f"(rate(guardian_processing_seconds_bucket[{RATE}])))",
+                            f"(rate(guardian_event_processing_seconds_bucket[{RATE}])))",
                             "p50",
                         ),
                         (
                             "histogram_quantile(0.99, sum by (le) "
-                            f"(rate(guardian_processing_seconds_bucket[{RATE}])))",
+                            f"(rate(guardian_event_processing_seconds_bucket[{RATE}])))",
                             "p99",
+                        ),
+                        (
+                            "histogram_quantile(0.99, sum by (le) "
+                            f"(rate(guardian_processing_seconds_bucket[{RATE}])))",
+                            "p99 per batch",
                         ),
                     ],
                     "s",
@@ -206,12 +498,12 @@ def overview() -> g.Dashboard:
                     [
                         (
                             "histogram_quantile(0.5, sum by (le) "
-                            f"(rate(guardian_batch_size_bucket[{RATE}])))",
+                            f"(rate(guardian_batch_size_messages_bucket[{RATE}])))",
                             "p50",
                         ),
                         (
-                            f"sum(rate(guardian_batch_size_sum[{RATE}])) / "
-                            f"sum(rate(guardian_batch_size_count[{RATE}]))",
+                            f"sum(rate(guardian_batch_size_messages_sum[{RATE}])) / "
+                            f"sum(rate(guardian_batch_size_messages_count[{RATE}]))",
                             "mean",
                         ),
                     ],
@@ -224,7 +516,10 @@ def overview() -> g.Dashboard:
                             f"(rate(guardian_retention_assigned_total[{RATE}]))",
                             "{{retention_class}} /s",
                         ),
-                        ("max by (label) (guardian_label_values_folded)", "folded {{label}}"),
+                        (
+                            f"sum by (label) (rate(guardian_label_values_folded_total[{RATE}]))",
+                            "folded {{label}} /s",
+                        ),
                         (
                             "max by (topic) (guardian_retention_topic_mismatch)",
                             "mismatch {{topic}}",
@@ -237,11 +532,9 @@ def overview() -> g.Dashboard:
     )
 
 
-def drift() -> g.Dashboard:
-    feature = variable(
-        "feature",
-        'label_values(guardian_drift_statistic{model=~"$model"}, feature)',
-        "Feature",
+def drift() -> dict[str, Any]:
+    feature = query_variable(
+        "feature", 'label_values(guardian_drift_statistic{model=~"$model"}, feature)', "Feature"
     )
     sel = '{model=~"$model", feature=~"$feature"}'
     return dashboard(
@@ -250,14 +543,16 @@ def drift() -> g.Dashboard:
         "Drift detections and detector statistics per model and feature.",
         [
             [
-                stat("Detectors active", "sum(guardian_detectors_active)"),
+                stat("Detectors active", "sum(guardian_detectors_active)", NEUTRAL),
                 stat(
                     "Detections (range)",
                     f"sum(increase(guardian_drift_detected_total{sel}[$__range]))",
+                    steps("green", (1, "yellow")),
                 ),
                 stat(
                     "Drift alerts firing",
                     'sum(guardian_alerts_firing{alertname="GuardianDriftDetected"})',
+                    steps("green", (1, "yellow")),
                 ),
             ],
             [
@@ -270,8 +565,7 @@ def drift() -> g.Dashboard:
                             "{{model}} / {{feature}} ({{detector}})",
                         )
                     ],
-                    drawStyle="bars",
-                    fillOpacity=80,
+                    bars=True,
                 ),
                 series(
                     "Detector statistic",
@@ -303,24 +597,44 @@ def drift() -> g.Dashboard:
     )
 
 
-def fairness() -> g.Dashboard:
-    attribute = variable(
+def fairness() -> dict[str, Any]:
+    attribute = query_variable(
         "attribute",
         'label_values(guardian_fairness_value{model=~"$model"}, attribute)',
         "Attribute",
     )
-    rate = variable(
-        "rate",
-        'label_values(guardian_fairness_group_rate{model=~"$model"}, rate)',
-        "Rate",
+    rate = query_variable(
+        "rate", 'label_values(guardian_fairness_group_rate{model=~"$model"}, rate)', "Rate"
     )
     sel = '{model=~"$model", attribute=~"$attribute"}'
     return dashboard(
         "guardian-fairness",
         "Guardian / Fairness",
-        "Fairlearn metrics per model and protected attribute; "
-        "per-group rates with Wilson intervals.",
+        "Fairlearn metrics per model and protected attribute; per-group rates with Wilson "
+        "intervals. Dashed lines are the default thresholds; a model may have its own, and "
+        "only the monitor's decision (Breached) alerts.",
         [
+            [
+                stat(
+                    "Breached now",
+                    f"sum(guardian_fairness_breached{sel})",
+                    steps("green", (1, "orange")),
+                    description="Pairs (attribute, metric) the monitor holds in breach: "
+                    "GuardianFairnessBreach fires on these.",
+                ),
+                stat(
+                    "Breaches declared (range)",
+                    f"sum(increase(guardian_fairness_breaches_total{sel}[$__range]))",
+                    steps("green", (1, "orange")),
+                ),
+                stat(
+                    "Smallest group in the window",
+                    f"min(guardian_fairness_group_events{sel})",
+                    steps("red", (30, "green")),
+                    description="Groups under min_group_size (default 30) "
+                    "take no part in a verdict.",
+                ),
+            ],
             [
                 series(
                     "Demographic parity ratio (four-fifths rule at 0.8)",
@@ -331,9 +645,10 @@ def fairness() -> g.Dashboard:
                             "{{model}} / {{attribute}}",
                         )
                     ],
+                    thresholds=steps("red", (0.8, "green")),
                 ),
                 series(
-                    "Differences (parity, equal opportunity, equalized odds)",
+                    "Differences (parity, equal opportunity, equalized odds; 0.1)",
                     [
                         (
                             'guardian_fairness_value{model=~"$model", attribute=~"$attribute", '
@@ -341,6 +656,7 @@ def fairness() -> g.Dashboard:
                             "{{model}} / {{attribute}} {{metric}}",
                         )
                     ],
+                    thresholds=steps("green", (0.1, "red")),
                 ),
             ],
             [
@@ -349,35 +665,33 @@ def fairness() -> g.Dashboard:
                     [
                         (
                             "guardian_fairness_group_rate"
-                            '{model=~"$model", attribute=~"$attribute", '
-                            'rate=~"$rate"}',
+                            '{model=~"$model", attribute=~"$attribute", rate=~"$rate"}',
                             "{{model}} / {{attribute}}={{group}} {{rate}} ({{bound}})",
                         )
                     ],
                     "percentunit",
                 ),
                 series(
-                    "Events per group in the window",
+                    "Events per group in the window (min_group_size 30)",
                     [
                         (
-                            f"guardian_fairness_group_count{sel}",
+                            f"guardian_fairness_group_events{sel}",
                             "{{model}} / {{attribute}}={{group}}",
                         )
                     ],
+                    thresholds=steps("red", (30, "green")),
                 ),
             ],
             [
                 series(
-                    "Breaches declared",
+                    "Monitor decision (1 = breach held)",
                     [
                         (
-                            "sum by (model, attribute, metric) "
-                            f"(increase(guardian_fairness_breaches_total{sel}[{RATE}]))",
+                            f"max by (model, attribute, metric) (guardian_fairness_breached{sel})",
                             "{{model}} / {{attribute}} {{metric}}",
                         )
                     ],
-                    drawStyle="bars",
-                    fillOpacity=80,
+                    thresholds=steps("green", (1, "orange")),
                 ),
                 table("Current values", f"guardian_fairness_value{sel}"),
             ],
@@ -386,18 +700,35 @@ def fairness() -> g.Dashboard:
     )
 
 
-def alerts() -> g.Dashboard:
+def alerts() -> dict[str, Any]:
     return dashboard(
         "guardian-alerts",
         "Guardian / Alerts",
-        "Alerts raised by Guardian's engine and by the Prometheus rules, and their delivery.",
+        "Alerts raised by Guardian's engine (drift) and by the Prometheus rules (health, "
+        "fairness decision), and their delivery.",
         [
             [
-                stat("Critical firing", 'sum(guardian_alerts_firing{severity="critical"})'),
-                stat("Warning firing", 'sum(guardian_alerts_firing{severity="warning"})'),
+                stat(
+                    "Critical firing",
+                    'count(ALERTS{alertname=~"Guardian.*", alertstate="firing", '
+                    'severity="critical"})',
+                    ZERO_IS_GOOD,
+                ),
+                stat(
+                    "Warning firing",
+                    'count(ALERTS{alertname=~"Guardian.*", alertstate="firing", '
+                    'severity="warning"})',
+                    steps("green", (1, "yellow")),
+                ),
+                stat(
+                    "Engine alerts firing",
+                    "sum(guardian_alerts_firing)",
+                    steps("green", (1, "yellow")),
+                ),
                 stat(
                     "Deliveries failed (1h)",
                     'sum(increase(guardian_alert_deliveries_total{outcome=~"failed|rejected"}[1h]))',
+                    ZERO_IS_GOOD,
                 ),
             ],
             [
@@ -409,10 +740,11 @@ def alerts() -> g.Dashboard:
             ],
             [
                 series(
-                    "Alerts firing by name",
+                    "Engine alerts firing by name",
                     [
                         (
-                            "sum by (alertname, severity) (guardian:alerts_firing:sum)",
+                            "sum by (alertname, severity) "
+                            "(job_alertname_severity:guardian_alerts_firing:sum)",
                             "{{alertname}} ({{severity}})",
                         )
                     ],
@@ -426,8 +758,7 @@ def alerts() -> g.Dashboard:
                             "{{alertname}} {{state}}",
                         )
                     ],
-                    drawStyle="bars",
-                    fillOpacity=80,
+                    bars=True,
                 ),
             ],
             [
@@ -444,33 +775,37 @@ def alerts() -> g.Dashboard:
                 ),
             ],
         ],
-        [],
     )
 
 
-BUILDERS = {"overview": overview, "drift": drift, "fairness": fairness, "alerts": alerts}
+BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "sre": sre,
+    "overview": overview,
+    "drift": drift,
+    "fairness": fairness,
+    "alerts": alerts,
+}
 
 
 def render(name: str) -> str:
     """One dashboard as the JSON text committed under ``dashboards/``."""
-    data = BUILDERS[name]().to_json_data()
-    return json.dumps(data, cls=DashboardEncoder, indent=2, sort_keys=True) + "\n"
+    return json.dumps(BUILDERS[name](), indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if committed JSON is stale")
     args = parser.parse_args(argv)
     OUT_DIR.mkdir(exist_ok=True)
     stale = []
     for name in BUILDERS:
         path = OUT_DIR / f"guardian-{name}.json"
-        text = render(name)
+        rendered = render(name)
         if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
+            if not path.exists() or path.read_text(encoding="utf-8") != rendered:
                 stale.append(path.name)
         else:
-            path.write_text(text, encoding="utf-8")
+            path.write_text(rendered, encoding="utf-8")
     if stale:
         sys.stderr.write(
             "stale dashboards (run config/grafana/build_dashboards.py): " + ", ".join(stale) + "\n"

@@ -47,7 +47,7 @@ from detectors.fairness.metrics import (
 )
 from detectors.fairness.window import FairnessWindow, GroupTally
 from detectors.results import FairnessResult
-from detectors.telemetry import DetectorTelemetry
+from detectors.telemetry import OTHER, DetectorTelemetry
 
 STATE_VERSION = 1
 _KEY_SEP = "|"
@@ -112,6 +112,8 @@ class FairnessMonitor:
         self._models: dict[str, _ModelState] = {}
         #: label tuples of guardian_fairness_group_rate this monitor has set and not removed
         self._rate_series: set[tuple[str, ...]] = set()
+        #: model -> label tuples of guardian_fairness_breached this monitor exports for it
+        self._breached_series: dict[str, set[tuple[str, str, str]]] = {}
 
     # ------------------------------------------------------------------ input
     def _state_for(self, model: str) -> _ModelState | None:
@@ -255,6 +257,7 @@ class FairnessMonitor:
                     )
                 self._export_value(model, dim.name, metric, value, transition)
             self._export_groups(model, dim.name, groups, z)
+        self._export_breached(model, state)
         return results
 
     @staticmethod
@@ -290,6 +293,50 @@ class FairnessMonitor:
         if transition == "breach":
             m.fairness_breaches.labels(*labels).inc()
 
+    def _export_breached(self, model: str, state: _ModelState) -> None:
+        """Export the breach decision (0/1) of every (attribute, metric) of ``model``.
+
+        This gauge, not a threshold on ``guardian_fairness_value``, is what alerts
+        read: only the monitor knows the group sizes, confidence, hysteresis and
+        the model's own thresholds. Series of pairs no longer monitored are removed.
+        """
+        m = self._metrics
+        if m is None:
+            return
+        model_l = m.model_label(model)
+        exported: set[tuple[str, str, str]] = set()
+        for (attribute, metric), hyst in state.hysteresis.items():
+            series = (model_l, m.attribute_label(attribute), metric)
+            breached = hyst.state == "breach"
+            if model_l == OTHER and not breached:
+                # models past the label bound share one series: it is 1 while any holds a breach
+                breached = self._folded_breach(model, attribute, metric)
+            m.fairness_breached.labels(*series).set(1 if breached else 0)
+            exported.add(series)
+        self._remove_breached(model, keep=exported)
+        self._breached_series[model] = exported
+
+    def _folded_breach(self, model: str, attribute: str, metric: str) -> bool:
+        m = self._metrics
+        assert m is not None
+        return any(
+            name != model
+            and m.model_label(name) == OTHER
+            and other.hysteresis.get((attribute, metric), _Hysteresis()).state == "breach"
+            for name, other in self._models.items()
+        )
+
+    def _remove_breached(self, model: str, keep: set[tuple[str, str, str]] | None = None) -> None:
+        """Stop exporting ``model``'s decisions (its partition moved, it was reset)."""
+        m = self._metrics
+        stale = self._breached_series.pop(model, set()) - (keep or set())
+        if m is None:
+            return
+        shared = set().union(*self._breached_series.values()) if self._breached_series else set()
+        for series in stale - shared:  # a series folded into __other__ may be another model's
+            with contextlib.suppress(KeyError):
+                m.fairness_breached.remove(*series)
+
     def _export_groups(
         self, model: str, attribute: str, groups: Mapping[str, GroupTally], z: float
     ) -> None:
@@ -299,7 +346,7 @@ class FairnessMonitor:
         model_l, attr_l = m.model_label(model), m.attribute_label(attribute)
         for label, tally in groups.items():
             group_l = m.group_label(label)
-            m.fairness_group_count.labels(model_l, attr_l, group_l).set(tally.n)
+            m.fairness_group_events.labels(model_l, attr_l, group_l).set(tally.n)
             for rate in RATE_PARTS:
                 est = estimate(tally, rate, z)
                 for bound, number in (
@@ -441,6 +488,9 @@ class FairnessMonitor:
                         value=math.nan if value is None else float(value),
                     )
             self._models[name] = model_state
+            # A restored breach is exported at once: the alert does not gap while the
+            # partition moves from one replica to another.
+            self._export_breached(name, model_state)
 
     def replace_config(self, config: FairnessConfig) -> None:
         """Apply a new config at runtime, keeping windows and breach states that still fit."""
@@ -448,14 +498,16 @@ class FairnessMonitor:
         self.config = config
         self._models = {}
         self.import_state(saved)
+        for gone in set(self._breached_series) - self._models.keys():
+            self._remove_breached(gone)
 
     def reset(self, model: str | None = None) -> None:
         """Forget one model's (or every model's) window and breach states."""
-        if model is None:
-            self._models.clear()
-        else:
-            self._models.pop(model, None)
+        for name in list(self._models) if model is None else [model]:
+            self._models.pop(name, None)
+            self._remove_breached(name)
 
     def drop_model(self, model: str) -> bool:
         """Forget one model's window (its partition moved to another replica); True if known."""
+        self._remove_breached(model)
         return self._models.pop(model, None) is not None

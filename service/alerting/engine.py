@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -204,6 +204,20 @@ class AlertFilter(_Frozen):
         return value
 
 
+class SilenceChange(_Frozen):
+    """A silence created or deleted through Guardian, for sinks that mirror silences."""
+
+    event: Literal["created", "deleted"]
+    silence: Silence
+
+
+@runtime_checkable
+class SilenceMirror(Protocol):
+    """A sink that keeps a copy of Guardian's silences (Alertmanager). Never raises."""
+
+    async def mirror(self, changes: Sequence[SilenceChange], now: float) -> None: ...
+
+
 class AlertSink(Protocol):
     """Where alert changes go. Implementations never raise into the engine."""
 
@@ -264,6 +278,8 @@ class AlertEngine:
     ----------
     rules
         Validated alert rules (:func:`service.alerting.rules.load_rules`).
+    runbook_base_url
+        ``alerting.runbook_base_url``: alerts link ``<it>/<alertname>.md``.
     metrics
         Where ``guardian_alerts_firing`` and transition counters go; ``None`` in
         tests that do not look at metrics.
@@ -296,8 +312,10 @@ class AlertEngine:
         sinks: Iterable[AlertSink] = (),
         config_version_provider: Callable[[], str] | None = None,
         clock: Callable[[], float] = time.time,
+        runbook_base_url: str | None = None,
     ) -> None:
         self.rules = rules
+        self._runbook_base = runbook_base_url
         self._metrics = metrics
         self.sinks: list[AlertSink] = list(sinks)
         self._config_version = config_version_provider or (lambda: "static")
@@ -307,6 +325,7 @@ class AlertEngine:
         self._cooldown_until: OrderedDict[str, float] = OrderedDict()
         self._silences: dict[str, Silence] = {}
         self._queue: list[AlertChange] = []
+        self._silence_queue: list[SilenceChange] = []
         self._gauge_series: set[tuple[str, str, str]] = set()
         #: Alerts not opened because ``max_alerts`` were already held.
         self.refused = 0
@@ -520,14 +539,20 @@ class AlertEngine:
             }
         )
         self._silences[silence.id] = silence
+        self._silence_queue.append(SilenceChange(event="created", silence=silence))
         return silence
 
     def delete_silence(self, silence_id: str) -> Silence:
-        """Remove a silence at once. Raises :class:`SilenceNotFound`."""
+        """Remove a silence at once; its Alertmanager copy goes on the next flush.
+
+        Raises :class:`SilenceNotFound`.
+        """
         try:
-            return self._silences.pop(silence_id)
+            silence = self._silences.pop(silence_id)
         except KeyError:
             raise SilenceNotFound(silence_id) from None
+        self._silence_queue.append(SilenceChange(event="deleted", silence=silence))
+        return silence
 
     def list_silences(
         self, include_expired: bool = False, now: float | None = None
@@ -579,9 +604,14 @@ class AlertEngine:
         """
         at = self._clock() if now is None else now
         changes, self._queue = self._queue, []
+        silences, self._silence_queue = self._silence_queue, []
         firing = self.firing(now=at)
         if not self.sinks:
             return
+        mirrors = [s for s in self.sinks if isinstance(s, SilenceMirror)]
+        if mirrors:
+            # Before the alerts: a silence must be in Alertmanager before what it mutes.
+            await asyncio.gather(*(m.mirror(silences, at) for m in mirrors))
         if changes:
             await asyncio.gather(*(sink.deliver(changes) for sink in self.sinks))
         await asyncio.gather(*(sink.refresh(firing, at) for sink in self.sinks))
@@ -684,7 +714,7 @@ class AlertEngine:
             fingerprint=fp,
             name=name,
             labels=full_labels,
-            annotations={"runbook_url": self.rules.runbook_url(name)},
+            annotations={"runbook_url": self.rules.runbook_url(name, self._runbook_base)},
             summary=summary,
             config_version=str(self._config_version()),
             policy_version=self.rules.version,

@@ -11,6 +11,10 @@ Examples
 'warning'
 >>> rules.runbook_url(AlertName.DRIFT)
 'https://rb/GuardianDriftDetected.md'
+>>> AlertRules().runbook_url(AlertName.DRIFT, base="https://wiki.internal/guardian/")
+'https://wiki.internal/guardian/GuardianDriftDetected.md'
+>>> sorted(AlertRules().pushed_to_alertmanager())
+['GuardianDriftDetected']
 >>> parse_duration("1m30s")
 90.0
 """
@@ -94,6 +98,10 @@ class AlertRule(_Frozen):
 
     enabled: bool = True
     severity: Severity = "warning"
+    #: Push to Alertmanager. Off where a Prometheus rule is the alert's Alertmanager form
+    #: (GuardianFairnessBreach reads guardian_fairness_breached), so Alertmanager never
+    #: holds one alert twice; the engine still lists it and writes it to the topic and webhook.
+    alertmanager: bool = True
     for_: Duration = Field(default=0.0, alias="for")
     resolve_after: Duration = 600.0
     cooldown: Duration = 900.0
@@ -132,29 +140,75 @@ class HealthInputs(_Frozen):
     model_silence: Duration = 900.0
 
 
+#: Engine alerts on detector results are on; its health alerts are off by default because
+#: the Prometheus rules (config/prometheus/rules) raise them: one source per alert. Turn
+#: them on only where no Prometheus evaluates Guardian's rules.
+HEALTH_ALERTS: frozenset[AlertName] = frozenset(
+    {
+        AlertName.DLQ_RATE,
+        AlertName.REDACTION_FAILURES,
+        AlertName.CONSUMER_LAG,
+        AlertName.MODEL_SILENT,
+    }
+)
+
 _DEFAULT_RULES: dict[AlertName, AlertRule] = {
     AlertName.DRIFT: AlertRule.model_validate(
         {"severity": "warning", "for": 0, "resolve_after": "30m", "cooldown": "1h"}
     ),
     AlertName.FAIRNESS: AlertRule.model_validate(
-        {"severity": "critical", "for": 0, "resolve_after": 0, "cooldown": "30m"}
+        {
+            "severity": "warning",
+            "for": 0,
+            "resolve_after": 0,
+            "cooldown": "30m",
+            "alertmanager": False,
+        }
     ),
     AlertName.DLQ_RATE: AlertRule.model_validate(
-        {"severity": "warning", "for": "2m", "resolve_after": "5m", "cooldown": "10m"}
+        {
+            "enabled": False,
+            "severity": "warning",
+            "for": "2m",
+            "resolve_after": "5m",
+            "cooldown": "10m",
+        }
     ),
     AlertName.REDACTION_FAILURES: AlertRule.model_validate(
-        {"severity": "critical", "for": 0, "resolve_after": "10m", "cooldown": "10m"}
+        {
+            "enabled": False,
+            "severity": "warning",
+            "for": 0,
+            "resolve_after": "10m",
+            "cooldown": "10m",
+        }
     ),
     AlertName.CONSUMER_LAG: AlertRule.model_validate(
-        {"severity": "warning", "for": "5m", "resolve_after": "5m", "cooldown": "10m"}
+        {
+            "enabled": False,
+            "severity": "warning",
+            "for": "5m",
+            "resolve_after": "5m",
+            "cooldown": "10m",
+        }
     ),
     AlertName.MODEL_SILENT: AlertRule.model_validate(
-        {"severity": "warning", "for": 0, "resolve_after": "1m", "cooldown": "15m"}
+        {
+            "enabled": False,
+            "severity": "warning",
+            "for": 0,
+            "resolve_after": "1m",
+            "cooldown": "15m",
+        }
     ),
     AlertName.POLICY_OVERRIDE: AlertRule.model_validate(
         {"severity": "warning", "for": 0, "resolve_after": "1h", "cooldown": 0}
     ),
 }
+
+#: Where runbooks are when neither the setting nor the rules file says: their path in
+#: Guardian's repository (docs/runbooks/<alertname>.md).
+DEFAULT_RUNBOOK_BASE = "docs/runbooks"
 
 
 class AlertRules(_Frozen):
@@ -167,7 +221,9 @@ class AlertRules(_Frozen):
     """
 
     version: str = Field(default="1", min_length=1, max_length=64)
-    runbook_url_base: str = Field(default="https://runbooks.example.com/guardian", min_length=1)
+    #: Deprecated: set ``alerting.runbook_base_url`` (GUARDIAN_ALERTING__RUNBOOK_BASE_URL),
+    #: which wins; kept so existing rules files still load.
+    runbook_url_base: str | None = Field(default=None, min_length=1)
     rules: dict[AlertName, AlertRule] = Field(default_factory=dict)
     inputs: HealthInputs = HealthInputs()
     max_alerts: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -198,9 +254,19 @@ class AlertRules(_Frozen):
         """The rule of one alert name (every name has one, defaults fill gaps)."""
         return self.rules[name]
 
-    def runbook_url(self, name: AlertName) -> str:
-        """Where on-call reads what to do: ``<base>/<alertname>.md``."""
-        return f"{self.runbook_url_base.rstrip('/')}/{name.value}.md"
+    def runbook_url(self, name: AlertName, base: str | None = None) -> str:
+        """Where on-call reads what to do: ``<base>/<alertname>.md``.
+
+        ``base`` (the ``alerting.runbook_base_url`` setting) wins over the rules
+        file's deprecated ``runbook_url_base``; without either, the page's path
+        in Guardian's repository.
+        """
+        chosen = base or self.runbook_url_base or DEFAULT_RUNBOOK_BASE
+        return f"{chosen.rstrip('/')}/{name.value}.md"
+
+    def pushed_to_alertmanager(self) -> frozenset[str]:
+        """Names of the enabled alerts the engine pushes to Alertmanager."""
+        return frozenset(n.value for n, r in self.rules.items() if r.enabled and r.alertmanager)
 
 
 def load_rules(path: Path | str | None = None) -> AlertRules:

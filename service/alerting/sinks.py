@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
-from service.alerting.engine import Alert, AlertChange, AlertSink, rfc3339
+from service.alerting.am_silences import AlertmanagerSilences
+from service.alerting.engine import Alert, AlertChange, AlertSink, SilenceChange, rfc3339
 from service.alerting.settings import AlertingSettings
 
 if TYPE_CHECKING:
@@ -170,6 +171,11 @@ class AlertmanagerSink(_HttpSink):
     sent with ``endsAt`` set to when it resolved. Silenced alerts are not sent
     while they fire; their resolution is (harmless if never seen).
 
+    Alerts named in ``exclude`` are never pushed: a Prometheus rule is their
+    Alertmanager form (one source per alert). Silences made through Guardian
+    are copied to Alertmanager (:mod:`service.alerting.am_silences`) unless
+    ``mirror_silences`` is off.
+
     Parameters
     ----------
     base_url
@@ -186,13 +192,28 @@ class AlertmanagerSink(_HttpSink):
         *,
         resend_interval: float = 60.0,
         generator_url: str | None = None,
+        exclude: Collection[str] = (),
+        mirror_silences: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(base_url.rstrip("/") + "/api/v2/alerts", **kwargs)
         self.resend_interval = resend_interval
         self._generator_url = generator_url.rstrip("/") if generator_url else None
+        self.exclude = frozenset(exclude)
+        self.silences = (
+            AlertmanagerSilences(base_url, kwargs.get("metrics")) if mirror_silences else None
+        )
         #: alert id -> when it was last sent firing; only alerts firing now are kept.
         self._last_sent: dict[str, float] = {}
+
+    async def mirror(self, changes: Sequence[SilenceChange], now: float) -> None:
+        """Create and delete Guardian's silences in Alertmanager (one attempt per flush)."""
+        if self.silences is None:
+            return
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        await self.silences.sync(self._client, changes, now)
 
     def payload(self, alert: Alert, now: float) -> dict[str, Any]:
         """One element of Alertmanager's ``postableAlerts``."""
@@ -216,6 +237,8 @@ class AlertmanagerSink(_HttpSink):
         items = []
         for change in changes:
             alert = change.alert
+            if alert.alertname in self.exclude:
+                continue
             if change.event == "resolved":
                 self._last_sent.pop(alert.id, None)
                 items.append(self.payload(alert, change.at))
@@ -226,6 +249,7 @@ class AlertmanagerSink(_HttpSink):
             await self._post(items)
 
     async def refresh(self, firing: Sequence[Alert], now: float) -> None:
+        firing = [a for a in firing if a.alertname not in self.exclude]
         current = {a.id for a in firing}
         for stale in self._last_sent.keys() - current:
             del self._last_sent[stale]
@@ -267,8 +291,13 @@ def build_sinks(
     settings: AlertingSettings,
     metrics: GuardianMetrics | None = None,
     send: SendFn | None = None,
+    not_pushed: Collection[str] = (),
 ) -> list[AlertSink]:
-    """The sinks the settings ask for: topic (when ``send`` is given), Alertmanager, webhook."""
+    """The sinks the settings ask for: topic (when ``send`` is given), Alertmanager, webhook.
+
+    ``not_pushed``: alert names Alertmanager gets from a Prometheus rule instead
+    (rules with ``alertmanager: false``).
+    """
     http: dict[str, Any] = {
         "metrics": metrics,
         "retries": settings.retries,
@@ -285,6 +314,8 @@ def build_sinks(
                 str(settings.alertmanager_url),
                 resend_interval=settings.resend_interval_seconds,
                 generator_url=str(settings.generator_url) if settings.generator_url else None,
+                exclude=not_pushed,
+                mirror_silences=settings.mirror_silences,
                 **http,
             )
         )

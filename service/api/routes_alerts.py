@@ -3,7 +3,9 @@
 Alerts are raised by the replica that owns the model's partition, so each
 replica lists and acknowledges its own; silences are held per replica too
 (create one on each replica, or through a load balancer's sticky session).
-Acknowledgements and silence changes are audited.
+With an Alertmanager configured, each silence is also copied there (and expired
+there when deleted here), so it mutes the Prometheus rules' alerts as well
+(:mod:`service.alerting.am_silences`). Acknowledgements and silence changes are audited.
 """
 
 from __future__ import annotations

@@ -731,7 +731,7 @@ class PipelineWorker:
             m.events_rejected.labels(reason).inc(n)
         if events or labels:
             m.batch_size.observe(len(events) + len(labels))
-            m.processing_seconds.observe(time.perf_counter() - started)
+            m.observe_processing(len(events) + len(labels), time.perf_counter() - started)
         for ctx in events:
             if not ctx.ok:
                 log.debug("rejected %s: %s", ctx.where, ctx.error)
