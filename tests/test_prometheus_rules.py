@@ -76,6 +76,7 @@ PROMETHEUS_ALERTS = {
     "GuardianModelSilent",
     "GuardianAlertDeliveryFailing",
     "GuardianFairnessBreach",
+    "GuardianPolicyOverride",
 }
 RUNBOOK_TEMPLATE = (
     "{{ with $externalLabels.runbook_base_url }}{{ . }}{{ else }}docs/runbooks{{ end }}/"

@@ -201,8 +201,16 @@ _DEFAULT_RULES: dict[AlertName, AlertRule] = {
             "cooldown": "15m",
         }
     ),
+    # Recorded by the engine (/v1/alerts, the alerts topic) on the replica that took the
+    # override; Alertmanager gets it once, from the rule on guardian_policy_overrides_total.
     AlertName.POLICY_OVERRIDE: AlertRule.model_validate(
-        {"severity": "warning", "for": 0, "resolve_after": "1h", "cooldown": 0}
+        {
+            "severity": "warning",
+            "for": 0,
+            "resolve_after": "1h",
+            "cooldown": 0,
+            "alertmanager": False,
+        }
     ),
 }
 
