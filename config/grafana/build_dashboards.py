@@ -41,6 +41,7 @@ RUNBOOKS = (
     "GuardianAlertDeliveryFailing",
     "GuardianFairnessBreach",
     "GuardianDriftDetected",
+    "GuardianPolicyOverride",
 )
 
 # ----------------------------------------------------------------- thresholds
