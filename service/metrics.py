@@ -240,6 +240,14 @@ class GuardianMetrics:
         self.config_version = Gauge(
             "guardian_config_version", "Version of the config this replica applies.", registry=r
         )
+        self.config_refused = Counter(
+            "guardian_config_refused",
+            "guardian.config records refused (never applied), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("unsigned", "bad_signature", "unknown_key", "replayed", "malformed"):
+            self.config_refused.labels(reason)
 
         # state
         self.checkpoints = Counter(
