@@ -117,6 +117,68 @@ def test_a_child_bound_to_its_parent_dies_with_it(tmp_path: Path, mechanism: str
     assert not left
 
 
+POOL = textwrap.dedent(
+    """
+    import multiprocessing, os, sys, threading, time
+    from concurrent.futures import ProcessPoolExecutor
+    sys.path.insert(0, {root!r})
+    from service.lifeline import bind_worker, start_forkserver
+
+    def pid(_):
+        return os.getpid()
+
+    def make_pool():
+        start_forkserver()
+        pool = ProcessPoolExecutor(
+            2, mp_context=multiprocessing.get_context("forkserver"), initializer=bind_worker
+        )
+        while len(set(pool.map(pid, range(8)))) < 2:
+            pass
+        return pool
+
+    if __name__ == "__main__":
+        if sys.argv[1] == "thread":
+            # A pool made from a thread that then ends: the forkserver has no PDEATHSIG
+            # (it would die with that thread); the workers' watch threads must do it.
+            pools = []
+            maker = threading.Thread(target=lambda: pools.append(make_pool()))
+            maker.start()
+            maker.join()
+            pools[0].submit(pid, 0).result()  # still usable after the thread ended
+        else:
+            pools = [make_pool()]
+        print("ready", flush=True)
+        time.sleep(300)
+    """
+)
+
+
+@pytest.mark.parametrize("made_in", ["main", "thread"])
+def test_a_pool_and_its_forkserver_die_with_their_process(tmp_path: Path, made_in: str) -> None:
+    script = tmp_path / "pool.py"
+    script.write_text(POOL.format(root=str(ROOT)))
+    main = subprocess.Popen(
+        [sys.executable, str(script), made_in], stdout=subprocess.PIPE, text=True
+    )
+    tree: dict[int, Proc] = {}
+    try:
+        assert main.stdout is not None
+        assert main.stdout.readline().strip() == "ready"
+        tree = descendants(main.pid)
+        assert len(tree) >= 4  # forkserver, resource tracker, two workers
+        main.kill()
+        main.wait(timeout=10)
+        left = {pid: command_line(pid) for pid in wait_gone(tree, timeout_s=10)}
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()
+        if main.stdout is not None:
+            main.stdout.close()
+        kill_all(tree)
+    assert not left, left
+
+
 LEAKY_TESTS = textwrap.dedent(
     """
     import subprocess

@@ -164,11 +164,29 @@ class ConfigStore:
     async def _catch_up(
         self, partitions: list[TopicPartition], timeout_s: float
     ) -> ConfigDocument | None:
+        self._catch_up_refusals = Counter()
+        try:
+            return await self._read_to_end(partitions, timeout_s)
+        finally:
+            refusals, self._catch_up_refusals = self._catch_up_refusals, None
+            for reason, count in sorted(refusals.items()):
+                log.warning(
+                    "config: refused %d record(s) of %s at start (%s)%s",
+                    count,
+                    self._kafka.topics.config,
+                    reason,
+                    " -- signed by an earlier process's random key?"
+                    if reason == "unknown_key" and self.codec.ephemeral
+                    else "",
+                )
+
+    async def _read_to_end(
+        self, partitions: list[TopicPartition], timeout_s: float
+    ) -> ConfigDocument | None:
         assert self._consumer is not None
         ends = await self._consumer.end_offsets(partitions)
         newest: ConfigDocument | None = None
         deadline = time.monotonic() + timeout_s
-        self._catch_up_refusals = Counter()
         while time.monotonic() < deadline:
             pending = [
                 tp for tp in partitions if await self._consumer.position(tp) < ends.get(tp, 0)
@@ -186,17 +204,6 @@ class ConfigStore:
                 "config: could not read %s to its end in %.0fs",
                 self._kafka.topics.config,
                 timeout_s,
-            )
-        refusals, self._catch_up_refusals = self._catch_up_refusals, None
-        for reason, count in sorted(refusals.items()):
-            log.warning(
-                "config: refused %d record(s) of %s at start (%s)%s",
-                count,
-                self._kafka.topics.config,
-                reason,
-                " -- signed by an earlier process's random key?"
-                if reason == "unknown_key" and self.codec.ephemeral
-                else "",
             )
         return newest
 
