@@ -293,6 +293,14 @@ class GuardianMetrics:
             "Unsafe policies accepted with an explicit override (PUT or start-up files).",
             registry=r,
         )
+        self.config_refused = Counter(
+            "guardian_config_refused",
+            "guardian.config records refused (never applied), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("unsigned", "bad_signature", "unknown_key", "replayed", "malformed"):
+            self.config_refused.labels(reason)
 
         # state
         self.checkpoints = Counter(

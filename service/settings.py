@@ -9,6 +9,7 @@ names the key (:func:`describe_validation_error`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -21,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -35,6 +37,8 @@ from service.retention.settings import RetentionSettings  # noqa: E402
 from service.validation import safe_message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MIN_SIGNING_KEY_BYTES = 16
 DEFAULT_CONFIG_FILE = Path("config/guardian.yaml")
 
 
@@ -161,7 +165,41 @@ class LimitSettings(_Section):
 
 class StateSettings(_Section):
     signing_key: SecretStr | None = None
+    #: Keys that signed checkpoints before a rotation: still accepted when reading, never used
+    #: to sign. Drop one once every checkpoint has been rewritten under the new key.
+    previous_signing_keys: list[SecretStr] = Field(default_factory=list)
     checkpoint_interval_s: float = Field(default=10.0, gt=0)
+
+
+class ControlSettings(_Section):
+    """Signing of the config documents every replica applies (``guardian.config``).
+
+    ``signing_keys`` maps a key id to a key (at least 16 bytes); documents are
+    signed with ``active_signing_key`` and accepted under any listed id, so a key
+    is rotated by adding the new one everywhere, then making it active, then
+    removing the old one. All replicas of a group need the same keys. With none
+    configured, each process signs with a random key of its own (one warning):
+    fine for one replica, but its changes are then neither shared with other
+    replicas nor re-applied after a restart.
+    """
+
+    signing_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    active_signing_key: str | None = None
+
+    @model_validator(mode="after")
+    def _active_key_is_listed(self) -> ControlSettings:
+        for key_id, key in self.signing_keys.items():
+            if not KEY_ID.fullmatch(key_id):
+                raise ValueError("signing_keys: key ids are 1-64 of A-Z a-z 0-9 . _ -")
+            if len(key.get_secret_value().encode()) < MIN_SIGNING_KEY_BYTES:
+                raise ValueError(
+                    f"signing_keys[{key_id!r}]: needs at least {MIN_SIGNING_KEY_BYTES} bytes"
+                )
+        if self.signing_keys and self.active_signing_key is None:
+            raise ValueError("active_signing_key: required when signing_keys is set")
+        if self.active_signing_key is not None and self.active_signing_key not in self.signing_keys:
+            raise ValueError("active_signing_key: not a key id of signing_keys")
+        return self
 
 
 class DetectorSettings(_Section):
@@ -191,6 +229,7 @@ class GuardianSettings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     state: StateSettings = StateSettings()
+    control: ControlSettings = ControlSettings()
     redaction: RedactionSettings = RedactionSettings()
     retention: RetentionSettings = RetentionSettings()
     detectors: DetectorSettings = DetectorSettings()

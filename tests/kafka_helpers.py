@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from service.settings import GuardianSettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Config signing keys of the test replicas (``control`` settings).
+CONTROL_KEYS = {
+    "signing_keys": {"test-k1": "test-config-signing-key-0123456789"},
+    "active_signing_key": "test-k1",
+}
 
 
 def free_port() -> int:
@@ -56,7 +62,9 @@ def make_settings(bootstrap: str, **overrides: Any) -> GuardianSettings:
         **overrides.pop("kafka", {}),
     }
     http = {"port": free_port(), **overrides.pop("http", {})}
-    return GuardianSettings.load(None, kafka=kafka, http=http, **overrides)
+    # Replicas of one test share a config signing key, as a deployment's replicas must.
+    control = overrides.pop("control", CONTROL_KEYS)
+    return GuardianSettings.load(None, kafka=kafka, http=http, control=control, **overrides)
 
 
 def settings_env(settings: GuardianSettings) -> dict[str, str]:
@@ -78,6 +86,12 @@ def settings_env(settings: GuardianSettings) -> dict[str, str]:
             continue
         env[f"GUARDIAN_KAFKA__TOPICS__{field.upper()}"] = getattr(t, field)
     env["GUARDIAN_KAFKA__TOPICS__PARTITIONS"] = str(t.partitions)
+    control = settings.control
+    if control.active_signing_key is not None:
+        env["GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY"] = control.active_signing_key
+        env["GUARDIAN_CONTROL__SIGNING_KEYS"] = json.dumps(
+            {kid: key.get_secret_value() for kid, key in control.signing_keys.items()}
+        )
     return env
 
 

@@ -77,6 +77,7 @@ PROMETHEUS_ALERTS = {
     "GuardianAlertDeliveryFailing",
     "GuardianFairnessBreach",
     "GuardianPolicyOverride",
+    "GuardianConfigRefused",
 }
 RUNBOOK_TEMPLATE = (
     "{{ with $externalLabels.runbook_base_url }}{{ . }}{{ else }}docs/runbooks{{ end }}/"

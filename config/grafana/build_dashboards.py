@@ -42,6 +42,7 @@ RUNBOOKS = (
     "GuardianFairnessBreach",
     "GuardianDriftDetected",
     "GuardianPolicyOverride",
+    "GuardianConfigRefused",
 )
 
 # ----------------------------------------------------------------- thresholds

@@ -22,6 +22,7 @@ from detectors.fairness.config import FairnessConfig
 from detectors.registry import DetectorRegistry, UnknownDetectorError
 from detectors.specs import DetectorSpecs
 from service.control.document import ConfigDocument, DetectorConfig, utc_now
+from service.control.signing import ConfigCodec
 from service.control.store import ConfigStore
 from service.overrides import UnsafePolicy, check_override
 from service.redaction.policy import NER_ENTITIES, RedactionPolicy, RedactionPolicyError
@@ -235,4 +236,5 @@ def store_for(guardian: Guardian) -> ConfigStore:
         guardian.metrics,
         poll_ms=guardian.settings.kafka.poll_timeout_ms,
         on_idle=reconcile,
+        codec=ConfigCodec.from_settings(guardian.settings.control),
     )

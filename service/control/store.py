@@ -12,6 +12,11 @@ then writes it under the keys ``v<N>`` (history, for rollback) and
 caller gets the error. Concurrency is optimistic (see
 :mod:`service.control.document`): the greatest ``(version, updated_at,
 origin)`` wins on every replica.
+
+Every config record is signed on write and verified on read
+(:mod:`service.control.signing`): an unsigned, forged, unknown-key, malformed
+or replayed record is counted in ``guardian_config_refused_total{reason}``,
+logged without its content, and never applied nor listed in the history.
 """
 
 from __future__ import annotations
@@ -21,17 +26,20 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from service.control.audit import AuditIndex, AuditRecord
 from service.control.document import CURRENT_KEY, ConfigDocument, history_key
+from service.control.signing import ConfigCodec, ConfigRefused, RefusalReason, ReplayGuard
 from service.kafka.clients import common_options, wait_after_empty_fetch
 from service.metrics import GuardianMetrics
-from service.settings import KafkaSettings
+from service.settings import ControlSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,9 @@ class ConfigStore:
     on_idle
         Called with the applied document about once a second from the follow
         task (Guardian re-applies detector patches to detectors created since).
+    codec
+        Signs and verifies config records (default: from ``ControlSettings()``,
+        i.e. a random key of this process).
     """
 
     def __init__(
@@ -75,6 +86,7 @@ class ConfigStore:
         audit_capacity: int = 10_000,
         poll_ms: int = 200,
         on_idle: Callable[[ConfigDocument], None] | None = None,
+        codec: ConfigCodec | None = None,
     ) -> None:
         self._kafka = kafka
         self._apply = apply
@@ -92,6 +104,10 @@ class ConfigStore:
         self._task: asyncio.Task[None] | None = None
         self.rejected_versions: list[int] = []
         self._on_idle = on_idle
+        self.codec = codec or ConfigCodec.from_settings(ControlSettings())
+        self._replays = ReplayGuard()
+        #: refusals during the catch-up read, logged as one line per reason when it ends
+        self._catch_up_refusals: Counter[RefusalReason] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, catch_up_timeout_s: float = 15.0) -> None:
@@ -148,6 +164,25 @@ class ConfigStore:
     async def _catch_up(
         self, partitions: list[TopicPartition], timeout_s: float
     ) -> ConfigDocument | None:
+        self._catch_up_refusals = Counter()
+        try:
+            return await self._read_to_end(partitions, timeout_s)
+        finally:
+            refusals, self._catch_up_refusals = self._catch_up_refusals, None
+            for reason, count in sorted(refusals.items()):
+                log.warning(
+                    "config: refused %d record(s) of %s at start (%s)%s",
+                    count,
+                    self._kafka.topics.config,
+                    reason,
+                    " -- signed by an earlier process's random key?"
+                    if reason == "unknown_key" and self.codec.ephemeral
+                    else "",
+                )
+
+    async def _read_to_end(
+        self, partitions: list[TopicPartition], timeout_s: float
+    ) -> ConfigDocument | None:
         assert self._consumer is not None
         ends = await self._consumer.end_offsets(partitions)
         newest: ConfigDocument | None = None
@@ -161,7 +196,7 @@ class ConfigStore:
             batches = await self._consumer.getmany(*pending, timeout_ms=self._poll_ms)
             for tp, records in batches.items():
                 for record in records:
-                    doc = self._take(tp.topic, record.value)
+                    doc = self._take(tp.topic, record)
                     if doc is not None and (newest is None or doc.order_key() > newest.order_key()):
                         newest = doc
         else:
@@ -172,21 +207,40 @@ class ConfigStore:
             )
         return newest
 
-    def _take(self, topic: str, value: bytes | None) -> ConfigDocument | None:
-        """Index one record; a config document is returned for the caller to consider."""
+    def _take(self, topic: str, record: ConsumerRecord[Any, Any]) -> ConfigDocument | None:
+        """Index one record; a verified config document is returned for the caller to consider."""
+        value: bytes | None = record.value
         if value is None:
             return None
         if topic == self._kafka.topics.audit:
             if not self.audit.add_json(value):
                 log.warning("audit: skipped a malformed record")
             return None
+        key: bytes | None = record.key
         try:
-            doc = ConfigDocument.model_validate_json(value)
-        except ValueError:
-            log.warning("config: skipped a malformed document")
+            doc = self.codec.decode(key, value, record.headers)
+            self._replays.check(key or b"", doc)
+        except ConfigRefused as exc:
+            self._refuse(exc, record)
             return None
         self._remember(doc)
         return doc
+
+    def _refuse(self, exc: ConfigRefused, record: ConsumerRecord[Any, Any]) -> None:
+        """Count and log a refused record: reason and position only, never its content."""
+        if self._metrics is not None:
+            self._metrics.config_refused.labels(exc.reason).inc()
+        if self._catch_up_refusals is not None:
+            self._catch_up_refusals[exc.reason] += 1
+            return
+        log.warning(
+            "config: refused the record at %s[%d]@%d (%s): %s; not applied",
+            record.topic,
+            record.partition,
+            record.offset,
+            exc.reason,
+            exc.detail,
+        )
 
     def _remember(self, doc: ConfigDocument) -> None:
         kept = self.history.get(doc.version)
@@ -215,7 +269,7 @@ class ConfigStore:
             newest: ConfigDocument | None = None
             for tp, records in batches.items():
                 for record in records:
-                    doc = self._take(tp.topic, record.value)
+                    doc = self._take(tp.topic, record)
                     if doc is not None and (newest is None or doc.order_key() > newest.order_key()):
                         newest = doc
             if newest is not None and newest.order_key() > self.current.order_key():
@@ -281,12 +335,11 @@ class ConfigStore:
 
     async def _write(self, doc: ConfigDocument) -> None:
         assert self._producer is not None
-        value = doc.model_dump_json().encode()
         topic = self._kafka.topics.config
-        sent = [
-            await self._producer.send(topic, value, key=history_key(doc.version)),
-            await self._producer.send(topic, value, key=CURRENT_KEY),
-        ]
+        sent = []
+        for key in (history_key(doc.version), CURRENT_KEY):
+            value, headers = self.codec.encode(key, doc)
+            sent.append(await self._producer.send(topic, value, key=key, headers=headers))
         await asyncio.wait_for(asyncio.gather(*sent), timeout=10)
 
     async def write_audit(self, record: AuditRecord) -> None:

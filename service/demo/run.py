@@ -171,6 +171,12 @@ def main() -> int:
             "GUARDIAN_STATE__SIGNING_KEY": os.environ.get(
                 "GUARDIAN_STATE__SIGNING_KEY", "demo-checkpoint-key-change-me"
             ),
+            "GUARDIAN_CONTROL__SIGNING_KEYS": os.environ.get(
+                "GUARDIAN_CONTROL__SIGNING_KEYS", '{"demo": "demo-config-key-change-me"}'
+            ),
+            "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY": os.environ.get(
+                "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY", "demo"
+            ),
             "PYTHONPATH": str(ROOT),
         }
         guardian_log = workdir / "guardian.log"

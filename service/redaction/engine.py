@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 #: (entity, start, end, score): what a finding is once it leaves the engine.
 Finding = tuple[str, int, int, float]
+
+#: Flags ``AnalyzerEngine.analyze`` compiles a regex allow-list with by default (presidio
+#: 2.2.366: ``re.DOTALL | re.MULTILINE | re.IGNORECASE``; a test pins them to Presidio's).
+#: ``find`` must pass them itself: ``_remove_allow_list`` has no default, and ``None`` raises.
+ALLOW_LIST_REGEX_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
 
 
 class EngineUnavailable(RuntimeError):
@@ -255,7 +261,11 @@ class GuardianAnalyzer:
         results = EntityRecognizer.remove_duplicates(results)
         if self.policy.allow_list:
             results = engine._remove_allow_list(
-                results, list(self.policy.allow_list), text, None, self.policy.allow_list_match
+                results,
+                list(self.policy.allow_list),
+                text,
+                ALLOW_LIST_REGEX_FLAGS,
+                self.policy.allow_list_match,
             )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
 

@@ -669,8 +669,10 @@ class Redactor:
             )
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        from service.lifeline import start_forkserver
         from service.redaction.workers import init_worker
 
+        start_forkserver()  # its workers and itself die with this process (service.lifeline)
         return ProcessPoolExecutor(
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("forkserver"),

@@ -14,6 +14,7 @@ import signal
 import time
 from collections import OrderedDict
 
+from service.lifeline import bind_worker
 from service.redaction.engine import Finding, GuardianAnalyzer, build_engine, quiet_presidio
 from service.redaction.policy import RedactionPolicy
 
@@ -51,7 +52,12 @@ def engine_for(policy_json: str, engine_key: str, spacy_model: str | None) -> Gu
 
 
 def init_worker(policy_json: str, engine_key: str, spacy_model: str | None) -> None:
-    """Pool initializer: ignore Ctrl-C (the parent decides), quiet Presidio, build the engine."""
+    """Pool initializer: build the engine once per process.
+
+    First, bind this process's life to Guardian's (:mod:`service.lifeline`); Ctrl-C is
+    ignored (the parent decides) and Presidio kept quiet.
+    """
+    bind_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_presidio()
     engine_for(policy_json, engine_key, spacy_model)

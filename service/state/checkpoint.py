@@ -19,14 +19,19 @@ envelope is refused with a bounded reason and never reaches a detector. JSON
 only: nothing from Kafka is ever unpickled.
 
 Key rotation: the key id is the first 16 hex digits of SHA-256 over the key,
-so a reader holding the new key and the previous ones (``verify_keys``)
-accepts records written under either while writers sign with the new one only.
+so a reader holding the new key and the previous ones (``verify_keys``, from
+``state.previous_signing_keys``) accepts records written under either while
+writers sign with the new one only. The signature scheme is shared with config
+documents (:mod:`service.signing`).
+
+Replays: a valid signature says who wrote a record, not that it is the latest.
+:meth:`Checkpoint.is_older_than` orders two checkpoints of one detector; the
+checkpointer refuses one older than the state it already holds (``refused_replay``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,14 +40,30 @@ from typing import Any, Literal
 import orjson
 
 from service.errors import GuardianError
+from service.signing import (
+    KEY_ID_HEADER,
+    MIN_KEY_BYTES,
+    SIGNATURE_HEADER,
+    RecordSigner,
+    SignatureRefused,
+)
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "KEY_ID_HEADER",
+    "SIGNATURE_HEADER",
+    "Checkpoint",
+    "CheckpointCodec",
+    "CheckpointRefused",
+    "key_id",
+]
 
 ENVELOPE_VERSION = 1
-SIGNATURE_HEADER = "guardian-sig"
-KEY_ID_HEADER = "guardian-kid"
-MIN_KEY_BYTES = 16
 
 Kind = Literal["drift", "fairness"]
-RefusalReason = Literal["refused_signature", "refused_version", "refused_malformed"]
+RefusalReason = Literal[
+    "refused_signature", "refused_version", "refused_malformed", "refused_replay"
+]
 _KINDS: frozenset[str] = frozenset({"drift", "fairness"})
 
 
@@ -71,6 +92,17 @@ class Checkpoint:
     offset: int
     state: Mapping[str, Any]
     created_at: float
+
+    def is_older_than(self, other: Checkpoint) -> bool:
+        """Whether this checkpoint reflects less of the stream than ``other`` (same detector).
+
+        On the same input partition the offset decides (wall clocks of two replicas
+        may disagree; equal offsets mean the same events, so neither is older).
+        Across partitions (the topic was re-partitioned) only ``created_at`` can.
+        """
+        if self.partition == other.partition:
+            return self.offset < other.offset
+        return self.created_at < other.created_at
 
 
 def key_id(key: bytes) -> str:
@@ -106,21 +138,15 @@ class CheckpointCodec:
         for key in (signing_key, *verify_keys):
             if len(key) < MIN_KEY_BYTES:
                 raise ValueError(f"checkpoint signing keys need at least {MIN_KEY_BYTES} bytes")
-        self._kid = key_id(signing_key)
-        self._keys: dict[str, bytes] = {key_id(k): k for k in verify_keys}
-        self._keys[self._kid] = signing_key
+        keys = {key_id(k): k for k in verify_keys}
+        keys[key_id(signing_key)] = signing_key
+        self._signer = RecordSigner(keys, key_id(signing_key))
 
     @property
     def key_id(self) -> str:
-        return self._kid
+        return self._signer.key_id
 
-    @staticmethod
-    def _mac(key: bytes, record_key: bytes, value: bytes) -> bytes:
-        mac = hmac.new(key, digestmod=hashlib.sha256)
-        mac.update(len(record_key).to_bytes(4, "big"))
-        mac.update(record_key)
-        mac.update(value)
-        return mac.digest()
+    _mac = staticmethod(RecordSigner.mac)
 
     def encode(self, checkpoint: Checkpoint) -> tuple[bytes, list[tuple[str, bytes]]]:
         """The record value and headers of ``checkpoint`` (key: ``checkpoint.key``)."""
@@ -135,8 +161,7 @@ class CheckpointCodec:
                 "created_at": checkpoint.created_at,
             }
         )
-        mac = self._mac(self._keys[self._kid], checkpoint.key.encode(), value)
-        return value, [(SIGNATURE_HEADER, mac.hex().encode()), (KEY_ID_HEADER, self._kid.encode())]
+        return value, self._signer.sign(checkpoint.key.encode(), value)
 
     def verify(
         self, record_key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
@@ -147,16 +172,13 @@ class CheckpointCodec:
         """
         if record_key is None or value is None:
             raise CheckpointRefused("refused_malformed", "record without key or value")
-        found = dict(headers)
-        kid, sig = found.get(KEY_ID_HEADER), found.get(SIGNATURE_HEADER)
-        if kid is None or sig is None:
-            raise CheckpointRefused("refused_signature", "unsigned record")
-        key = self._keys.get(kid.decode("ascii", "replace"))
-        if key is None:
-            raise CheckpointRefused("refused_signature", "unknown key id")
-        expected = self._mac(key, record_key, value).hex().encode()
-        if not hmac.compare_digest(expected, sig):
-            raise CheckpointRefused("refused_signature", "MAC does not match")
+        try:
+            self._signer.verify(record_key, value, headers)
+        except SignatureRefused as exc:
+            detail = {"unsigned": "unsigned record", "unknown_key": "unknown key id"}
+            raise CheckpointRefused(
+                "refused_signature", detail.get(exc.reason, exc.detail)
+            ) from None
 
     def decode(
         self, record_key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]

@@ -30,6 +30,14 @@ checkpoint; and after a crash the detectors resume from the last checkpoint,
 up to ``checkpoint_interval_s`` behind the committed offsets (events in
 between are not re-observed). A graceful hand-over (SIGTERM, rebalance) loses
 nothing: the checkpoint is taken after the last batch committed.
+
+Replays: a signed record can be copied and written again later. A checkpoint
+older (:meth:`Checkpoint.is_older_than`) than the newest one this replica wrote
+or restored for that detector, or than a newer signed record of that key read
+earlier in the same restore, is refused (``refused_replay``) and restores
+nothing. A replica that has never held a detector and reads a compacted topic
+where only the replayed record is left cannot tell: Kafka ACLs on
+``guardian.state`` are the defence there (docs/security.md).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -122,6 +130,9 @@ class Checkpointer:
         #: partitions of the state topic, learnt at each assignment (before any batch)
         self._state_partitions = 0
         self.last_restore = RestoreReport()
+        #: detector id -> position (state dropped) of the newest checkpoint written or restored
+        #: here: an older one read later is a replay. Kept when a partition leaves.
+        self._high_water: dict[str, Checkpoint] = {}
 
     @classmethod
     def from_settings(
@@ -139,6 +150,7 @@ class Checkpointer:
         off: detectors start cold after a restart or rebalance.
         """
         key = settings.state.signing_key
+        previous = [k.get_secret_value().encode() for k in settings.state.previous_signing_keys]
         if key is None:
             log.warning(
                 "checkpoints disabled: set GUARDIAN_STATE__SIGNING_KEY (>= 16 bytes) so detector "
@@ -147,9 +159,9 @@ class Checkpointer:
             metrics.checkpoints.labels("disabled").inc()
             return None
         try:
-            codec = CheckpointCodec(key.get_secret_value().encode())
+            codec = CheckpointCodec(key.get_secret_value().encode(), verify_keys=previous)
         except ValueError as exc:
-            raise ConfigError(f"state.signing_key: {exc}") from None
+            raise ConfigError(f"state.signing_key / previous_signing_keys: {exc}") from None
         return cls(settings, worker, registry, fairness, metrics, codec)
 
     def attach(self) -> None:
@@ -231,7 +243,20 @@ class Checkpointer:
             )
         )
         self.metrics.checkpoints.labels("written").inc()
+        self._raise_high_water(cp)
         return 1
+
+    def _raise_high_water(self, cp: Checkpoint) -> None:
+        held = self._high_water.get(cp.key)
+        if held is None or held.is_older_than(cp):
+            self._high_water[cp.key] = replace(cp, state={})
+
+    def _replayed(self, cp: Checkpoint, newest_read: Checkpoint | None) -> bool:
+        """Whether ``cp`` is older than what this replica held, or than a record read before it."""
+        return any(
+            ref is not None and cp.is_older_than(ref)
+            for ref in (self._high_water.get(cp.key), newest_read)
+        )
 
     # ------------------------------------------------------------------ rebalance
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -281,7 +306,7 @@ class Checkpointer:
     async def restore(self, partitions: set[int], timeout_s: float = 30.0) -> RestoreReport:
         """Read the state topic to its end and restore the models of input ``partitions``."""
         report = RestoreReport()
-        latest = await self._read_latest(partitions, timeout_s)
+        latest, newest_read = await self._read_latest(partitions, timeout_s)
         drift: dict[str, dict[str, Any]] = {}
         fairness_models: dict[str, Any] = {}
         n_state = self._state_partitions
@@ -296,6 +321,15 @@ class Checkpointer:
                 continue
             if cp.partition not in partitions or cp.partition % n_state != state_partition:
                 continue  # another partition's model, or a copy left where it no longer belongs
+            if self._replayed(cp, newest_read.get((state_partition, key))):
+                self.metrics.checkpoints.labels("refused_replay").inc()
+                report.refused[cp.key] = "refused_replay"
+                log.warning(
+                    "checkpoint refused (refused_replay): %s is older than the state already "
+                    "held or read for it",
+                    cp.key,
+                )
+                continue
             if cp.kind == "drift":
                 drift[cp.key] = dict(cp.state)
             else:
@@ -307,6 +341,7 @@ class Checkpointer:
                     report.refused[cp.key] = "refused_malformed"
                     continue
             report.models.add(cp.model)
+            self._raise_high_water(cp)
             self.models_by_partition.setdefault(cp.partition, set()).add(cp.model)
             self.next_offset[cp.partition] = max(self.next_offset.get(cp.partition, 0), cp.offset)
         imported = self.registry.import_state(drift)
@@ -337,16 +372,23 @@ class Checkpointer:
 
     async def _read_latest(
         self, partitions: set[int], timeout_s: float
-    ) -> dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]]:
-        """Latest record per (state partition, key) for input ``partitions``, read to the end.
+    ) -> tuple[
+        dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]],
+        dict[tuple[int, bytes], Checkpoint],
+    ]:
+        """Latest record per (state partition, key) for input ``partitions``, read to the end,
+        and the newest *verified* checkpoint read per key (to spot a replayed latest record).
 
         Compaction keeps the latest record per key *per partition*, so that is
-        the unit: a checkpoint belongs to state partition ``input % n``.
+        the unit: a checkpoint belongs to state partition ``input % n``. The
+        latest record is the candidate (as it would be after compaction); the
+        others are only verified to learn how far that key's state had got.
         """
         n_state = self._state_partitions
         wanted = sorted({p % n_state for p in partitions}) if n_state else []
+        newest: dict[tuple[int, bytes], Checkpoint] = {}
         if not wanted:
-            return {}
+            return {}, newest
         tps = [TopicPartition(self._state_topic, p) for p in wanted]
         consumer = AIOKafkaConsumer(
             **common_options(self.settings.kafka),
@@ -374,12 +416,20 @@ class Checkpointer:
                     for m in messages:
                         if m.key is None:
                             continue
+                        slot = (tp.partition, m.key)
                         if m.value is None:  # tombstone
-                            latest.pop((tp.partition, m.key), None)
-                        else:
-                            latest[(tp.partition, m.key)] = (m.value, list(m.headers))
+                            latest.pop(slot, None)
+                            continue
+                        latest[slot] = (m.value, list(m.headers))
+                        try:
+                            cp = self.codec.decode(m.key, m.value, m.headers)
+                        except CheckpointRefused:
+                            continue  # counted only if it is the latest (in restore)
+                        held = newest.get(slot)
+                        if held is None or held.is_older_than(cp):
+                            newest[slot] = replace(cp, state={})
             else:
                 log.warning("reading the state topic timed out; restoring what was read")
         finally:
             await consumer.stop()
-        return latest
+        return latest, newest
