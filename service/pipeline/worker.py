@@ -37,6 +37,7 @@ from service.kafka.clients import (
     BatchWriter,
     MemoPartitioner,
     common_options,
+    output_codec,
     wait_after_empty_fetch,
 )
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
@@ -178,7 +179,7 @@ class PipelineWorker:
             "enable_idempotence": True,
             "acks": "all",
             "linger_ms": self._kafka.linger_ms,
-            "compression_type": self._kafka.compression_type,
+            "compression_type": output_codec(self._kafka),
             "max_request_size": self._max_request_size,
             "max_batch_size": self._kafka.max_batch_bytes,
             "partitioner": self._partitioner,
@@ -194,7 +195,9 @@ class PipelineWorker:
             group_id=self._kafka.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            isolation_level="read_committed" if self.transactional else "read_uncommitted",
+            # Both delivery modes: records of aborted publisher transactions never reach
+            # an output or a detector (an open transaction holds the partition back).
+            isolation_level=self._kafka.isolation_level,
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
             session_timeout_ms=self._kafka.session_timeout_ms,
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
