@@ -115,6 +115,13 @@ class GuardianMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.undecodable_batches = Counter(
+            "guardian_undecodable_batches",
+            "Input record batches that could not be decoded after the retries, by action "
+            "(skipped: offset range dead-lettered; stopped: partition paused).",
+            ["topic", "action"],
+            registry=r,
+        )
         self.kafka_up = Gauge(
             "guardian_kafka_up", "1 when the broker answered the last request.", registry=r
         )

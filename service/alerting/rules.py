@@ -71,6 +71,7 @@ class AlertName(StrEnum):
     REDACTION_FAILURES = "GuardianRedactionFailures"
     CONSUMER_LAG = "GuardianConsumerLagHigh"
     MODEL_SILENT = "GuardianModelSilent"
+    UNDECODABLE = "GuardianUndecodableBatch"
 
 
 Severity = Literal["info", "warning", "critical"]
@@ -149,6 +150,9 @@ _DEFAULT_RULES: dict[AlertName, AlertRule] = {
     ),
     AlertName.MODEL_SILENT: AlertRule.model_validate(
         {"severity": "warning", "for": 0, "resolve_after": "1m", "cooldown": "15m"}
+    ),
+    AlertName.UNDECODABLE: AlertRule.model_validate(
+        {"severity": "critical", "for": 0, "resolve_after": "30m", "cooldown": 0}
     ),
 }
 

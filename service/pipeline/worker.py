@@ -33,6 +33,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.producer.transaction_manager import TransactionState
 
 from service.errors import InvalidEvent
+from service.kafka.aiokafka_compat import UndecodableBatch, UndecodableBatches, guard_undecodable
 from service.kafka.clients import (
     BatchWriter,
     MemoPartitioner,
@@ -46,6 +47,12 @@ from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_label
 from service.pipeline.dlq import dlq_record
 from service.pipeline.stages import Stage
+from service.pipeline.undecodable import (
+    UndecodableHook,
+    UndecodablePolicy,
+    dlq_body,
+    dlq_headers,
+)
 from service.settings import GuardianSettings
 
 log = logging.getLogger(__name__)
@@ -141,6 +148,8 @@ class PipelineWorker:
         self.on_assigned: list[PartitionHook] = []
         self.on_revoked: list[PartitionHook] = []
         self.before_commit: list[Callable[[], Awaitable[None]]] = []
+        #: Told of every input batch skipped or stopped as undecodable (the alert engine).
+        self.on_undecodable: list[UndecodableHook] = []
         self.topic_mismatches: list[ConfigMismatch] = []
         self._kafka = settings.kafka
         self._topics = settings.kafka.topics
@@ -154,6 +163,12 @@ class PipelineWorker:
         #: Offsets whose commit a rebalance refused (their outputs are written).
         self._refused_commits: dict[TopicPartition, int] = {}
         self._assigned: set[TopicPartition] = set()
+        self._undecodable: UndecodableBatches | None = None
+        self._undecodable_policy = UndecodablePolicy(
+            settings.kafka.on_undecodable, settings.kafka.undecodable_retries
+        )
+        #: Partitions paused by ``on_undecodable=stop``, with the reason readiness shows.
+        self._stopped: dict[TopicPartition, str] = {}
         self._kafka_up = False
         self._started = False
         self._producer_broken = False
@@ -207,6 +222,7 @@ class PipelineWorker:
         )
         await self._consumer.start()
         wait_after_empty_fetch(self._consumer, self._kafka.empty_fetch_backoff_ms)
+        self._undecodable = guard_undecodable(self._consumer)
         self._consumer.subscribe(
             topics=[self._topics.events, self._topics.labels], listener=_Rebalance(self)
         )
@@ -293,8 +309,8 @@ class PipelineWorker:
     # ------------------------------------------------------------------ readiness
     @property
     def ready(self) -> bool:
-        """Connected to Kafka and owning at least one input partition."""
-        return self._started and self._kafka_up and bool(self._assigned)
+        """Connected to Kafka, owning at least one input partition, none stopped."""
+        return self._started and self._kafka_up and bool(self._assigned) and not self._stopped
 
     @property
     def status(self) -> dict[str, Any]:
@@ -302,6 +318,7 @@ class PipelineWorker:
             "started": self._started,
             "kafka_up": self._kafka_up,
             "assigned_partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in self._assigned),
+            "stopped_partitions": [self._stopped[tp] for tp in sorted(self._stopped)],
         }
 
     async def _watch_health(self) -> None:
@@ -367,6 +384,7 @@ class PipelineWorker:
         self._assigned -= revoked
         for tp in revoked:
             self._committed.pop(tp, None)
+            self._stopped.pop(tp, None)  # the next owner meets the batch and decides itself
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.partitions_assigned.set(len(self._assigned))
@@ -508,9 +526,10 @@ class PipelineWorker:
                     log.warning("poll failed: %s; retrying", exc)
                     await asyncio.sleep(self._kafka.retry_backoff_s)
                     continue
-                if not polled and not self.queued:
+                skips = self._judge_undecodable()
+                if not polled and not self.queued and not skips:
                     continue
-                batch = asyncio.create_task(self._process(polled), name="batch")
+                batch = asyncio.create_task(self._process(polled, skips), name="batch")
                 done, _ = await asyncio.wait(
                     {batch, stop_wait}, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -526,7 +545,32 @@ class PipelineWorker:
         finally:
             stop_wait.cancel()
 
-    async def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
+    def _judge_undecodable(self) -> list[UndecodableBatch]:
+        """Batches the last poll could not decode: fetched again, or to skip, or stopped."""
+        assert self._undecodable is not None and self._consumer is not None
+        skips = []
+        for found, fetches in self._undecodable.take():
+            verdict = self._undecodable_policy.judge(found, fetches)
+            if verdict.decision == "skip":
+                skips.append(found)
+            elif verdict.decision == "stop" and found.tp in self._assigned:
+                self._consumer.pause(found.tp)
+                self._stopped[found.tp] = (
+                    f"{found.where}: cannot be decoded ({found.error}); "
+                    "partition stopped (kafka.on_undecodable=stop)"
+                )
+                log.error("stopping %s", self._stopped[found.tp])
+                self._report_undecodable(found, "stopped")
+        return skips
+
+    def _report_undecodable(self, batch: UndecodableBatch, action: str) -> None:
+        self.metrics.undecodable_batches.labels(batch.tp.topic, action).inc()
+        for hook in self.on_undecodable:
+            hook(batch, action)
+
+    async def _process(
+        self, polled: dict[TopicPartition, list[Any]], skips: Sequence[UndecodableBatch] = ()
+    ) -> None:
         async with self._batch_lock:
             started = time.perf_counter()
             events: list[EventContext] = []
@@ -543,6 +587,7 @@ class PipelineWorker:
                     target.append(
                         EventContext(tp.topic, tp.partition, m.offset, m.value or b"", m.key)
                     )
+            skipped = self._skip_undecodable(skips, first, offsets)
             self.metrics.events_consumed.inc(len(events))
             for stage in self.stages:
                 await self._run_stage(stage, events)
@@ -553,6 +598,10 @@ class PipelineWorker:
             # task): only the records taken into this batch may leave the queue once it is acked.
             queued = self._take_queued()
             records = self._outputs(events, labels, queued.records)
+            records.extend(
+                OutputRecord(self._topics.dlq, dlq_body(b, "skipped"), None, dlq_headers(b))
+                for b in skipped
+            )
             try:
                 await self._write(records, offsets)
             except (KafkaError, OSError) as exc:
@@ -567,7 +616,28 @@ class PipelineWorker:
                 return
             self._release(queued)
             self._committed.update(offsets)
+            for b in skipped:
+                log.error("skipped %s: cannot be decoded (%s)", b.where, b.error)
+                self._report_undecodable(b, "skipped")
             self._record(events, labels, len(polled), started)
+
+    def _skip_undecodable(
+        self,
+        skips: Sequence[UndecodableBatch],
+        first: dict[TopicPartition, int],
+        offsets: dict[TopicPartition, int],
+    ) -> list[UndecodableBatch]:
+        """Move past each skipped range: it is committed with this batch (replayed if it fails)."""
+        assert self._consumer is not None
+        skipped = []
+        for b in skips:
+            if b.tp not in self._assigned:  # revoked meanwhile: its new owner decides
+                continue
+            self._consumer.seek(b.tp, b.last + 1)
+            first[b.tp] = min(first.get(b.tp, b.first), b.first)
+            offsets[b.tp] = max(offsets.get(b.tp, 0), b.last + 1)
+            skipped.append(b)
+        return skipped
 
     async def _run_stage(self, stage: Stage, events: list[EventContext]) -> None:
         """Run one stage; a bug that raises for one event costs that event, not the partition.
