@@ -76,7 +76,13 @@ def parse_json(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
 
 
 def _load_object(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
-    """Size, UTF-8, JSON and "an object" checks of :func:`parse_json`; no depth bound."""
+    """Size, UTF-8, JSON and "an object" checks of :func:`parse_json`; no depth bound.
+
+    A record without a value (a tombstone: publishers of compacted topics send them to
+    delete a key) or with an empty one gets its own reason, not ``not_json``.
+    """
+    if not raw:
+        raise InvalidEvent("record has no value (a tombstone) or an empty one", "empty_value")
     if len(raw) > limits.max_message_bytes:
         raise InvalidEvent(
             f"message is {len(raw)} bytes, limit is {limits.max_message_bytes}", "too_large"
