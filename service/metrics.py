@@ -80,6 +80,7 @@ class GuardianMetrics:
         self.entity_label = BoundedLabel("entity", top_k)
         self.attribute_label = BoundedLabel("attribute", top_k)
         self.group_label = BoundedLabel("group", top_k)
+        self.field_label = BoundedLabel("field", top_k)
 
         # pipeline
         self.events_consumed = Counter(
@@ -95,6 +96,13 @@ class GuardianMetrics:
             "guardian_events_rejected",
             "Messages sent to the DLQ, by reason.",
             ["reason"],
+            registry=r,
+        )
+        self.unknown_fields = Counter(
+            "guardian_unknown_fields",
+            "Top-level event fields schema v1 does not define, by name (identifier-shaped "
+            "names only, the rest as __other__), whatever schema.unknown_fields does with them.",
+            ["field"],
             registry=r,
         )
         self.processing_seconds = Histogram(
@@ -261,5 +269,6 @@ class GuardianMetrics:
             self.entity_label,
             self.attribute_label,
             self.group_label,
+            self.field_label,
         ):
             self.label_overflow.labels(label.name).set(label.overflow)

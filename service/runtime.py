@@ -111,7 +111,7 @@ class Guardian:
             self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
         )
         self.stages: list[Stage] = [
-            ValidateStage(settings.limits),
+            ValidateStage(settings.limits, settings.event_schema.unknown_fields, self.metrics),
             RedactStage(self.redactor, max_depth=settings.limits.max_depth),
             self.retain,
             self.detect,
