@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from service.errors import InvalidEvent
 from service.metrics import GuardianMetrics
+from service.pipeline import forwarded_headers
 from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_event
 from service.pipeline.unknown_fields import EXTRA, UnknownFields, field_label, policy_scans_extra
@@ -98,17 +99,21 @@ class RedactStage:
             # Kept unknown fields are never passed unscanned: without a rule, they go.
             for ctx in valid:
                 ctx.event.pop(EXTRA, None)  # type: ignore[union-attr]
-        outcomes = await self.redactor.redact_batch(
-            [ctx.event for ctx in valid],  # type: ignore[misc]
-            depth_at_most=self.max_depth,
-        )
-        for ctx, outcome in zip(valid, outcomes, strict=True):
+        # Allow-listed input headers are scanned in the same batch, as metadata.
+        header_scans = forwarded_headers.scan_requests(valid)
+        events: list[dict[str, Any]] = [ctx.event for ctx in valid if ctx.event is not None]
+        events += [synthetic for _, synthetic in header_scans]
+        outcomes = await self.redactor.redact_batch(events, depth_at_most=self.max_depth)
+        for ctx, outcome in zip(valid, outcomes, strict=False):
             if outcome.failed:
                 # ctx.event stays the original: the DLQ writer scrubs it without analysis.
                 ctx.reject("redaction_failed", outcome.reason or "analysis failed")
                 continue
             ctx.event = outcome.event
             ctx.entities = outcome.entities
+        for (ctx, _), outcome in zip(header_scans, outcomes[len(valid) :], strict=True):
+            if ctx.ok:
+                forwarded_headers.apply(ctx, outcome)
 
     def _policy_scans_extra(self) -> bool:
         policy = self.redactor.policy

@@ -46,6 +46,7 @@ from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_label
 from service.pipeline.dlq import dlq_record
+from service.pipeline.forwarded_headers import allowed
 from service.pipeline.stages import Stage
 from service.pipeline.undecodable import (
     UndecodableHook,
@@ -169,6 +170,8 @@ class PipelineWorker:
         )
         #: Partitions paused by ``on_undecodable=stop``, with the reason readiness shows.
         self._stopped: dict[TopicPartition, str] = {}
+        #: Input headers copied to outputs (after the redact stage scanned them).
+        self._forward_headers = frozenset(settings.kafka.forward_headers)
         self._kafka_up = False
         self._started = False
         self._producer_broken = False
@@ -577,6 +580,7 @@ class PipelineWorker:
             labels: list[EventContext] = []
             offsets: dict[TopicPartition, int] = {}
             first: dict[TopicPartition, int] = {}
+            forward = self._forward_headers
             for tp, messages in polled.items():
                 if not messages:
                     continue
@@ -587,6 +591,10 @@ class PipelineWorker:
                     target.append(
                         EventContext(tp.topic, tp.partition, m.offset, m.value or b"", m.key)
                     )
+                if forward and target is events:
+                    for ctx, m in zip(target[-len(messages) :], messages, strict=True):
+                        if m.headers:
+                            ctx.input_headers = allowed(m.headers, forward)
             skipped = self._skip_undecodable(skips, first, offsets)
             self.metrics.events_consumed.inc(len(events))
             for stage in self.stages:
