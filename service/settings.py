@@ -280,12 +280,17 @@ class GuardianSettings(BaseSettings):
         return bound(**overrides)
 
 
+#: Settings whose YAML key and environment name differ from the field name.
+_PUBLIC_NAMES = {"event_schema": "schema"}
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each failing key and its environment variable, never the value."""
     parts = []
     for error in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in error["loc"])
-        env = "GUARDIAN_" + "__".join(str(p).upper() for p in error["loc"] if isinstance(p, str))
+        path = [_PUBLIC_NAMES.get(str(p), p) if i == 0 else p for i, p in enumerate(error["loc"])]
+        loc = ".".join(str(p) for p in path)
+        env = "GUARDIAN_" + "__".join(str(p).upper() for p in path if isinstance(p, str))
         parts.append(f"{loc} ({env}): {error['msg']}")
     return "invalid setting " + "; ".join(parts)
 
