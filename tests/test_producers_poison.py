@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import TopicPartition, codec
+from aiokafka import AIOKafkaProducer, TopicPartition, codec
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.record.util import calc_crc32c
 
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.test_producers_codecs import demo_events, event_ids, kcat_publish
@@ -113,11 +116,63 @@ async def test_stop_fails_readiness_with_the_reason_and_alerts(  # type: ignore[
     assert f"{topic}[0]@10..14" in reason and "snappy" in reason
 
     registry = guardian.metrics.registry
-    assert registry.get_sample_value(
-        "guardian_undecodable_batches_total", {"topic": topic, "action": "stopped"}
-    ) == 1
+    assert (
+        registry.get_sample_value(
+            "guardian_undecodable_batches_total", {"topic": topic, "action": "stopped"}
+        )
+        == 1
+    )
     alerts = guardian.alerts.list_alerts()
     [alert] = [a for a in alerts if a.alertname == "GuardianUndecodableBatch"]
     assert "partition stopped" in alert.annotations["description"]
     assert await drain(kafka_bootstrap, settings.kafka.topics.dlq, idle_s=1.0) == []
     assert guardian.worker.committed.get(TopicPartition(topic, 0)) == 10
+
+
+def _batch_with_unknown_codec(values: list[bytes]) -> bytes:
+    """A record batch whose attributes name codec 5, which Kafka does not define."""
+    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, 0, 1_000_000)
+    for i, value in enumerate(values):
+        builder.append(i, timestamp=None, key=b"m", value=value, headers=[])
+    data = bytearray(builder.build())
+    # v2 batch header: base offset q, length i, leader epoch i, magic b, crc I, attributes h
+    attributes_at, crc_at = struct.calcsize(">qiibI"), struct.calcsize(">qiib")
+    attributes = struct.unpack_from(">h", data, attributes_at)[0]
+    struct.pack_into(">h", data, attributes_at, (attributes & ~0x07) | 0x05)
+    struct.pack_into(">I", data, crc_at, calc_crc32c(data[attributes_at:]))
+    return bytes(data)
+
+
+async def test_a_batch_with_an_unknown_codec_on_the_broker_is_skipped(  # type: ignore[no-untyped-def]
+    kafka_bootstrap: str, guardian_factory
+) -> None:
+    """No monkeypatching of the consumer: the poison batch is what the broker stores."""
+    settings = make_settings(kafka_bootstrap)
+    guardian = await guardian_factory(settings)
+    topic = settings.kafka.topics.events
+    before, poisoned, after = demo_events(5, 34), demo_events(3, 35), demo_events(5, 36)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for values, crafted in ((before, False), (poisoned, True), (after, False)):
+            batch = producer.create_batch()
+            for v in values:
+                batch.append(timestamp=None, key=b"m", value=v)
+            if crafted:
+                batch._buffer = _batch_with_unknown_codec(values)  # sent as these bytes
+            await (await producer.send_batch(batch, topic, partition=0))
+    finally:
+        await producer.stop()
+
+    out = await drain(kafka_bootstrap, sanitized_topics(settings), expect=10)
+    assert event_ids([m.value for m in out]) == event_ids(before + after)
+    [dead] = await drain(kafka_bootstrap, settings.kafka.topics.dlq, expect=1)
+    body = orjson.loads(dead.value)
+    assert body["reason"] == "undecodable_batch" and "0x05" in body["detail"]
+    assert (body["source"]["offset"], body["source"]["last_offset"]) == (5, 7)
+    assert (
+        guardian.metrics.registry.get_sample_value(
+            "guardian_undecodable_batches_total", {"topic": topic, "action": "skipped"}
+        )
+        == 1
+    )
