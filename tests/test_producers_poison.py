@@ -143,11 +143,12 @@ def _batch_with_unknown_codec(values: list[bytes]) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
 async def test_a_batch_with_an_unknown_codec_on_the_broker_is_skipped(  # type: ignore[no-untyped-def]
-    kafka_bootstrap: str, guardian_factory
+    kafka_bootstrap: str, guardian_factory, delivery: str
 ) -> None:
     """No monkeypatching of the consumer: the poison batch is what the broker stores."""
-    settings = make_settings(kafka_bootstrap)
+    settings = make_settings(kafka_bootstrap, kafka={"delivery": delivery})
     guardian = await guardian_factory(settings)
     topic = settings.kafka.topics.events
     before, poisoned, after = demo_events(5, 34), demo_events(3, 35), demo_events(5, 36)
@@ -176,3 +177,6 @@ async def test_a_batch_with_an_unknown_codec_on_the_broker_is_skipped(  # type: 
         )
         == 1
     )
+    # the skipped range is committed (in exactly-once mode, with the transaction)
+    await _until(lambda: guardian.worker.committed.get(TopicPartition(topic, 0)) == 13)
+    assert await guardian.worker.committed_offset(TopicPartition(topic, 0)) == 13
