@@ -9,7 +9,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from service.pipeline.forwarded_headers import allowed
+from service.pipeline.context import EventContext
+from service.pipeline.forwarded_headers import allowed, apply, scan_requests
+from service.redaction.redactor import RedactionOutcome
 from service.settings import GuardianSettings
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.test_unknown_fields import EVENT
@@ -27,6 +29,15 @@ def test_only_allow_listed_names_first_occurrence() -> None:
     names = frozenset({"x-trace-id", "x-flag"})
     dup = [*HEADERS, ("x-trace-id", b"second")]
     assert allowed(dup, names) == (("x-trace-id", b"trace-7f3a"), ("x-flag", None))
+
+
+def test_a_failed_analysis_forwards_no_scanned_value() -> None:
+    ctx = EventContext("t", 0, 0, b"{}", event={"guardian": {}})
+    ctx.input_headers = (("x-user", b"alice@example.com"), ("x-flag", None))
+    [(requested, synthetic)] = scan_requests([ctx])
+    assert requested is ctx and synthetic == {"metadata": {"x-user": "alice@example.com"}}
+    apply(ctx, RedactionOutcome({}, [], frozenset(), failed=True, reason="analysis failed"))
+    assert ctx.headers == [("x-flag", None)]
 
 
 @pytest.mark.parametrize("bad", [["guardian-pii"], ["GUARDIAN-retention-class"], [""]])
