@@ -1,6 +1,7 @@
 """Full Guardian pipeline against a raw aiokafka passthrough over the same events.
 
     python -m load_tests.bench_pipeline [--n 20000] [--repeats 5] [--quick]
+        [--isolation-level read_committed|read_uncommitted]
 
 Every side reads the same pre-produced input topic, each run with a fresh
 consumer group and fresh output topics, in a process of its own; each repeat
@@ -28,6 +29,11 @@ every output of a batch is acknowledged, so that moment is "all N outputs
 visible". Figures are medians of the repeats; the two sides alternate so
 drifting machine load hits both alike.
 
+Both sides read with Guardian's default ``read_committed``; ``--isolation-level
+read_uncommitted`` measures both without it (the cost of ``read_committed``: the
+difference between two runs; the input here has no transactions, so it is the
+client-side cost of tracking aborted transactions and control batches).
+
 Workloads: *structured* (``credit-risk`` and ``fraud-detect`` demo events, no
 free text, no PII) and *mix* (a third of the events are ``support-chat``
 events with a prompt and an answer, 30% of those with PII).
@@ -54,6 +60,12 @@ from load_tests import harness  # noqa: E402
 from load_tests.workload import demo_records  # noqa: E402
 
 PARTITIONS = 6
+#: Children read the input with this isolation level (``--isolation-level``).
+_ISOLATION_ENV = "BENCH_ISOLATION_LEVEL"
+
+
+def _isolation_level() -> str:
+    return os.environ.get(_ISOLATION_ENV, "read_committed")
 TARGET_RATIO = 0.5
 
 
@@ -84,6 +96,7 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
         group_id=args.group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level=_isolation_level(),
         max_partition_fetch_bytes=defaults.max_partition_fetch_bytes,
         session_timeout_ms=6000,
         heartbeat_interval_ms=500,
@@ -127,6 +140,7 @@ async def _run_guardian(args: argparse.Namespace) -> None:
     kafka["group_id"] = args.group
     kafka["topics"]["events"] = args.input
     kafka["topics"]["sanitized_prefix"] = args.out_prefix
+    kafka["isolation_level"] = _isolation_level()
     settings = GuardianSettings.load(None, kafka=kafka, http={"port": harness.free_port()})
     guardian = Guardian(settings)
     await guardian.start()
@@ -322,6 +336,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="5,000 events")
     parser.add_argument("--no-mix", action="store_true", help="structured workload only")
     parser.add_argument(
+        "--isolation-level",
+        choices=["read_committed", "read_uncommitted"],
+        default=None,
+        help="how both sides read the input (default read_committed, Guardian's default)",
+    )
+    parser.add_argument(
         "--role", choices=["passthrough", "relay", "guardian"], help=argparse.SUPPRESS
     )
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
@@ -333,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         runner = _run_guardian if args.role == "guardian" else _run_passthrough
         asyncio.run(runner(args))
         return
+    if args.isolation_level:
+        os.environ[_ISOLATION_ENV] = args.isolation_level  # the children inherit it
     args.n = args.n or (5_000 if args.quick else 20_000)
     args.repeats = args.repeats or 5  # the machine is shared: medians of 5 move less
     print(

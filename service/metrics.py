@@ -95,6 +95,7 @@ class GuardianMetrics:
         self.entity_label = BoundedLabel("entity", top_k)
         self.attribute_label = BoundedLabel("attribute", top_k)
         self.group_label = BoundedLabel("group", top_k)
+        self.field_label = BoundedLabel("field", top_k)
 
         # pipeline
         self.events_consumed = Counter(
@@ -110,6 +111,13 @@ class GuardianMetrics:
             "guardian_events_rejected",
             "Messages sent to the DLQ, by reason.",
             ["reason"],
+            registry=r,
+        )
+        self.unknown_fields = Counter(
+            "guardian_unknown_fields",
+            "Top-level event fields schema v1 does not define, by name (identifier-shaped "
+            "names only, the rest as __other__), whatever schema.unknown_fields does with them.",
+            ["field"],
             registry=r,
         )
         self.processing_seconds = Histogram(
@@ -154,6 +162,13 @@ class GuardianMetrics:
                 ["topic", "partition"],
                 registry=r,
             ),
+        )
+        self.undecodable_batches = Counter(
+            "guardian_undecodable_batches",
+            "Input record batches that could not be decoded after the retries, by action "
+            "(skipped: offset range dead-lettered; stopped: partition paused).",
+            ["topic", "action"],
+            registry=r,
         )
         self.kafka_up = Gauge(
             "guardian_kafka_up", "1 when the broker answered the last request.", registry=r
@@ -328,6 +343,7 @@ class GuardianMetrics:
             self.entity_label,
             self.attribute_label,
             self.group_label,
+            self.field_label,
         ):
             seen = label.overflow
             delta = seen - self._overflow_exported.get(label.name, 0)

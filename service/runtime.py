@@ -26,6 +26,7 @@ from service.alerting.sinks import build_sinks
 from service.api.app import create_app
 from service.control.live import store_for
 from service.errors import ConfigError
+from service.kafka.aiokafka_compat import UndecodableBatch
 from service.kafka.topics import TopicSpec
 from service.metrics import GuardianMetrics
 from service.overrides import PolicyOverride, UnsafePolicy, UnsafeSetting, check_override
@@ -143,7 +144,7 @@ class Guardian:
             self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
         )
         self.stages: list[Stage] = [
-            ValidateStage(settings.limits),
+            ValidateStage(settings.limits, settings.event_schema.unknown_fields, self.metrics),
             RedactStage(self.redactor, max_depth=settings.limits.max_depth),
             self.retain,
             self.detect,
@@ -155,6 +156,7 @@ class Guardian:
             topic_specs=self.topic_specs(),
             on_label=self.detect.on_label,
         )
+        self.worker.on_undecodable.append(self._alert_undecodable)
         # Detector state follows the input partitions (off, with a warning, without a key).
         self.checkpointer = Checkpointer.from_settings(
             settings, self.worker, self.detectors, self.fairness, self.metrics
@@ -183,6 +185,16 @@ class Guardian:
         return (
             f"{shared}redaction={self.redactor.policy.version};"
             f"retention={self.retention_policy.version}"
+        )
+
+    def _alert_undecodable(self, batch: UndecodableBatch, action: str) -> None:
+        self.alerts.input_undecodable(
+            topic=batch.tp.topic,
+            partition=batch.tp.partition,
+            first_offset=batch.first,
+            last_offset=batch.last,
+            action=action,
+            error=batch.error,
         )
 
     async def _send_alert(self, topic: str, key: bytes, value: bytes) -> None:

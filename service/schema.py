@@ -2,7 +2,10 @@
 
 The models are strict: a feature typed as a string is not silently turned into
 a number, and unknown top-level fields are rejected (an input event may not
-carry its own ``guardian`` block and so spoof its retention). The pipeline keeps
+carry its own ``guardian`` block and so spoof its retention). What a publisher
+adds beyond v1 is taken out before validation and kept under ``extra``, dropped
+or left to fail, per ``schema.unknown_fields``
+(:mod:`service.pipeline.unknown_fields`); ``guardian`` always fails. The pipeline keeps
 the parsed JSON dict as the event and uses these models only to validate it,
 which is cheaper than building and dumping model instances per event.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -85,7 +86,39 @@ class KafkaSettings(_Section):
     retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
     shutdown_grace_s: float = Field(default=4.0, ge=0, le=60)
     linger_ms: int = Field(default=5, ge=0, le=1000)
-    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="none",
+        description="codec of the record batches Guardian writes (inputs decode any of them)",
+    )
+    isolation_level: Literal["read_committed", "read_uncommitted"] = Field(
+        default="read_committed",
+        description=(
+            "how input topics are read in both delivery modes: read_committed never hands "
+            "Guardian a record of an aborted (or still open) publisher transaction"
+        ),
+    )
+    on_undecodable: Literal["skip", "stop"] = Field(
+        default="skip",
+        description=(
+            "an input record batch that cannot be decoded after undecodable_retries fetches "
+            "(unknown codec, corrupt batch): skip its offset range (DLQ record without payload, "
+            "alert) or stop that partition (readiness fails, alert)"
+        ),
+    )
+    undecodable_retries: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="fetches of an undecodable batch before on_undecodable applies",
+    )
+    forward_headers: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description=(
+            "names of input record headers copied to the sanitized outputs (values scanned "
+            "for PII and secrets like metadata); every other input header is dropped"
+        ),
+    )
     max_batch_bytes: int = Field(
         default=262_144,
         ge=1024,
@@ -107,6 +140,21 @@ class KafkaSettings(_Section):
         ),
     )
     topics: TopicSettings = TopicSettings()
+
+    @field_validator("compression_type", mode="before")
+    @classmethod
+    def _no_codec(cls, value: Any) -> Any:
+        return "none" if value is None else value
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _header_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not 1 <= len(name) <= 128 or not name.isprintable():
+                raise ValueError("a header name is 1 to 128 printable characters")
+            if name.lower().startswith("guardian-"):
+                raise ValueError(f"{name}: guardian-* headers are Guardian's own, never forwarded")
+        return list(dict.fromkeys(value))
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -161,6 +209,18 @@ class LimitSettings(_Section):
     max_features: int = Field(default=256, ge=1)
     max_depth: int = Field(default=32, ge=2, le=512)
     top_k_label_values: int = Field(default=50, ge=1, le=10_000)
+
+
+class SchemaSettings(_Section):
+    """How the input schema treats what a publisher adds."""
+
+    unknown_fields: Literal["scan", "drop", "reject"] = Field(
+        default="scan",
+        description=(
+            "unknown top-level fields of an event: scan (kept under `extra`, scanned for PII "
+            "like metadata), drop (removed), reject (the event goes to the DLQ)"
+        ),
+    )
 
 
 class StateSettings(_Section):
@@ -221,6 +281,7 @@ class GuardianSettings(BaseSettings):
         env_nested_delimiter="__",
         frozen=True,
         extra="forbid",
+        populate_by_name=True,
         yaml_file=None,
     )
 
@@ -228,6 +289,11 @@ class GuardianSettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
+    #: ``schema`` in YAML and ``GUARDIAN_SCHEMA__*`` in the environment (a field named
+    #: ``schema`` would shadow pydantic's deprecated ``BaseModel.schema``).
+    event_schema: SchemaSettings = Field(
+        default=SchemaSettings(), validation_alias=AliasChoices("schema", "guardian_schema")
+    )
     state: StateSettings = StateSettings()
     control: ControlSettings = ControlSettings()
     redaction: RedactionSettings = RedactionSettings()
@@ -275,12 +341,17 @@ class GuardianSettings(BaseSettings):
         return bound(**overrides)
 
 
+#: Settings whose YAML key and environment name differ from the field name.
+_PUBLIC_NAMES = {"event_schema": "schema"}
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each failing key and its environment variable, never the value."""
     parts = []
     for error in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in error["loc"])
-        env = "GUARDIAN_" + "__".join(str(p).upper() for p in error["loc"] if isinstance(p, str))
+        path = [_PUBLIC_NAMES.get(str(p), p) if i == 0 else p for i, p in enumerate(error["loc"])]
+        loc = ".".join(str(p) for p in path)
+        env = "GUARDIAN_" + "__".join(str(p).upper() for p in path if isinstance(p, str))
         parts.append(f"{loc} ({env}): {safe_message(error)}")
     return "invalid setting " + "; ".join(parts)
 

@@ -78,6 +78,7 @@ PROMETHEUS_ALERTS = {
     "GuardianFairnessBreach",
     "GuardianPolicyOverride",
     "GuardianConfigRefused",
+    "GuardianUndecodableBatch",
 }
 RUNBOOK_TEMPLATE = (
     "{{ with $externalLabels.runbook_base_url }}{{ . }}{{ else }}docs/runbooks{{ end }}/"

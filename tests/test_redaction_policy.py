@@ -19,6 +19,7 @@ def test_shipped_policy_loads_with_the_issue_defaults() -> None:
         "outputs.text",
         "metadata.**",
         "inputs.features.*",
+        "extra.**",
     ]
     assert "URL" not in policy.entities
     for entity in (

@@ -35,6 +35,7 @@ RUNBOOKS = (
     "GuardianDown",
     "GuardianKafkaUnreachable",
     "GuardianRedactionFailures",
+    "GuardianUndecodableBatch",
     "GuardianConsumerLagHigh",
     "GuardianDLQRateHigh",
     "GuardianModelSilent",

@@ -440,6 +440,42 @@ class AlertEngine:
         }
         self._detect(AlertName.POLICY_OVERRIDE, {"policy": policy}, at, extra=extra)
 
+    def input_undecodable(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        first_offset: int,
+        last_offset: int,
+        action: str,
+        error: str,
+        now: float | None = None,
+    ) -> None:
+        """An input record batch could not be decoded: ``skipped`` or ``stopped``.
+
+        One alert per input partition; it names the offsets and what was done.
+        A stopped partition holds its alert (the partition stays paused).
+        """
+        at = self._clock() if now is None else now
+        labels = {"topic": topic, "partition": str(partition)}
+        what = (
+            "skipped: the range went to the DLQ unprocessed (reason undecodable_batch)"
+            if action == "skipped"
+            else "partition stopped (kafka.on_undecodable=stop); readiness fails"
+        )
+        extra = {
+            "description": (
+                f"offsets {first_offset}..{last_offset} of {topic}[{partition}] "
+                f"cannot be decoded ({error}); {what}"
+            ),
+            "first_offset": str(first_offset),
+            "last_offset": str(last_offset),
+            "action": action,
+        }
+        self._detect(
+            AlertName.UNDECODABLE, labels, at, holding=action == "stopped", extra=extra
+        )
+
     # ------------------------------------------------------------ state machine
 
     def tick(self, now: float | None = None) -> list[AlertChange]:

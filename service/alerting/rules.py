@@ -76,6 +76,7 @@ class AlertName(StrEnum):
     CONSUMER_LAG = "GuardianConsumerLagHigh"
     MODEL_SILENT = "GuardianModelSilent"
     POLICY_OVERRIDE = "GuardianPolicyOverride"
+    UNDECODABLE = "GuardianUndecodableBatch"
 
 
 Severity = Literal["info", "warning", "critical"]
@@ -208,6 +209,16 @@ _DEFAULT_RULES: dict[AlertName, AlertRule] = {
             "severity": "warning",
             "for": 0,
             "resolve_after": "1h",
+            "cooldown": 0,
+            "alertmanager": False,
+        }
+    ),
+    # Recorded with its offsets by the engine; Alertmanager gets it from the Prometheus rule.
+    AlertName.UNDECODABLE: AlertRule.model_validate(
+        {
+            "severity": "critical",
+            "for": 0,
+            "resolve_after": "30m",
             "cooldown": 0,
             "alertmanager": False,
         }

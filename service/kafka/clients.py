@@ -29,6 +29,15 @@ def common_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def output_codec(kafka: KafkaSettings) -> str | None:
+    """aiokafka's ``compression_type`` for Guardian's producers (``None``: uncompressed).
+
+    :class:`BatchWriter` fills the producer's own batch builders, so the batches
+    it writes carry this codec too.
+    """
+    return None if kafka.compression_type == "none" else kafka.compression_type
+
+
 def wait_after_empty_fetch(consumer: Any, backoff_ms: int) -> None:
     """Make a started consumer wait ``backoff_ms`` after a fetch that brought no records.
 

@@ -24,7 +24,10 @@ class EventContext:
     model: str = ""
     version: str = ""
     entities: frozenset[str] = frozenset()
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    #: Headers of the output record (forwarded input headers, then Guardian's own).
+    headers: list[tuple[str, Any]] = field(default_factory=list)
+    #: Allow-listed input headers (``kafka.forward_headers``), not yet scanned.
+    input_headers: tuple[tuple[str, bytes | None], ...] = ()
     retention_class: str = "standard"
     #: Event time in Unix seconds, set by the retain stage (which parses the timestamp).
     ts: float | None = None

@@ -14,6 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from service.errors import InvalidEvent
+from service.pipeline.unknown_fields import EXTRA, UnknownFields, split_unknown, unknown_names
 from service.schema import EVENT_FAST_CHECK, SCHEMA_VERSION, InferenceEvent, Label
 from service.settings import LimitSettings
 
@@ -76,7 +77,13 @@ def parse_json(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
 
 
 def _load_object(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
-    """Size, UTF-8, JSON and "an object" checks of :func:`parse_json`; no depth bound."""
+    """Size, UTF-8, JSON and "an object" checks of :func:`parse_json`; no depth bound.
+
+    A record without a value (a tombstone: publishers of compacted topics send them to
+    delete a key) or with an empty one gets its own reason, not ``not_json``.
+    """
+    if not raw:
+        raise InvalidEvent("record has no value (a tombstone) or an empty one", "empty_value")
     if len(raw) > limits.max_message_bytes:
         raise InvalidEvent(
             f"message is {len(raw)} bytes, limit is {limits.max_message_bytes}", "too_large"
@@ -95,8 +102,19 @@ def _load_object(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
     return obj
 
 
-def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
+def decode_event(
+    raw: bytes,
+    limits: LimitSettings,
+    unknown_fields: UnknownFields = "reject",
+    seen_unknown: list[str] | None = None,
+) -> dict[str, Any]:
     """Return the event as a dict, or raise :class:`InvalidEvent` with a reason code.
+
+    Top-level fields schema v1 does not define are appended to ``seen_unknown``
+    (whatever the mode) and, per ``unknown_fields``, moved under ``extra``
+    (``scan``), removed (``drop``) or left to fail validation (``reject``).
+    Kept ones count for the depth bound as if they were under ``extra``, and
+    are checked before the schema, so both paths below give the same reasons.
 
     The checks run in the order of the module docstring, and the first that
     fails gives the reason. Fast path: when the schema accepts the event
@@ -106,6 +124,17 @@ def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
     in the same order and give the same reasons as the full sequence.
     """
     obj = _load_object(raw, limits)
+    extra: dict[str, Any] | None = None
+    names = unknown_names(obj)
+    if names:
+        if seen_unknown is not None:
+            seen_unknown.extend(names)
+        if unknown_fields != "reject":
+            extra = split_unknown(obj, names)
+            if unknown_fields == "drop":
+                extra = None
+            elif _depth_exceeds(extra, limits.max_depth - 1):
+                raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
     if limits.max_depth >= _SCHEMA_DEPTH:
         try:
             _event_check.validate_python(obj)
@@ -116,6 +145,8 @@ def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
             if type(metadata) in _CONTAINERS and _depth_exceeds(metadata, limits.max_depth - 1):
                 raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
             _check_limits(obj, limits)
+            if extra:
+                obj[EXTRA] = extra
             return obj
     if _depth_exceeds(obj, limits.max_depth):
         raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
@@ -124,6 +155,8 @@ def decode_event(raw: bytes, limits: LimitSettings) -> dict[str, Any]:
         _event_validator.validate_python(obj)
     except ValidationError as exc:
         raise InvalidEvent(describe_schema_error(exc), "invalid_schema") from None
+    if extra:
+        obj[EXTRA] = extra
     return obj
 
 

@@ -33,10 +33,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.producer.transaction_manager import TransactionState
 
 from service.errors import InvalidEvent
+from service.kafka.aiokafka_compat import UndecodableBatch, UndecodableBatches, guard_undecodable
 from service.kafka.clients import (
     BatchWriter,
     MemoPartitioner,
     common_options,
+    output_codec,
     wait_after_empty_fetch,
 )
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
@@ -44,7 +46,14 @@ from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_label
 from service.pipeline.dlq import dlq_record
+from service.pipeline.forwarded_headers import allowed
 from service.pipeline.stages import Stage
+from service.pipeline.undecodable import (
+    UndecodableHook,
+    UndecodablePolicy,
+    dlq_body,
+    dlq_headers,
+)
 from service.settings import GuardianSettings
 
 log = logging.getLogger(__name__)
@@ -140,6 +149,8 @@ class PipelineWorker:
         self.on_assigned: list[PartitionHook] = []
         self.on_revoked: list[PartitionHook] = []
         self.before_commit: list[Callable[[], Awaitable[None]]] = []
+        #: Told of every input batch skipped or stopped as undecodable (the alert engine).
+        self.on_undecodable: list[UndecodableHook] = []
         self.topic_mismatches: list[ConfigMismatch] = []
         self._kafka = settings.kafka
         self._topics = settings.kafka.topics
@@ -153,6 +164,14 @@ class PipelineWorker:
         #: Offsets whose commit a rebalance refused (their outputs are written).
         self._refused_commits: dict[TopicPartition, int] = {}
         self._assigned: set[TopicPartition] = set()
+        self._undecodable: UndecodableBatches | None = None
+        self._undecodable_policy = UndecodablePolicy(
+            settings.kafka.on_undecodable, settings.kafka.undecodable_retries
+        )
+        #: Partitions paused by ``on_undecodable=stop``, with the reason readiness shows.
+        self._stopped: dict[TopicPartition, str] = {}
+        #: Input headers copied to outputs (after the redact stage scanned them).
+        self._forward_headers = frozenset(settings.kafka.forward_headers)
         self._kafka_up = False
         self._started = False
         self._producer_broken = False
@@ -178,7 +197,7 @@ class PipelineWorker:
             "enable_idempotence": True,
             "acks": "all",
             "linger_ms": self._kafka.linger_ms,
-            "compression_type": self._kafka.compression_type,
+            "compression_type": output_codec(self._kafka),
             "max_request_size": self._max_request_size,
             "max_batch_size": self._kafka.max_batch_bytes,
             "partitioner": self._partitioner,
@@ -194,7 +213,9 @@ class PipelineWorker:
             group_id=self._kafka.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            isolation_level="read_committed" if self.transactional else "read_uncommitted",
+            # Both delivery modes: records of aborted publisher transactions never reach
+            # an output or a detector (an open transaction holds the partition back).
+            isolation_level=self._kafka.isolation_level,
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
             session_timeout_ms=self._kafka.session_timeout_ms,
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
@@ -204,6 +225,7 @@ class PipelineWorker:
         )
         await self._consumer.start()
         wait_after_empty_fetch(self._consumer, self._kafka.empty_fetch_backoff_ms)
+        self._undecodable = guard_undecodable(self._consumer)
         self._consumer.subscribe(
             topics=[self._topics.events, self._topics.labels], listener=_Rebalance(self)
         )
@@ -290,8 +312,8 @@ class PipelineWorker:
     # ------------------------------------------------------------------ readiness
     @property
     def ready(self) -> bool:
-        """Connected to Kafka and owning at least one input partition."""
-        return self._started and self._kafka_up and bool(self._assigned)
+        """Connected to Kafka, owning at least one input partition, none stopped."""
+        return self._started and self._kafka_up and bool(self._assigned) and not self._stopped
 
     @property
     def status(self) -> dict[str, Any]:
@@ -299,6 +321,7 @@ class PipelineWorker:
             "started": self._started,
             "kafka_up": self._kafka_up,
             "assigned_partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in self._assigned),
+            "stopped_partitions": [self._stopped[tp] for tp in sorted(self._stopped)],
         }
 
     async def _watch_health(self) -> None:
@@ -364,6 +387,7 @@ class PipelineWorker:
         self._assigned -= revoked
         for tp in revoked:
             self._committed.pop(tp, None)
+            self._stopped.pop(tp, None)  # the next owner meets the batch and decides itself
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.partitions_assigned.set(len(self._assigned))
@@ -505,9 +529,10 @@ class PipelineWorker:
                     log.warning("poll failed: %s; retrying", exc)
                     await asyncio.sleep(self._kafka.retry_backoff_s)
                     continue
-                if not polled and not self.queued:
+                skips = self._judge_undecodable()
+                if not polled and not self.queued and not skips:
                     continue
-                batch = asyncio.create_task(self._process(polled), name="batch")
+                batch = asyncio.create_task(self._process(polled, skips), name="batch")
                 done, _ = await asyncio.wait(
                     {batch, stop_wait}, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -523,13 +548,39 @@ class PipelineWorker:
         finally:
             stop_wait.cancel()
 
-    async def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
+    def _judge_undecodable(self) -> list[UndecodableBatch]:
+        """Batches the last poll could not decode: fetched again, or to skip, or stopped."""
+        assert self._undecodable is not None and self._consumer is not None
+        skips = []
+        for found, fetches in self._undecodable.take():
+            verdict = self._undecodable_policy.judge(found, fetches)
+            if verdict.decision == "skip":
+                skips.append(found)
+            elif verdict.decision == "stop" and found.tp in self._assigned:
+                self._consumer.pause(found.tp)
+                self._stopped[found.tp] = (
+                    f"{found.where}: cannot be decoded ({found.error}); "
+                    "partition stopped (kafka.on_undecodable=stop)"
+                )
+                log.error("stopping %s", self._stopped[found.tp])
+                self._report_undecodable(found, "stopped")
+        return skips
+
+    def _report_undecodable(self, batch: UndecodableBatch, action: str) -> None:
+        self.metrics.undecodable_batches.labels(batch.tp.topic, action).inc()
+        for hook in self.on_undecodable:
+            hook(batch, action)
+
+    async def _process(
+        self, polled: dict[TopicPartition, list[Any]], skips: Sequence[UndecodableBatch] = ()
+    ) -> None:
         async with self._batch_lock:
             started = time.perf_counter()
             events: list[EventContext] = []
             labels: list[EventContext] = []
             offsets: dict[TopicPartition, int] = {}
             first: dict[TopicPartition, int] = {}
+            forward = self._forward_headers
             for tp, messages in polled.items():
                 if not messages:
                     continue
@@ -540,6 +591,11 @@ class PipelineWorker:
                     target.append(
                         EventContext(tp.topic, tp.partition, m.offset, m.value or b"", m.key)
                     )
+                if forward and target is events:
+                    for ctx, m in zip(target[-len(messages) :], messages, strict=True):
+                        if m.headers:
+                            ctx.input_headers = allowed(m.headers, forward)
+            skipped = self._skip_undecodable(skips, first, offsets)
             self.metrics.events_consumed.inc(len(events))
             for stage in self.stages:
                 await self._run_stage(stage, events)
@@ -550,6 +606,10 @@ class PipelineWorker:
             # task): only the records taken into this batch may leave the queue once it is acked.
             queued = self._take_queued()
             records = self._outputs(events, labels, queued.records)
+            records.extend(
+                OutputRecord(self._topics.dlq, dlq_body(b, "skipped"), None, dlq_headers(b))
+                for b in skipped
+            )
             try:
                 await self._write(records, offsets)
             except (KafkaError, OSError) as exc:
@@ -564,7 +624,28 @@ class PipelineWorker:
                 return
             self._release(queued)
             self._committed.update(offsets)
+            for b in skipped:
+                log.error("skipped %s: cannot be decoded (%s)", b.where, b.error)
+                self._report_undecodable(b, "skipped")
             self._record(events, labels, len(polled), started)
+
+    def _skip_undecodable(
+        self,
+        skips: Sequence[UndecodableBatch],
+        first: dict[TopicPartition, int],
+        offsets: dict[TopicPartition, int],
+    ) -> list[UndecodableBatch]:
+        """Move past each skipped range: it is committed with this batch (replayed if it fails)."""
+        assert self._consumer is not None
+        skipped = []
+        for b in skips:
+            if b.tp not in self._assigned:  # revoked meanwhile: its new owner decides
+                continue
+            self._consumer.seek(b.tp, b.last + 1)
+            first[b.tp] = min(first.get(b.tp, b.first), b.first)
+            offsets[b.tp] = max(offsets.get(b.tp, 0), b.last + 1)
+            skipped.append(b)
+        return skipped
 
     async def _run_stage(self, stage: Stage, events: list[EventContext]) -> None:
         """Run one stage; a bug that raises for one event costs that event, not the partition.

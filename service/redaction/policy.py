@@ -187,6 +187,7 @@ def _default_scan() -> list[ScanRule]:
         ScanRule(path="outputs.text"),
         ScanRule(path="metadata.**"),
         ScanRule(path="inputs.features.*"),
+        ScanRule(path="extra.**"),  # unknown top-level fields kept by schema.unknown_fields=scan
     ]
 
 
