@@ -136,6 +136,10 @@ def _match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
     return (head == "*" or head == path[0]) and _match(pattern[1:], path[1:])
 
 
+def _below_only(pattern: tuple[str, ...]) -> tuple[str, ...]:
+    return (*pattern[:-1], "*", "**") if pattern and pattern[-1] == "**" else pattern
+
+
 class _PathRules:
     """First-match lookup of scan and field rules by path, memoised (paths repeat).
 
@@ -146,7 +150,9 @@ class _PathRules:
 
     def __init__(self, policy: RedactionPolicy, ner: bool = False) -> None:
         self.policy = policy
-        self._ner = [tuple(p.split(".")) for p in policy.ner_paths] if ner else []
+        # A trailing '**' of a NER path means "something below": never the container's own
+        # key (``metadata.**`` would otherwise read the key text "metadata").
+        self._ner = [_below_only(tuple(p.split("."))) for p in policy.ner_paths] if ner else []
         self._ner_rules: dict[int, ScanRule] = {}
         self._scan = [(tuple(r.path.split(".")), r) for r in policy.scan]
         self._fields = [(tuple(r.path.split(".")), r) for r in policy.fields]
