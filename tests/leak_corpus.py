@@ -314,7 +314,7 @@ _FILLER = (
 def _long(rng: random.Random, sentence: str, size: int = 20_000) -> str:
     parts: list[str] = []
     total = 0
-    while total < size - 300:
+    while total < size:
         piece = rng.choice(_FILLER)
         parts.append(piece)
         total += len(piece)
