@@ -1,6 +1,6 @@
 """Recall on the leak corpus: Guardian vs plain Presidio with the same NER pipeline.
 
-    python -m load_tests.eval_leak_recall [--seed N ...]
+    python -m load_tests.eval_leak_recall [--seed N ...] [--quick]
 
 For each case of :mod:`tests.leak_corpus` (tuning and held-out seeds), the
 case's text is analysed by
@@ -118,7 +118,10 @@ def print_table(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, nargs="*", default=[TUNING_SEED, HELDOUT_SEED])
+    parser.add_argument("--quick", action="store_true", help="held-out seed only")
     args = parser.parse_args()
+    if args.quick:
+        args.seed = [HELDOUT_SEED]
     policy = RedactionPolicy.from_yaml("config/redaction.yaml")
     guardian = build_engine(policy, spacy_model="auto")
     assert guardian.ner is not None, "the pinned NER pipeline is not installed (make install)"
