@@ -18,6 +18,7 @@ reaches it.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,12 +93,55 @@ class NerModel:
 
 
 def _locate(name: str) -> Path | None:
-    import spacy
+    """The directory of an installed pipeline package, or ``name`` as a path if it exists.
 
-    if spacy.util.is_package(name):
-        return Path(spacy.util.get_package_path(name))
+    Without importing spaCy: the service process only checks, the workers load.
+    """
+    import importlib.util
+
+    if name.isidentifier():
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            root = Path(next(iter(spec.submodule_search_locations)))
+            if (root / "meta.json").exists() or any(root.glob("*/config.cfg")):
+                return root
     path = Path(name)
     return path if path.exists() else None
+
+
+def _version_in(version: str, spec: str) -> bool | None:
+    """Whether ``version`` satisfies a spaCy-style range (``>=3.7.5,<3.9.0``); ``None``: unknown."""
+
+    def key(text: str) -> tuple[int, ...] | None:
+        parts = regex.match(r"^\s*(\d+(?:\.\d+)*)", text)
+        return tuple(int(p) for p in parts.group(1).split(".")) if parts else None
+
+    have = key(version)
+    if have is None:
+        return None
+    for clause in spec.split(","):
+        match = regex.match(r"^\s*(>=|<=|==|!=|~=|>|<)\s*(\S+)\s*$", clause)
+        want = key(match.group(2)) if match else None
+        if match is None or want is None:
+            return None
+        width = max(len(have), len(want))
+        a, b = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
+        op = match.group(1)
+        ok = {
+            ">=": a >= b,
+            "<=": a <= b,
+            ">": a > b,
+            "<": a < b,
+            "==": a == b,
+            "!=": a != b,
+            "~=": a >= b and a[: len(want) - 1] == b[: len(want) - 1],
+        }[op]
+        if not ok:
+            return False
+    return True
 
 
 def _pipeline_dir(root: Path) -> Path:
@@ -118,9 +162,9 @@ def check_meta(name: str, meta: dict[str, Any], language: str = "en") -> None:
     EngineUnavailable
         Naming the pipeline and the failed check.
     """
-    import spacy
-    from spacy.about import __version__ as spacy_version
+    from importlib.metadata import version
 
+    spacy_version = version("spacy")
     where = f"redaction.spacy_model {name!r}"
     if name in PINNED:
         expected = PINNED[name]
@@ -135,7 +179,7 @@ def check_meta(name: str, meta: dict[str, Any], language: str = "en") -> None:
             f"{where}: pipeline language is {meta.get('lang')!r}, the policy's is {language!r}"
         )
     wanted = meta.get("spacy_version")
-    if wanted and spacy.util.is_compatible_version(spacy_version, wanted) is False:
+    if wanted and _version_in(spacy_version, wanted) is False:
         raise EngineUnavailable(
             f"{where}: built for spaCy {wanted}, installed spaCy is {spacy_version}"
         )
@@ -154,8 +198,6 @@ def resolve_model(setting: str | None, language: str = "en") -> NerModel | None:
     EngineUnavailable
         When a named pipeline is missing or fails :func:`check_meta`.
     """
-    import spacy
-
     if not setting:
         return None
     name = DEFAULT_MODEL if setting == AUTO else setting
@@ -174,7 +216,9 @@ def resolve_model(setting: str | None, language: str = "en") -> NerModel | None:
         )
     pipeline = _pipeline_dir(root)
     try:
-        meta = spacy.util.load_meta(pipeline / "meta.json")
+        meta = json.loads((pipeline / "meta.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         raise EngineUnavailable(
             f"redaction.spacy_model {name!r}: unreadable meta.json: {exc}"
