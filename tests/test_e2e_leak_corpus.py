@@ -114,8 +114,13 @@ async def test_no_corpus_value_leaves_guardian(kafka_bootstrap: str) -> None:
     cases = generate(TUNING_SEED)
     settings = make_settings(kafka_bootstrap)
     t = settings.kafka.topics
+    # A generous analysis deadline: an event failed closed to the DLQ is scrubbed whole,
+    # which would hide a recognizer's miss; every event here must really be analysed.
     proc = start_guardian_process(
-        settings, GUARDIAN_LOG_LEVEL="DEBUG", GUARDIAN_REDACTION__WORKERS="2"
+        settings,
+        GUARDIAN_LOG_LEVEL="DEBUG",
+        GUARDIAN_REDACTION__WORKERS="2",
+        GUARDIAN_REDACTION__TIMEOUT_S="300",
     )
     try:
         await wait_ready(settings.http.port, timeout_s=90)
@@ -137,6 +142,12 @@ async def test_no_corpus_value_leaves_guardian(kafka_bootstrap: str) -> None:
         await asyncio.to_thread(proc.wait, 20)
     log = process_log(proc)
     assert " DEBUG " in log  # the level really was DEBUG
+    dlq = [
+        dict(m.headers or ()).get("guardian-error", b"?") for m in everything if m.topic == t.dlq
+    ]
+    assert dlq == [], f"{len(dlq)} valid events went to the DLQ: {sorted(set(dlq))[:5]}"
+    sanitized = {m.topic for m in everything} & set(sanitized_topics(settings))
+    assert sum(m.topic in sanitized for m in everything) >= len(cases)
     blobs: dict[str, bytes] = defaultdict(bytes)
     for m in everything:
         parts = [m.value or b"", m.key or b""] + [v or b"" for _k, v in m.headers or ()]
