@@ -284,3 +284,12 @@ def test_an_organisation_is_not_taken_for_a_person() -> None:
     text = "I applied to the National Australia Bank and to Acme Holdings last week."
     [found] = analyze_items(g, [(text, ("LOCATION", "PERSON"))])
     assert [text[s:t] for e, s, t, _ in found if e == "PERSON"] == []
+
+
+@needs_model
+def test_a_city_the_small_model_labels_org_is_a_place_after_a_preposition() -> None:
+    g = build_engine(RedactionPolicy(), spacy_model="auto")
+    texts = ["Our office in Bristol will be closed next Monday.", "Bristol announced results."]
+    near, alone = analyze_items(g, [(t, ("LOCATION", "PERSON")) for t in texts])
+    assert ("LOCATION", "Bristol") in {(e, texts[0][s:t]) for e, s, t, _ in near}
+    assert "Bristol" not in {texts[1][s:t] for e, s, t, _ in alone if e == "LOCATION"}

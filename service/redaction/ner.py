@@ -295,8 +295,11 @@ class NerTagger:
             found: list[Finding] = []
             for ent in doc.ents:
                 entity = LABELS.get(ent.label_)
-                if entity == "ORGANIZATION" and "PERSON" in wanted and _person_shaped(ent):
-                    entity = "PERSON"
+                if entity == "ORGANIZATION" and "ORGANIZATION" not in wanted:
+                    if "PERSON" in wanted and _person_shaped(ent):
+                        entity = "PERSON"
+                    elif "LOCATION" in wanted and _place_shaped(ent):
+                        entity = "LOCATION"
                 if entity is None or entity not in wanted:
                     continue
                 end_char = ent.end_char
@@ -340,6 +343,29 @@ def _person_shaped(ent: Any) -> bool:
         and all(_NAME_PART.match(w) for w in words)
         and not any(w.lower().rstrip(".") in _ORG_WORDS for w in words)
         and sum(len(w) > 2 for w in words) >= 2
+    )
+
+
+#: Words before a place: "office in Bristol", "moved to Copenhagen", "shipped from Glasgow".
+_PLACE_CUES = frozenset({"in", "from", "near", "to", "around", "outside", "across", "via"})
+
+
+def _place_shaped(ent: Any) -> bool:
+    """A short ``ORG`` span right after a locative preposition: the small model's city names.
+
+    ``en_core_web_sm`` labels many European cities ``ORG``. One to three capitalised
+    words without an organisation word, directly after "in", "from", "to"..., are
+    taken as a place; "sent it to Acme" then redacts a company as a place, the
+    cheaper mistake.
+    """
+    if ent.start == 0:
+        return False
+    words = ent.text.split()
+    return (
+        ent.doc[ent.start - 1].lower_ in _PLACE_CUES
+        and 1 <= len(words) <= 3
+        and all(_NAME_PART.match(w) for w in words)
+        and not any(w.lower().rstrip(".") in _ORG_WORDS for w in words)
     )
 
 
