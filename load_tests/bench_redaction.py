@@ -5,6 +5,12 @@
 Prints texts/s of both (medians of the repeats, measured in the same run), the
 ratio, the cache hit rate, and the number of findings that differ between the
 two (span for span; target 0). Guardian starts each repeat with an empty cache.
+
+Then the same with NER on (where the pinned spaCy pipeline is installed):
+Guardian with ``redaction.spacy_model=auto`` (PERSON and LOCATION on
+``inputs.text``) against plain Presidio whose ``SpacyNlpEngine`` runs the same
+pipeline (all its components, as Presidio loads it) with the same recognizers
+plus ``SpacyRecognizer``; both in the same run, medians of the repeats.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
@@ -38,14 +45,34 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, float, list[list[tuple]]]:
+def presidio_with_ner(policy: RedactionPolicy, model: str) -> Any:
+    """Plain Presidio over the NER pipeline: same recognizers plus ``SpacyRecognizer``."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
+    nlp_engine.load()
+    registry = RecognizerRegistry()
+    for rec in build_engine(policy).analyzer.registry.recognizers:
+        registry.add_recognizer(rec)
+    registry.add_recognizer(SpacyRecognizer(supported_entities=list(policy.ner_entities)))
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine)
+
+
+def baseline(
+    texts: list[str], policy: RedactionPolicy, ner_model: str | None = None
+) -> tuple[float, float, list[list[tuple]]]:
     """Plain Presidio: AnalyzerEngine.analyze + AnonymizerEngine.anonymize, one text at a time."""
     from presidio_anonymizer import AnonymizerEngine
 
-    engine = build_engine(policy)
-    analyzer = engine.analyzer
+    if ner_model is None:
+        analyzer = build_engine(policy).analyzer
+        entities = list(policy.entities_for(policy.scan[0]))
+    else:
+        analyzer = presidio_with_ner(policy, ner_model)
+        entities = sorted({*policy.entities_for(policy.scan[0]), *policy.ner_entities})
     anonymizer = AnonymizerEngine()
-    entities = list(policy.entities_for(policy.scan[0]))
     findings: list[list[tuple]] = []
     cpu = time.process_time()
     started = time.perf_counter()
@@ -60,9 +87,13 @@ def baseline(texts: list[str], policy: RedactionPolicy) -> tuple[float, float, l
 
 
 async def guardian(
-    texts: list[str], policy: RedactionPolicy, workers: int
+    texts: list[str], policy: RedactionPolicy, workers: int, ner: bool = False
 ) -> tuple[float, float, float, list[list[tuple]], int]:
-    redactor = Redactor(policy, RedactionSettings(workers=workers))
+    # A generous deadline: the benchmark measures throughput, never failing closed.
+    settings = RedactionSettings(
+        workers=workers, spacy_model="auto" if ner else None, timeout_s=600
+    )
+    redactor = Redactor(policy, settings)
     await redactor.start()
     try:
         events = [{"inputs": {"text": t}} for t in texts]
@@ -81,6 +112,8 @@ async def guardian(
         # Findings through the same worker path, cache emptied, for the differential count.
         redactor._cache.clear()
         entities = policy.entities_for(policy.scan[0])
+        if ner:
+            entities = tuple(sorted({*entities, *policy.ner_entities}))
         found = await redactor.analyze_texts([(t, entities) for t in texts])
         findings = [f if isinstance(f, list) else [("ERROR", -1, -1, 0.0)] for f in found]
         return rate, cpu_per_text, hit_rate, findings, failed
@@ -155,6 +188,47 @@ def main() -> None:
     print(f"findings differing               : {differing} in {texts_differing} texts (target 0)")
     print(f"findings total (presidio)        : {sum(len(f) for f in base_findings)}")
     print(f"events failed closed             : {failed}")
+    ner_section(texts, policy, args.workers, args.repeats)
+
+
+def ner_section(texts: list[str], policy: RedactionPolicy, workers: int, repeats: int) -> None:
+    """NER on: Guardian vs plain Presidio over the same spaCy pipeline (same run, medians)."""
+    from service.redaction.ner import resolve_model
+
+    model = resolve_model("auto")
+    if model is None:
+        print("NER: pinned pipeline not installed; skipped")
+        return
+    base_rates, guard_rates, base_cpu, guard_cpu = [], [], [], []
+    base_findings: list[list[tuple]] = []
+    guard_findings: list[list[tuple]] = []
+    for r in range(repeats):
+        rate, b_cpu, base_findings = baseline(texts, policy, model.name)
+        g_rate, g_cpu, _hit, guard_findings, _failed = asyncio.run(
+            guardian(texts, policy, workers, ner=True)
+        )
+        base_rates.append(rate)
+        guard_rates.append(g_rate)
+        base_cpu.append(b_cpu)
+        guard_cpu.append(g_cpu)
+        print(f"  NER repeat {r + 1}: presidio {rate:8.1f} texts/s  guardian {g_rate:8.1f} texts/s")
+    base, guard = statistics.median(base_rates), statistics.median(guard_rates)
+    spans = [
+        ({(e, s, t) for e, s, t, _ in a}, {(e, s, t) for e, s, t, _ in b})
+        for a, b in zip(base_findings, guard_findings, strict=True)
+    ]
+    print(f"NER ({model.name}) plain presidio  : {base:10.1f} texts/s (median)")
+    print(f"NER guardian redaction           : {guard:10.1f} texts/s (median)")
+    print(f"NER ratio                        : {guard / base:10.2f}x  (target >= 3x)")
+    b_cpu, g_cpu = statistics.median(base_cpu), statistics.median(guard_cpu)
+    print(
+        f"NER CPU per text                 : presidio {b_cpu * 1e3:.3f} ms, guardian "
+        f"{g_cpu * 1e3:.3f} ms"
+    )
+    print(
+        f"NER findings differing (spans)   : {sum(len(a ^ b) for a, b in spans)} "
+        f"in {sum(a != b for a, b in spans)} texts (FAC places are LOCATION in Guardian only)"
+    )
 
 
 if __name__ == "__main__":

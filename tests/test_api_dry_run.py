@@ -74,13 +74,13 @@ async def test_a_slow_dry_run_never_touches_the_pipeline(
     settings = api_settings(kafka_bootstrap, http={"dry_run_timeout_s": 1.0})
     release = threading.Event()
     release.set()
-    real_find_all = dry_run_module.find_all
+    real_find_all = dry_run_module.analyze_items
 
     def slow_find_all(engine: Any, items: Any) -> Any:
         release.wait(timeout=60)  # a sample that takes longer than the budget
         return real_find_all(engine, items)
 
-    monkeypatch.setattr(dry_run_module, "find_all", slow_find_all)
+    monkeypatch.setattr(dry_run_module, "analyze_items", slow_find_all)
     try:
         await slow_dry_runs(settings, release)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -153,31 +152,6 @@ def test_custom_recognizer_with_luhn_validator() -> None:
     valid, invalid = "LC79927398", "LC79927391"  # Luhn over the digits 79927398 is valid
     assert [e for e, *_ in g.find(f"card {valid}", ("LOYALTY_CARD",))] == ["LOYALTY_CARD"]
     assert g.find(f"card {invalid}", ("LOYALTY_CARD",)) == []
-
-
-def test_ner_path_with_a_pipeline_built_in_the_test(tmp_path: Path) -> None:
-    import spacy
-
-    nlp = spacy.blank("en")
-    ruler = nlp.add_pipe("entity_ruler")
-    ruler.add_patterns(
-        [
-            {"label": "PERSON", "pattern": [{"LOWER": "ada"}, {"LOWER": "lovelace"}]},
-            {"label": "GPE", "pattern": "London"},
-        ]
-    )
-    path = tmp_path / "tiny_ner"
-    nlp.to_disk(path)
-    policy = RedactionPolicy.from_mapping({"entities": ["PERSON", "LOCATION", "EMAIL_ADDRESS"]})
-    g = build_engine(policy, spacy_model=str(path))
-    text = "Ada Lovelace moved to London, mail ada@example.com"
-    found = g.find(text, policy.entities_for(policy.scan[0]))
-    assert {(e, text[s:t]) for e, s, t, _ in found} == {
-        ("PERSON", "Ada Lovelace"),
-        ("LOCATION", "London"),
-        ("EMAIL_ADDRESS", "ada@example.com"),
-    }
-    assert found == g.presidio_analyze(text, policy.entities_for(policy.scan[0]))
 
 
 def test_missing_spacy_model_is_never_downloaded() -> None:

@@ -132,4 +132,4 @@ def test_settings_reject_unknown_active_key_and_mask_secrets() -> None:
 def test_ner_entities_need_a_spacy_model() -> None:
     policy = RedactionPolicy.from_mapping({"entities": ["PERSON"]})
     with pytest.raises(RedactionPolicyError, match="spacy_model"):
-        Redactor(policy, RedactionSettings(workers=0))
+        Redactor(policy, RedactionSettings(workers=0, spacy_model=None))

@@ -34,7 +34,7 @@ from service.redaction.engine import Finding, GuardianAnalyzer, build_engine, qu
 from service.redaction.policy import RedactionPolicy
 from service.redaction.redactor import RedactionOutcome, Redactor
 from service.redaction.settings import RedactionSettings
-from service.redaction.workers import find_all
+from service.redaction.workers import analyze_items
 
 if TYPE_CHECKING:
     from service.settings import GuardianSettings
@@ -141,7 +141,7 @@ class _SandboxRedactor(Redactor):
         try:
             self._warm(policy_json, engine_key, spacy_model)
             assert self._engine is not None
-            return find_all(self._engine, items)
+            return analyze_items(self._engine, items)
         finally:
             with self._lock:
                 self._running -= 1

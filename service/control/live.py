@@ -74,8 +74,8 @@ def parse_redaction(data: Mapping[str, Any], guardian: Guardian) -> RedactionPol
             "the hmac operator needs an HMAC key (redaction.hmac_keys / active_hmac_key)"
         )
     ner = sorted(policy.all_entities & set(NER_ENTITIES))
-    if ner and settings.spacy_model is None:
-        problems.append(f"NER entities {ner} need redaction.spacy_model")
+    if ner and guardian.redactor.ner_model is None:
+        problems.append(f"NER entities {ner} need redaction.spacy_model (an installed pipeline)")
     if problems:
         raise ConfigInvalid("redaction", problems)
     try:

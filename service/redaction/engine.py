@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer
     from spacy.language import Language
 
+    from service.redaction.ner import NerTagger
     from service.redaction.prefilter import AtomChecker, RecognizerGate
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,8 @@ class GuardianAnalyzer:
 
         self.analyzer = analyzer
         self.policy = policy
+        #: Names and places (batched by the workers); ``None`` without a spaCy model.
+        self.ner: NerTagger | None = None
         self._plans: dict[str, _Plan] = {}
         self._selected: dict[tuple[str, ...], list[Any]] = {}
         for rec in analyzer.registry.recognizers:
@@ -465,36 +468,42 @@ class _ContextReplay:
 def build_engine(policy: RedactionPolicy, spacy_model: str | None = None) -> GuardianAnalyzer:
     """Build the analyzer for ``policy`` offline (0.1–1 s: once per process and policy).
 
+    The Presidio engine always runs on the blank pipeline (lowercase lemmas for
+    context words); ``spacy_model`` adds a :class:`~service.redaction.ner.NerTagger`
+    as ``.ner``, which the workers run in batches over the NER paths.
+
     Raises
     ------
     EngineUnavailable
-        When the policy asks for NER entities without an installed spaCy pipeline.
+        When the policy asks for NER entities without an installed spaCy pipeline,
+        or the named pipeline fails its start-up checks.
     """
     os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
     quiet_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
     from service.redaction.recognizers import build_recognizers
 
     wanted_ner = sorted(policy.all_entities & set(NER_ENTITIES))
-    if wanted_ner and spacy_model is None:
+    ner = None
+    if spacy_model is not None:
+        from service.redaction.ner import NerTagger, resolve_model
+
+        model = resolve_model(spacy_model, policy.language)
+        ner = NerTagger(model, policy) if model is not None else None
+    if wanted_ner and ner is None:
         raise EngineUnavailable(
             f"the redaction policy asks for NER entities {wanted_ner}; set "
             "redaction.spacy_model to an installed spaCy pipeline (see docs/redaction.md)"
         )
-    nlp_engine = _nlp_engine(load_spacy(spacy_model))
+    nlp_engine = _nlp_engine(load_spacy(None))
     registry = RecognizerRegistry(supported_languages=[policy.language])
     for rec in build_recognizers(policy):
         registry.add_recognizer(rec)
-    if spacy_model is not None:
-        registry.add_recognizer(
-            SpacyRecognizer(
-                supported_language=policy.language, supported_entities=list(NER_ENTITIES)
-            )
-        )
     analyzer = AnalyzerEngine(
         registry=registry, nlp_engine=nlp_engine, supported_languages=[policy.language]
     )
     quiet_presidio()
-    return GuardianAnalyzer(analyzer, policy)
+    engine = GuardianAnalyzer(analyzer, policy)
+    engine.ner = ner
+    return engine

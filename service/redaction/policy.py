@@ -52,6 +52,8 @@ SECRET_ENTITIES = (
 #: Entities only available when ``RedactionSettings.spacy_model`` names an installed pipeline.
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME")
 DEFAULT_ENTITIES = tuple(e for e in PII_ENTITIES if e != "URL") + SECRET_ENTITIES
+#: NER entities looked for on ``ner_paths`` by default (NRP, ORGANIZATION are opt-in).
+DEFAULT_NER_ENTITIES = ("PERSON", "LOCATION")
 
 OperatorName = Literal["replace", "mask", "redact", "hmac", "drop", "keep"]
 _ENTITY_NAME = regex.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -222,6 +224,23 @@ class RedactionPolicy(BaseModel):
         default_factory=list
     )
     recognizers: list[CustomRecognizerSpec] = Field(default_factory=list)
+    #: Names and places looked for, where a spaCy NER pipeline is installed, on ``ner_paths``.
+    ner_entities: list[str] = Field(default_factory=lambda: list(DEFAULT_NER_ENTITIES))
+    #: Strings read by the NER model (free text; NER costs ~1 ms per 200 characters).
+    ner_paths: list[str] = Field(default_factory=lambda: ["inputs.text", "outputs.text"])
+
+    @field_validator("ner_paths")
+    @classmethod
+    def _ner_paths(cls, value: list[str]) -> list[str]:
+        return [_check_path(v) for v in value]
+
+    @field_validator("ner_entities")
+    @classmethod
+    def _ner_entities(cls, value: list[str]) -> list[str]:
+        for entity in value:
+            if entity not in NER_ENTITIES:
+                raise ValueError(f"{entity!r} is not an NER entity (one of {list(NER_ENTITIES)})")
+        return value
 
     #: Accepts the unsafe settings this policy has (see :meth:`unsafe_settings`).
     override: PolicyOverride | None = None

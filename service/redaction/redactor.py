@@ -136,13 +136,26 @@ def _match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
     return (head == "*" or head == path[0]) and _match(pattern[1:], path[1:])
 
 
-class _PathRules:
-    """First-match lookup of scan and field rules by path, memoised (paths repeat)."""
+def _below_only(pattern: tuple[str, ...]) -> tuple[str, ...]:
+    return (*pattern[:-1], "*", "**") if pattern and pattern[-1] == "**" else pattern
 
-    def __init__(self, policy: RedactionPolicy) -> None:
+
+class _PathRules:
+    """First-match lookup of scan and field rules by path, memoised (paths repeat).
+
+    With ``ner`` (a NER pipeline is running), a string on one of the policy's
+    ``ner_paths`` gets its scan rule with the policy's ``ner_entities`` added, so
+    NER findings take the same findings -> operators -> redactions path as any other.
+    """
+
+    def __init__(self, policy: RedactionPolicy, ner: bool = False) -> None:
         self.policy = policy
         #: What engines and findings are cached by: the content, not the (editable) version.
         self.content_hash = policy.content_hash()
+        # A trailing '**' of a NER path means "something below": never the container's own
+        # key (``metadata.**`` would otherwise read the key text "metadata").
+        self._ner = [_below_only(tuple(p.split("."))) for p in policy.ner_paths] if ner else []
+        self._ner_rules: dict[int, ScanRule] = {}
         self._scan = [(tuple(r.path.split(".")), r) for r in policy.scan]
         self._fields = [(tuple(r.path.split(".")), r) for r in policy.fields]
         self._memo: dict[tuple[str, ...], tuple[ScanRule | None, FieldRule | None, bool]] = {}
@@ -151,6 +164,17 @@ class _PathRules:
         self._plans: dict[tuple[tuple[str, ...], tuple[Any, ...]], _ShapePlan | None] = {}
         #: (id(rule), text) of scanned strings known to have no findings under this policy.
         self.clean: set[tuple[int, str]] = set()
+
+    def _with_ner(self, rule: ScanRule | None, pattern: tuple[str, ...]) -> ScanRule:
+        """``rule`` (or an NER-only rule) also looking for the policy's NER entities."""
+        variant = self._ner_rules.get(id(rule))
+        if variant is None:
+            policy = self.policy
+            base = rule if rule is not None else ScanRule(path=".".join(pattern), entities=[])
+            entities = sorted(set(policy.entities_for(base)) | set(policy.ner_entities))
+            variant = base.model_copy(update={"entities": entities})
+            self._ner_rules[id(rule)] = variant
+        return variant
 
     def plan(self, raw: tuple[str, ...], keys: tuple[Any, ...]) -> _ShapePlan | None:
         """The :class:`_ShapePlan` of a dict at ``raw`` with these keys (memoised by shape)."""
@@ -194,6 +218,9 @@ class _PathRules:
             scan_pat = next(((p, r) for p, r in self._scan if _match(p, path)), None)
             scan_rule = scan_pat[1] if scan_pat else None
             wildcard = bool(scan_pat) and any(s in ("*", "**") for s in scan_pat[0])  # type: ignore[index]
+            ner_pat = next((p for p in self._ner if _match(p, path)), None)
+            if ner_pat is not None:
+                scan_rule = self._with_ner(scan_rule, ner_pat)
             hit = (scan_rule, field_rule, wildcard)
             if len(self._memo) > 50_000:
                 self._memo.clear()
@@ -492,7 +519,7 @@ class _Analysis:
         self.workers = settings.workers
         # One chunk per batch for the in-process thread (nothing to overlap with).
         self.chunk = settings.chunk_size if settings.workers else 1 << 30
-        self.args = (redactor._policy_json, redactor._rules.content_hash, settings.spacy_model)
+        self.args = (redactor._policy_json, redactor._rules.content_hash, ner_model)
         self.results: dict[_Key, list[Finding] | BaseException] = {}
         self.items: dict[_Key, tuple[str, tuple[str, ...]]] = {}
         self.pending: list[_Key] = []
@@ -563,6 +590,21 @@ class _Analysis:
         return self.results
 
 
+def _resolve_ner(settings: RedactionSettings, policy: RedactionPolicy) -> str | None:
+    """Check ``redaction.spacy_model`` once, in this process; what the workers will load."""
+    from service.errors import ConfigError
+    from service.redaction.engine import EngineUnavailable
+    from service.redaction.ner import resolve_model
+
+    try:
+        model = resolve_model(settings.spacy_model, policy.language)
+    except EngineUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+    if model is not None:
+        logger.info("NER on %s: %s", policy.ner_paths, model.summary)
+    return model.name if model is not None else None
+
+
 class Redactor:
     """Fail-closed PII and secret redaction of inference events.
 
@@ -606,6 +648,7 @@ class Redactor:
         self._pseudonyms = Pseudonymizer(settings.hmac_keys, settings.active_hmac_key)
         self._cache = _LRU(settings.cache_size)
         self._executor: Executor | None = None
+        self._ner_model = _resolve_ner(settings, policy)
         self._install(policy)
 
     @classmethod
@@ -627,14 +670,19 @@ class Redactor:
                 "configured (set redaction.hmac_keys and redaction.active_hmac_key)"
             )
         ner = sorted(policy.all_entities & set(NER_ENTITIES))
-        if ner and self.settings.spacy_model is None:
+        if ner and self._ner_model is None:
             raise RedactionPolicyError(
-                f"redaction policy asks for NER entities {ner} but redaction.spacy_model is not "
-                "set (see docs/redaction.md to install one)"
+                f"redaction policy asks for NER entities {ner} but no spaCy pipeline is "
+                "installed or redaction.spacy_model is off (see docs/redaction.md)"
             )
         self._policy = policy
         self._policy_json = policy.model_dump_json()
-        self._rules = _PathRules(policy)
+        self._rules = _PathRules(policy, ner=self._ner_model is not None)
+
+    @property
+    def ner_model(self) -> str | None:
+        """The NER pipeline the workers load (package or path), or ``None`` when NER is off."""
+        return self._ner_model
 
     def replace_policy(self, policy: RedactionPolicy) -> None:
         """Apply a new policy to the next batches; workers build its engine on first use.
@@ -647,7 +695,7 @@ class Redactor:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Start worker processes (or the in-process thread) and build their engines."""
-        args = (self._policy_json, self._rules.content_hash, self.settings.spacy_model)
+        args = (self._policy_json, self._rules.content_hash, self.ner_model)
         loop = asyncio.get_running_loop()
         if self.settings.workers == 0:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="redaction")
@@ -677,7 +725,7 @@ class Redactor:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=init_worker,
-            initargs=(self._policy_json, self._rules.content_hash, self.settings.spacy_model),
+            initargs=(self._policy_json, self._rules.content_hash, self.ner_model),
         )
 
     def _kill_pool(self) -> None:

@@ -34,8 +34,10 @@ class RedactionSettings(BaseModel):
     active_hmac_key: str | None = None
     #: Analysis processes (threads do not help under the GIL); 0 analyses in-process.
     workers: int = Field(default=2, ge=0, le=64)
-    #: Installed spaCy package name or pipeline path enabling NER entities; never downloaded.
-    spacy_model: str | None = None
+    #: spaCy pipeline for names and places (policy ``ner_paths``): an installed package name
+    #: or a pipeline path; ``auto`` is the one ``make install`` pins, where installed;
+    #: ``None`` turns NER off. Never downloaded.
+    spacy_model: str | None = "auto"
     #: Per-batch analysis deadline; a batch past it fails closed (events go to the DLQ).
     timeout_s: float = Field(default=10.0, gt=0)
     #: Distinct texts whose findings are remembered (keyed by text hash and policy version).

@@ -5,6 +5,11 @@ policy *content* (``RedactionPolicy.content_hash``, never the version a user
 may keep while editing), so a live policy change only costs one rebuild per
 process. The policy travels with every task as JSON: a worker never analyses
 under a policy other than the one the batch was planned with.
+
+A chunk's texts go through the pattern recognizers one by one
+(:meth:`GuardianAnalyzer.find`) and, for those whose entities include NER
+entities (strings on the policy's ``ner_paths``), through the spaCy NER pipeline
+in one ``nlp.pipe`` batch (:func:`analyze_items`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections import OrderedDict
 
 from service.lifeline import bind_worker
 from service.redaction.engine import Finding, GuardianAnalyzer, build_engine, quiet_presidio
+from service.redaction.ner import split_entities
 from service.redaction.policy import RedactionPolicy
 
 _ENGINES: OrderedDict[str, GuardianAnalyzer] = OrderedDict()
@@ -26,6 +32,7 @@ _WARMUP_TEXT = (
     "IBAN DE89370400440532013000, ip 10.1.2.3, password=hunter22, ssn 123-45-6789, "
     "key AKIAIOSFODNN7EXAMPLE, token ghp_0123456789abcdefghijABCDEFGHIJ012345"
 )
+_WARMUP_NER = "Dr. Maria Gonzalez flew from Lyon to New York with Seán O'Brien."
 
 
 def engine_for(policy_json: str, engine_key: str, spacy_model: str | None) -> GuardianAnalyzer:
@@ -41,8 +48,9 @@ def engine_for(policy_json: str, engine_key: str, spacy_model: str | None) -> Gu
         PhoneMetadata.load_all()
         # Presidio compiles patterns and loads the suffix list on first use: pay that now.
         # (A policy looking for nothing, accepted with an override, has nothing to warm.)
-        if policy.all_entities:
-            engine.find(_WARMUP_TEXT, tuple(sorted(policy.all_entities)))
+        entities = tuple(sorted(policy.all_entities | set(policy.ner_entities)))
+        if entities:
+            analyze_items(engine, [(_WARMUP_TEXT, entities), (_WARMUP_NER, entities)])
         _ENGINES[engine_key] = engine
         while len(_ENGINES) > _KEEP:
             _ENGINES.popitem(last=False)
@@ -63,13 +71,6 @@ def init_worker(policy_json: str, engine_key: str, spacy_model: str | None) -> N
     engine_for(policy_json, engine_key, spacy_model)
 
 
-def find_all(
-    engine: GuardianAnalyzer, items: list[tuple[str, tuple[str, ...]]]
-) -> list[list[Finding]]:
-    """Findings for each ``(text, entities)`` item; no entities means nothing to find."""
-    return [engine.find(text, entities) if entities else [] for text, entities in items]
-
-
 def analyze_chunk(
     policy_json: str,
     engine_key: str,
@@ -77,7 +78,36 @@ def analyze_chunk(
     items: list[tuple[str, tuple[str, ...]]],
 ) -> list[list[Finding]]:
     """Findings for each ``(text, entities)`` item, in order."""
-    return find_all(engine_for(policy_json, engine_key, spacy_model), items)
+    engine = engine_for(policy_json, engine_key, spacy_model)
+    return analyze_items(engine, items)
+
+
+def analyze_items(
+    engine: GuardianAnalyzer, items: list[tuple[str, tuple[str, ...]]]
+) -> list[list[Finding]]:
+    """Pattern findings per text, plus NER findings for the texts that ask for NER entities.
+
+    NER entities are never passed to ``find`` (its pipeline is the blank one); the
+    texts that want them share one ``nlp.pipe`` call. Without a NER pipeline they are
+    ignored here: the redactor only asks for them when one is configured.
+    """
+    results: list[list[Finding]] = []
+    ner_texts: list[str] = []
+    ner_wanted: list[tuple[str, ...]] = []
+    ner_index: list[int] = []
+    for i, (text, entities) in enumerate(items):
+        patterns, ner = split_entities(entities)
+        results.append(engine.find(text, patterns) if patterns else [])
+        if ner and engine.ner is not None and text.strip():
+            ner_texts.append(text)
+            ner_wanted.append(ner)
+            ner_index.append(i)
+    if ner_texts:
+        assert engine.ner is not None
+        for i, found in zip(ner_index, engine.ner.find_batch(ner_texts, ner_wanted), strict=True):
+            if found:
+                results[i] = sorted(results[i] + found)
+    return results
 
 
 def warm(policy_json: str, engine_key: str, spacy_model: str | None) -> int:
