@@ -519,7 +519,7 @@ class _Analysis:
         self.workers = settings.workers
         # One chunk per batch for the in-process thread (nothing to overlap with).
         self.chunk = settings.chunk_size if settings.workers else 1 << 30
-        self.args = (redactor._policy_json, redactor._rules.content_hash, ner_model)
+        self.args = (redactor._policy_json, redactor._rules.content_hash, redactor.ner_model)
         self.results: dict[_Key, list[Finding] | BaseException] = {}
         self.items: dict[_Key, tuple[str, tuple[str, ...]]] = {}
         self.pending: list[_Key] = []
