@@ -237,9 +237,9 @@ class RedactionPolicy(BaseModel):
     @field_validator("ner_entities")
     @classmethod
     def _ner_entities(cls, value: list[str]) -> list[str]:
-        for entity in value:
+        for i, entity in enumerate(value):
             if entity not in NER_ENTITIES:
-                raise ValueError(f"{entity!r} is not an NER entity (one of {list(NER_ENTITIES)})")
+                raise ValueError(f"item {i} is not an NER entity (one of {list(NER_ENTITIES)})")
         return value
 
     #: Accepts the unsafe settings this policy has (see :meth:`unsafe_settings`).
