@@ -71,21 +71,30 @@ _WORD = (
 )
 #: Last segments of keys that describe a secret rather than hold one.
 _META = (
-    r"(?<!count|num|number|limit|len|length|size|max|min|total|type|kind|method|mode|scheme"
+    r"(?:count|num|number|limit|len|length|size|max|min|total|type|kind|method|mode|scheme"
     r"|enabled|required|url|uri|endpoint|path|file|dir|name|ids|expiry|expires|expires_in|ttl"
     r"|age|days|hours|minutes|seconds|used|usage|budget|index|policy|provider|scope|scopes"
     r"|format|version|hint|prompt|stdin|header|field|status|strength|valid|attempts|retries"
     r"|history|complexity|rounds|iterations|algorithm|alg|date|time|timestamp|_at)"
 )
-#: A whole key ending in a secret word's segment, up to its closing quote (JSON, escaped JSON).
-_KEY = _WORD + r"[\w.-]{0,40}" + _META + r"(?:\\{0,2}[\"'])?"
-#: Assignment operators: ``=``, ``:``, ``:=``, ``=>``, with a little space around.
-_SEP = r"[ \t]{0,3}(?:=>|:=|=|:)[ \t]{0,3}"
+#: A whole key (a run of word characters, ``.`` and ``-``, at most 80) holding a secret
+#: word and not ending in a meta word, up to its closing quote (JSON, escaped JSON). Inside
+#: a look-behind this is matched right to left: the separator, then the key's characters
+#: (atomic, so a long word costs one pass), and only then the word checks, from its start.
+_KEY_CHECKS = r"(?=[\w.-]{0,80}?" + _WORD + r")(?![\w.-]{0,80}?" + _META + r"(?![\w.-]))"
+_KEY = _KEY_CHECKS + r"(?<![\w.-])(?>[\w.-]{1,80})(?:\\{0,2}[\"'])?"
+#: The same for a command-line flag (``--db-password``): the key starts with a dash.
+_FLAG = _KEY_CHECKS + r"(?=--?\w)(?<![\w.-])(?>[\w.-]{1,80})"
 #: HTTP auth schemes kept in front of the credential (``Authorization: Bearer <SECRET>``).
 _SCHEME = (
     r"(?:bearer|basic|token|apikey|api-key|bot|jwt|oauth|sso|key|hmac"
     r"|digest|aws4-hmac-sha256|negotiate|ntlm|hoba|mutual)"
 )
+#: The separator, consumed first (``regex`` scans fast for ``=`` and ``:``; a pattern that
+#: starts with a look-behind costs ~25x more per character), then the key before it.
+_ASSIGN = r"(?:=>|:=|=|:)(?<=" + _KEY + r"[ \t]{0,3}(?:=>|:=|=|:))[ \t]{0,3}"
+#: An auth scheme stays in the text; ``\K`` starts the finding after it (and after the key).
+_KEEP_SCHEME = r"(?:" + _SCHEME + r"[ \t]{1,3})?\K"
 #: Values that are not secrets: booleans, nulls, template references, Guardian's own output.
 _NOT_A_VALUE = (
     r"(?<!<[A-Z_]{1,40}:)"  # inside Guardian's own ``<SECRET:k1:…>`` pseudonym
@@ -124,41 +133,39 @@ class SecretAssignmentRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "secret key, double-quoted value",
-            r"(?<=" + _KEY + _SEP + r"(?<!\\)\")" + _NOT_A_VALUE + r"(?:" + _SCHEME + r"[ \t]+)?"
-            r"(?:[^\"\\\r\n]|\\[^\r\n]){1,8192}",
+            _ASSIGN + r"(?<!\\)\"" + _KEEP_SCHEME + _NOT_A_VALUE
+            + r"(?:[^\"\\\r\n]|\\[^\r\n]){1,8192}",
             0.8,
         ),
         Pattern(
             "secret key, escaped-quote value",
-            r"(?<=" + _KEY + _SEP + r"\\\")" + _NOT_A_VALUE + r"(?:" + _SCHEME + r"[ \t]+)?"
-            r"(?:[^\"\\\r\n]|\\[^\"\r\n]){1,8192}",
+            _ASSIGN + r"\\\"" + _KEEP_SCHEME + _NOT_A_VALUE
+            + r"(?:[^\"\\\r\n]|\\[^\"\r\n]){1,8192}",
             0.8,
         ),
         Pattern(
             "secret key, single-quoted value",
-            r"(?<=" + _KEY + _SEP + r"')" + _NOT_A_VALUE + r"(?:" + _SCHEME + r"[ \t]+)?"
-            r"(?:[^'\\\r\n]|\\[^\r\n]){1,8192}",
+            _ASSIGN + r"'" + _KEEP_SCHEME + _NOT_A_VALUE + r"(?:[^'\\\r\n]|\\[^\r\n]){1,8192}",
             0.8,
         ),
         Pattern(
             "secret key, bare value",
-            r"(?<=" + _KEY + _SEP + r"(?:" + _SCHEME + r"[ \t]{1,3})?)"
-            r"(?!" + _SCHEME + r"[ \t])" + _NOT_A_VALUE + _NOT_PROSE + _NOT_A_DIRECTORY
+            _ASSIGN + _KEEP_SCHEME + r"(?!" + _SCHEME + r"[ \t])"
+            + _NOT_A_VALUE + _NOT_PROSE + _NOT_A_DIRECTORY
             + r"[^\s\"'`<>&\\]{1,512}(?<![.,;:!?)\]}])",
             0.7,
         ),
         Pattern(
             "secret flag, value after a space",
-            r"(?<=(?<![\w-])--?[\w.-]{0,40}" + _WORD + r"[\w.-]{0,40}" + _META + r"[ \t]{1,3})"
-            r"(?!-)" + _NOT_A_VALUE
+            r"-(?<![\w-]-)-?" + _KEY_CHECKS + r"[\w.-]{1,80}+[ \t]{1,3}\K(?!-)" + _NOT_A_VALUE
             + r"(?:\"[^\"\r\n]{1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`<>&]{1,512}(?<![.,;:!?)\]}]))",
             0.6,
         ),
         Pattern(
             "secret named in prose",
             # "my password is Hunter2!": a value that looks like one (letters and digits/symbols).
-            r"(?<=\b(?:password|passwd|passphrase|pwd|secret|api[ _-]?key|access[ _-]?token)"
-            r"[ \t]{1,3}(?:is|was)[ \t]{1,3}:?[ \t]{0,3})"
+            r"\b(?:password|passwd|passphrase|pwd|secret|api[ _-]?key|access[ _-]?token)"
+            r"[ \t]{1,3}(?:is|was)[ \t]{1,3}:?[ \t]{0,3}\K"
             r"(?=[^\s]{0,63}[0-9!#$%&*+/=?@^_~-])(?=[^\s]{0,63}[a-z])"
             r"[^\s\"'`<>]{6,128}(?<![.,;:!?)\]}])",
             0.6,
@@ -188,26 +195,25 @@ class CredentialInTransitRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "authorization header, structured scheme",
-            r"(?<=authorization\\{0,2}[\"']?[ \t]{0,3}[:=][ \t]{0,3}\\{0,2}[\"']?"
-            r"(?:digest|aws4-hmac-sha256|negotiate|ntlm|hoba|mutual)[ \t]{1,3})"
-            r"[^\r\n]{1,4096}",
+            r"authorization\\{0,2}[\"']?[ \t]{0,3}[:=][ \t]{0,3}\\{0,2}[\"']?"
+            r"(?:digest|aws4-hmac-sha256|negotiate|ntlm|hoba|mutual)[ \t]{1,3}\K[^\r\n]{1,4096}",
             0.8,
         ),
         Pattern(
             "cookie header",
-            r"(?<=(?<![\w-])(?:set-)?cookie\\{0,2}[\"']?[ \t]{0,3}:[ \t]{0,3}\\{0,2}[\"']?)"
+            r"\b(?:set-)?cookie\\{0,2}[\"']?[ \t]{0,3}:[ \t]{0,3}\\{0,2}[\"']?\K"
             r"[^\r\n\"'\\]{1,4096}",
             0.7,
         ),
         Pattern(
             "password in a URL",
-            r"(?<=\b[a-z][a-z0-9+.-]{1,20}://[^\s:@/?#\"'<>]{0,128}:)"
+            r"://(?<=\b[a-z][a-z0-9+.-]{1,20}://)[^\s:@/?#\"'<>]{0,128}+:\K"
             r"[^\s@/?#\"'<>]{1,256}+(?=@)",
             0.8,
         ),
         Pattern(
             "curl user:password",
-            r"(?<=(?<![\w-])(?:-u|--user|--proxy-user|-U)[ \t]{1,3}[\"']?[^\s:\"']{0,128}:)"
+            r"-(?<![\w-]-)(?:u|-user|-proxy-user)[ \t]{1,3}[\"']?[^\s:\"']{0,128}+:\K"
             r"[^\s\"']{1,256}",
             0.7,
         ),
@@ -235,9 +241,9 @@ class AwsSecretKeyRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "aws secret access key near its id",
-            r"(?<![A-Za-z0-9/+])(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])"
-            r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
-            r"(?<=\b(?:AKIA|ASIA)[A-Z2-7]{16}\b[^\r\n]{41,140})",
+            r"\b(?:AKIA|ASIA)[A-Z2-7]{16}\b[^\r\n]{0,100}?(?<![A-Za-z0-9/+])\K"
+            r"(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])"
+            r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
             0.8,
         ),
     ]
@@ -346,7 +352,7 @@ class SlackTokenRecognizer(PatternRecognizer):
         Pattern("slack app token", r"\bxapp-\d-[A-Za-z0-9-]{10,250}", 0.95),
         Pattern(
             "slack webhook",
-            r"(?<=\bhooks\.slack\.com/(?:services|workflows)/)[A-Za-z0-9/_-]{20,200}",
+            r"\bhooks\.slack\.com/(?:services|workflows)/\K[A-Za-z0-9/_-]{20,200}",
             0.95,
         ),
     ]
