@@ -78,9 +78,7 @@ def presidio_default(engine: GuardianAnalyzer) -> Callable[[str], Spans]:
     nlp_engine = engine.analyzer.nlp_engine
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
-    analyzer = AnalyzerEngine(
-        registry=registry, nlp_engine=nlp_engine, supported_languages=["en"]
-    )
+    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
     def analyze(text: str) -> Spans:
         return [

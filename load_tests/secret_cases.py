@@ -223,16 +223,35 @@ def _vendor(rng: random.Random) -> SecretCase:
         ("openai", lambda: "sk-" + _run(rng, _ALNUM, 40, 48) + rng.choice(string.digits)),
         ("openai-proj", lambda: "sk-proj-" + _run(rng, _URLSAFE, 60, 120) + "7"),
         ("anthropic", lambda: "sk-ant-api03-" + _run(rng, _URLSAFE, 80, 95) + "AA"),
-        ("stripe", lambda: rng.choice(("sk_live_", "rk_live_", "sk_test_")) + _run(rng, _ALNUM, 24, 99)),
+        (
+            "stripe",
+            lambda: rng.choice(("sk_live_", "rk_live_", "sk_test_")) + _run(rng, _ALNUM, 24, 99),
+        ),
         ("google", lambda: "AIza" + _run(rng, _URLSAFE, 35, 35)),
         ("gitlab", lambda: "glpat-" + _run(rng, _URLSAFE, 20, 20)),
-        ("slack", lambda: f"xox{rng.choice('abprs')}-{rng.randint(10**10, 10**11)}-" + _run(rng, _ALNUM, 24, 24)),
-        ("github", lambda: rng.choice(("ghp_", "gho_", "ghu_", "ghs_", "ghr_")) + _run(rng, _ALNUM, 36, 36)),
+        (
+            "slack",
+            lambda: (
+                f"xox{rng.choice('abprs')}-{rng.randint(10**10, 10**11)}-"
+                + _run(rng, _ALNUM, 24, 24)
+            ),
+        ),
+        (
+            "github",
+            lambda: (
+                rng.choice(("ghp_", "gho_", "ghu_", "ghs_", "ghr_")) + _run(rng, _ALNUM, 36, 36)
+            ),
+        ),
         ("github-pat", lambda: "github_pat_" + _run(rng, _ALNUM + "_", 60, 82)),
         ("huggingface", lambda: "hf_" + _run(rng, _ALNUM, 34, 34)),
-        ("aws", lambda: rng.choice(("AKIA", "ASIA")) + _run(rng, string.ascii_uppercase + "234567", 16, 16)),
+        (
+            "aws",
+            lambda: (
+                rng.choice(("AKIA", "ASIA")) + _run(rng, string.ascii_uppercase + "234567", 16, 16)
+            ),
+        ),
         ("npm", lambda: "npm_" + _run(rng, _ALNUM, 36, 36)),
-    ]  # fmt: skip
+    ]
     vendor, make = rng.choice(makers)
     value = make()
     template = rng.choice(
@@ -320,7 +339,13 @@ def _azure(rng: random.Random) -> SecretCase:
     )
     quoted = value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
     text = template.format(n=rng.randint(1, 99), v=value, q=quoted)
-    key = "sig" if "sig=" in text else "SharedAccessKey" if "SharedAccessKey=" in text else "AccountKey"
+    key = (
+        "sig"
+        if "sig=" in text
+        else "SharedAccessKey"
+        if "SharedAccessKey=" in text
+        else "AccountKey"
+    )
     return SecretCase("azure", text, (quoted if key == "sig" else value,), key)
 
 

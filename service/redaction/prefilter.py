@@ -178,7 +178,7 @@ def without_keep(pattern: str) -> str:
     ``\\K`` only moves where a reported match starts; the text still contains the
     whole consumed string, so conditions derived without it remain necessary.
     """
-    return _KEEP.sub(lambda m: "" if m.group(1) == "K" else m.group(0), pattern)
+    return str(_KEEP.sub(lambda m: "" if m.group(1) == "K" else m.group(0), pattern))
 
 
 def pattern_gate(pattern: str, flags: int) -> PatternGate:

@@ -49,6 +49,8 @@ and ``password_min_length: 12`` pass, while ``DB_PASSWORD``, ``MYSQL_PWD``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import regex
 from presidio_analyzer import Pattern, PatternRecognizer
 
@@ -94,11 +96,13 @@ _SCHEME = (
 #: starts with a look-behind costs ~25x more per character), then the key before it.
 _ASSIGN = r"(?:=>|:=|=|:)(?<=" + _KEY + r"[ \t]{0,3}(?:=>|:=|=|:))[ \t]{0,3}"
 #: An auth scheme stays in the text; ``\K`` starts the finding after it (and after the key).
-_KEEP_SCHEME = r"(?:" + _SCHEME + r"[ \t]{1,3})?\K"
+#: The value itself never starts with white space (Presidio's context step raises on a
+#: finding that starts in trailing white space, which would fail the event closed).
+_KEEP_SCHEME = r"(?:" + _SCHEME + r"[ \t]{1,3})?[ \t]{0,8}\K(?![ \t])(?!" + _SCHEME + r"[ \t])"
 #: Values that are not secrets: booleans, nulls, template references, Guardian's own output.
 _NOT_A_VALUE = (
     r"(?<!<[A-Z_]{1,40}:)"  # inside Guardian's own ``<SECRET:k1:…>`` pseudonym
-    r"(?!(?:true|false|null|none|nil|yes|no|on|off|undefined)(?![\w.-])"
+    r"(?!(?:true|false|null|none|nil|yes|no|on|off|undefined)(?![^\s\"',;&)}\]])"
     r"|\$[{(]|\{\{|%[sd(]|\*+(?![^\s\"',;&])|x+(?![^\s\"',;&])"
     r"|<[A-Z][A-Z0-9_]{0,40}(?::[\w-]{1,40}:[0-9a-f]{8,64})?>)"
 )
@@ -106,7 +110,7 @@ _NOT_A_VALUE = (
 _NOT_PROSE = (
     r"(?!(?:see|the|this|that|these|not|your|our|my|use|ask|check|in|on|at|from|is|are|was"
     r"|will|be|it|a|an|to|of|for|with|here|below|above|same|empty|unset|required|optional"
-    r"|provided|hidden|redacted|omitted)(?![\w.-]))"
+    r"|provided|hidden|redacted|omitted)(?:[ \t\r\n]|$))"
 )
 # ``PWD=/home/me`` in an environment dump is the working directory, not a password.
 _NOT_A_DIRECTORY = r"(?!(?<=(?<![\w.-])(?:old)?pwd[ \t]{0,3}=[ \t]{0,3})[/~])"
@@ -133,13 +137,19 @@ class SecretAssignmentRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "secret key, double-quoted value",
-            _ASSIGN + r"(?<!\\)\"" + _KEEP_SCHEME + _NOT_A_VALUE
+            _ASSIGN
+            + r"(?<!\\)\""
+            + _KEEP_SCHEME
+            + _NOT_A_VALUE
             + r"(?:[^\"\\\r\n]|\\[^\r\n]){1,8192}",
             0.8,
         ),
         Pattern(
             "secret key, escaped-quote value",
-            _ASSIGN + r"\\\"" + _KEEP_SCHEME + _NOT_A_VALUE
+            _ASSIGN
+            + r"\\\""
+            + _KEEP_SCHEME
+            + _NOT_A_VALUE
             + r"(?:[^\"\\\r\n]|\\[^\"\r\n]){1,8192}",
             0.8,
         ),
@@ -150,15 +160,21 @@ class SecretAssignmentRecognizer(PatternRecognizer):
         ),
         Pattern(
             "secret key, bare value",
-            _ASSIGN + _KEEP_SCHEME + r"(?!" + _SCHEME + r"[ \t])"
-            + _NOT_A_VALUE + _NOT_PROSE + _NOT_A_DIRECTORY
-            + r"[^\s\"'`<>&\\]{1,512}(?<![.,;:!?)\]}])",
+            _ASSIGN
+            + _KEEP_SCHEME
+            + _NOT_A_VALUE
+            + _NOT_PROSE
+            + _NOT_A_DIRECTORY
+            + r"[^\s\"'`<>&\\]{1,512}(?<![.,;:)\]}])",
             0.7,
         ),
         Pattern(
             "secret flag, value after a space",
-            r"-(?<![\w-]-)-?" + _KEY_CHECKS + r"[\w.-]{1,80}+[ \t]{1,3}\K(?!-)" + _NOT_A_VALUE
-            + r"(?:\"[^\"\r\n]{1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`<>&]{1,512}(?<![.,;:!?)\]}]))",
+            r"-(?<![\w-]-)-?"
+            + _KEY_CHECKS
+            + r"[\w.-]{1,80}+[ \t]{1,3}\K(?!-)"
+            + _NOT_A_VALUE
+            + r"(?:\"[^\"\r\n]{1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`<>&]{1,512}(?<![.,;:)\]}]))",
             0.6,
         ),
         Pattern(
@@ -167,7 +183,7 @@ class SecretAssignmentRecognizer(PatternRecognizer):
             r"\b(?:password|passwd|passphrase|pwd|secret|api[ _-]?key|access[ _-]?token)"
             r"[ \t]{1,3}(?:is|was)[ \t]{1,3}:?[ \t]{0,3}\K"
             r"(?=[^\s]{0,63}[0-9!#$%&*+/=?@^_~-])(?=[^\s]{0,63}[a-z])"
-            r"[^\s\"'`<>]{6,128}(?<![.,;:!?)\]}])",
+            r"[^\s\"'`<>]{6,128}(?<![.,;:)\]}])",
             0.6,
         ),
     ]
@@ -196,13 +212,13 @@ class CredentialInTransitRecognizer(PatternRecognizer):
         Pattern(
             "authorization header, structured scheme",
             r"authorization\\{0,2}[\"']?[ \t]{0,3}[:=][ \t]{0,3}\\{0,2}[\"']?"
-            r"(?:digest|aws4-hmac-sha256|negotiate|ntlm|hoba|mutual)[ \t]{1,3}\K[^\r\n]{1,4096}",
+            r"(?:digest|aws4-hmac-sha256|negotiate|ntlm|hoba|mutual)[ \t]{1,3}\K\S[^\r\n]{0,4095}",
             0.8,
         ),
         Pattern(
             "cookie header",
             r"\b(?:set-)?cookie\\{0,2}[\"']?[ \t]{0,3}:[ \t]{0,3}\\{0,2}[\"']?\K"
-            r"[^\r\n\"'\\]{1,4096}",
+            r"[^\s\"'\\][^\r\n\"'\\]{0,4095}",
             0.7,
         ),
         Pattern(
@@ -434,7 +450,7 @@ class PrivateKeyRecognizer(PatternRecognizer):
 
 
 #: Secret recognizers in registry order (all pattern recognizers, no NLP needed).
-SECRET_RECOGNIZERS: tuple[type[PatternRecognizer], ...] = (
+SECRET_RECOGNIZERS: tuple[Callable[[], PatternRecognizer], ...] = (
     AwsAccessKeyRecognizer,
     AwsSecretKeyRecognizer,
     GitHubTokenRecognizer,
