@@ -412,4 +412,6 @@ NOT_SECRETS: tuple[str, ...] = (
     "The keyboard and the monkey were both tokenized; tokenization is slow.",
     "See https://example.com:8080/path?page=2&sort=asc for details",
     "Meeting at 10:30: authors submit passwords-policy drafts by Friday.",
+    '{"name": "max_tokens", "value": 512} <tokenizer>bert</tokenizer>',
+    "Enter your password and the token, then press OK.",
 )

@@ -103,6 +103,13 @@ def test_seeded_case_is_redacted_and_keeps_its_key(
             "bWFkZSB1cCBrZXk=",
             "AccountKey=",
         ),
+        # Name/value pairs, XML, SQL and .netrc.
+        ("- name: DB_PASSWORD\n  value: hunter2222\n- name: X", "hunter2222", "DB_PASSWORD"),
+        ('{"name": "API_TOKEN", "value": "abc-123-xyz"}', "abc-123-xyz", "API_TOKEN"),
+        ("<password>s3cret!</password><user>bob</user>", "s3cret!", "<user>bob"),
+        ("CREATE USER app WITH PASSWORD 'pa ss';", "pa ss", "PASSWORD"),
+        ('GRANT ALL TO u IDENTIFIED BY "s3cr3t"', "s3cr3t", "IDENTIFIED BY"),
+        ("machine api.example.com login bob password ghx123abc", "ghx123abc", "login bob"),
         # Vendor formats, wherever they stand.
         ("key sk-ant-api03-" + "a1B2" * 20, "a1B2" * 20, "key"),
         ("rk_live_" + "Z9" * 12 + " in env", "Z9" * 12, "in env"),

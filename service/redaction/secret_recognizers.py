@@ -186,6 +186,30 @@ class SecretAssignmentRecognizer(PatternRecognizer):
             r"[^\s\"'`<>]{6,128}(?<![.,;:)\]}])",
             0.6,
         ),
+        Pattern(
+            "secret named by a name/value pair",
+            # Kubernetes ``- name: DB_PASSWORD\n  value: …``, ECS ``{"name": …, "value": …}``.
+            r"\bname[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?" + _KEY_CHECKS + r"[\w.-]{1,80}+[\"']?"
+            r"[\s,]{1,40}[\"']?value[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?\K" + _NOT_A_VALUE
+            + r"[^\s\"'`<>&\\]{1,512}",
+            0.7,
+        ),
+        Pattern(
+            "secret element",
+            # XML config: ``<password>…</password>``, ``<db:secret>…</db:secret>`` (a closing
+            # tag must follow: Guardian's own ``<SECRET>`` is not an element).
+            r"<" + _KEY_CHECKS + r"[\w.:-]{1,80}+>[ \t]{0,8}\K(?![ \t<])" + _NOT_A_VALUE
+            + r"[^<\r\n]{1,512}(?=</)",
+            0.7,
+        ),
+        Pattern(
+            "secret after a space, quoted",
+            # SQL ``CREATE USER x WITH PASSWORD 'x'``, ``IDENTIFIED BY 'x'``; .netrc ``password x``.
+            r"\b(?:password|identified[ \t]{1,3}by)[ \t]{1,3}(?:'\K[^'\r\n]{1,512}"
+            r"|\"\K[^\"\r\n]{1,512}|(?<=\bmachine[ \t]\S{1,253}[ \t]{1,3}login[ \t]{1,3}\S{1,253}"
+            r"[ \t]{1,3}password[ \t]{1,3})\K[^\s'\"]{1,512})",
+            0.7,
+        ),
     ]
     CONTEXT = ["password", "secret", "key", "token", "credential", "auth"]
 
