@@ -190,7 +190,8 @@ class SecretAssignmentRecognizer(PatternRecognizer):
             "secret named by a name/value pair",
             # Kubernetes ``- name: DB_PASSWORD\n  value: …``, ECS ``{"name": …, "value": …}``.
             r"\bname[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?" + _KEY_CHECKS + r"[\w.-]{1,80}+[\"']?"
-            r"[\s,]{1,40}[\"']?value[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?\K" + _NOT_A_VALUE
+            r"[\s,]{1,40}[\"']?value[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?\K"
+            + _NOT_A_VALUE
             + r"[^\s\"'`<>&\\]{1,512}",
             0.7,
         ),
@@ -198,7 +199,10 @@ class SecretAssignmentRecognizer(PatternRecognizer):
             "secret element",
             # XML config: ``<password>…</password>``, ``<db:secret>…</db:secret>`` (a closing
             # tag must follow: Guardian's own ``<SECRET>`` is not an element).
-            r"<" + _KEY_CHECKS + r"[\w.:-]{1,80}+>[ \t]{0,8}\K(?![ \t<])" + _NOT_A_VALUE
+            r"<"
+            + _KEY_CHECKS
+            + r"[\w.:-]{1,80}+>[ \t]{0,8}\K(?![ \t<])"
+            + _NOT_A_VALUE
             + r"[^<\r\n]{1,512}(?=</)",
             0.7,
         ),
