@@ -2,8 +2,8 @@
 
     python -m load_tests.eval_secrets [--per-family 40] [--held-out] [--quick]
 
-Recall: the seeded leak cases of :mod:`load_tests.secret_cases` (13 families:
-shell, env, JSON, YAML, URL query, CLI flag, HTTP header, vendor key formats,
+Recall: the seeded leak cases of :mod:`load_tests.secret_cases` (14 families:
+shell, env, JSON, YAML, URL query, CLI flag, HTTP header, XML/SQL/.netrc, vendor keys,
 PEM blocks, URL passwords, AWS key pairs, Azure, GCP service-account JSON). A
 case counts as caught when none of its secret strings is left in the redacted
 text. Guardian uses the shipped policy (``config/redaction.yaml``); plain

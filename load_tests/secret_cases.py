@@ -132,6 +132,7 @@ def _json(rng: random.Random) -> SecretCase:
             "config = {{'{k}': '{v}', 'debug': False}}",
             'log line: {{\\"{k}\\": \\"{v}\\", \\"ok\\": true}}',
             '[{{"name": "x", "{k}": "{v}"}}]',
+            '"environment": [{{"name": "{k}", "value": "{v}"}}]',
         )
     )
     return SecretCase("json", template.format(k=key, v=value), (value,), key)
@@ -148,6 +149,7 @@ def _yaml(rng: random.Random) -> SecretCase:
             "- {k}: '{v}'",
             "spring:\n  datasource:\n    {k}: {v}\n",
             "{k}:   {v}   # rotated monthly",
+            "env:\n- name: {k}\n  value: {v}\n- name: LOG_LEVEL\n  value: info",
         )
     )
     return SecretCase("yaml", template.format(k=key, v=value), (value,), key)
@@ -266,6 +268,25 @@ def _vendor(rng: random.Random) -> SecretCase:
     return SecretCase("vendor", template.format(v=value), (value,), "", vendor)
 
 
+def _markup(rng: random.Random) -> SecretCase:
+    """XML elements, SQL and .netrc: the secret is not after ``=`` or ``:``."""
+    value = password_value(rng)
+    choice = rng.randrange(4)
+    if choice == 0:
+        key = key_name(rng, rng.choice(("snake", "camel", "dotted")))
+        text = f"<config><{key}>{value}</{key}><user>app</user></config>"
+    elif choice == 1:
+        key = "PASSWORD"
+        text = f"ALTER USER app WITH PASSWORD '{value}';"
+    elif choice == 2:
+        key = "IDENTIFIED BY"
+        text = f"CREATE USER 'app'@'%' IDENTIFIED BY '{value}';"
+    else:
+        key = "login deploy"
+        text = f"machine git.example.com login deploy password {value}"
+    return SecretCase("markup", text, (value,), key)
+
+
 def _pem_body(rng: random.Random, lines: int) -> list[str]:
     return [_run(rng, _B64, 64, 64) for _ in range(lines)]
 
@@ -369,6 +390,7 @@ FAMILIES: dict[str, Callable[[random.Random], SecretCase]] = {
     "url_query": _url_query,
     "cli_flag": _cli_flag,
     "http_header": _header,
+    "markup": _markup,
     "vendor": _vendor,
     "pem": _pem,
     "url_userinfo": _url_userinfo,

@@ -28,7 +28,7 @@ def _patterns() -> list[tuple[str, str, int]]:
 
 
 PATTERNS = _patterns()
-_CASE_TEXTS = [case.text for case in secret_cases(DEV_SEED, per_family=4)]
+_CASE_TEXTS = [case.text for case in secret_cases(DEV_SEED, per_family=12)]
 
 
 def _class_end(pattern: str, start: int) -> int:

@@ -36,7 +36,9 @@ is exactly ``pass`` / ``sig`` as one segment, **unless**
   ``name``, ``ids``, ``expiry``/``expires``/``expires_in``/``ttl``, ``age``,
   ``used``/``usage``, ``budget``, ``index``, ``policy``, ``provider``,
   ``scope(s)``, ``format``, ``version``, ``hint``, ``prompt``, ``stdin``,
-  ``header``, ``field``, ``status``, ``strength``, ``valid``;
+  ``header``, ``field``, ``status``, ``strength``, ``valid``, ``days``, ``date``,
+  ``time``, ``at`` … (the full list is ``_META``), where a segment starts (after
+  ``_``, ``.``, ``-``, a digit, or camel case), so ``secret_message`` still fires;
 * the value is a boolean or null literal (``true``, ``false``, ``null``,
   ``none``, ``yes``, ``no``, ``on``, ``off``), a template reference
   (``${…}``, ``{{…}}``, ``%s``), all ``*`` or ``x``, or one of Guardian's own
@@ -65,7 +67,7 @@ _WORD = (
     r"|(?<![a-z])pass(?![a-z])"
     r"|pwd"
     r"|secret(?!ar)"
-    r"|(?<!(?:max|min|num|total)[_.-]?)token(?!s|i[sz]|e[dn])"
+    r"|(?<!(?<![a-z])(?:max|min|num|total)[_.-]?)token(?!s|i[sz]|e[dn])"
     r"|auth(?!or(?!i[sz])|ent)"
     r"|credential"
     r"|(?:api|access|private|account|signing|encryption|master|subscription|consumer)[_.-]?key"
@@ -77,13 +79,16 @@ _META = (
     r"|enabled|required|url|uri|endpoint|path|file|dir|name|ids|expiry|expires|expires_in|ttl"
     r"|age|days|hours|minutes|seconds|used|usage|budget|index|policy|provider|scope|scopes"
     r"|format|version|hint|prompt|stdin|header|field|status|strength|valid|attempts|retries"
-    r"|history|complexity|rounds|iterations|algorithm|alg|date|time|timestamp|_at)"
+    r"|history|complexity|rounds|iterations|algorithm|alg|date|time|timestamp|at)"
 )
+#: A meta word must start a segment: after ``_``, ``.``, ``-``, a digit, or camel case
+#: (``tokenCount``), so ``secret_message`` or ``api_key_storage`` are not "…age".
+_META_SEGMENT = r"(?:(?<![a-z])|(?<=(?-i:[a-z]))(?=(?-i:[A-Z])))" + _META
 #: A whole key (a run of word characters, ``.`` and ``-``, at most 80) holding a secret
 #: word and not ending in a meta word, up to its closing quote (JSON, escaped JSON). Inside
 #: a look-behind this is matched right to left: the separator, then the key's characters
 #: (atomic, so a long word costs one pass), and only then the word checks, from its start.
-_KEY_CHECKS = r"(?=[\w.-]{0,80}?" + _WORD + r")(?![\w.-]{0,80}?" + _META + r"(?![\w.-]))"
+_KEY_CHECKS = r"(?=[\w.-]{0,80}?" + _WORD + r")(?![\w.-]{0,80}?" + _META_SEGMENT + r"(?![\w.-]))"
 _KEY = _KEY_CHECKS + r"(?<![\w.-])(?>[\w.-]{1,80})(?:\\{0,2}[\"'])?"
 #: The same for a command-line flag (``--db-password``): the key starts with a dash.
 _FLAG = _KEY_CHECKS + r"(?=--?\w)(?<![\w.-])(?>[\w.-]{1,80})"
