@@ -88,10 +88,15 @@ _META_SEGMENT = r"(?:(?<![a-z])|(?<=(?-i:[a-z]))(?=(?-i:[A-Z])))" + _META
 #: word and not ending in a meta word, up to its closing quote (JSON, escaped JSON). Inside
 #: a look-behind this is matched right to left: the separator, then the key's characters
 #: (atomic, so a long word costs one pass), and only then the word checks, from its start.
-_KEY_CHECKS = r"(?=[\w.-]{0,80}?" + _WORD + r")(?![\w.-]{0,80}?" + _META_SEGMENT + r"(?![\w.-]))"
-_KEY = _KEY_CHECKS + r"(?<![\w.-])(?>[\w.-]{1,80})(?:\\{0,2}[\"'])?"
-#: The same for a command-line flag (``--db-password``): the key starts with a dash.
-_FLAG = _KEY_CHECKS + r"(?=--?\w)(?<![\w.-])(?>[\w.-]{1,80})"
+#: Cheap first: every secret word contains one of these literals.
+_HAS_WORD = r"(?=[\w.-]{0,80}?(?:pass|pwd|secret|token|auth|credential|key|sig))"
+_IS_WORD = r"(?=[\w.-]{0,80}?" + _WORD + r")"
+_NOT_META = r"(?![\w.-]{0,80}?" + _META_SEGMENT + r"(?![\w.-]))"
+#: The key checks read forward: cheap literal test, then the secret word, then meta words.
+_KEY_CHECKS = _HAS_WORD + _IS_WORD + _NOT_META
+#: Inside a look-behind ``regex`` evaluates right to left, so the same order of evaluation
+#: needs the reverse order in the pattern (measured: 3-7x less per ``:`` in JSON).
+_KEY = _NOT_META + _IS_WORD + _HAS_WORD + r"(?<![\w.-])(?>[\w.-]{1,80})(?:\\{0,2}[\"'])?"
 #: HTTP auth schemes kept in front of the credential (``Authorization: Bearer <SECRET>``).
 _SCHEME = (
     r"(?:bearer|basic|token|apikey|api-key|bot|jwt|oauth|sso|key|hmac"
@@ -321,8 +326,8 @@ class ApiKeyRecognizer(PatternRecognizer):
     PATTERNS = [
         Pattern(
             "openai or anthropic key",
-            # A digit somewhere in the body keeps "sk-learn-style-names" out.
-            r"\bsk-(?=[A-Za-z_-]{0,400}+[0-9])[A-Za-z0-9_-]{20,}+",
+            # A digit in the first 65 characters keeps "sk-learn-style-names" out.
+            r"\bsk-(?=[A-Za-z_-]{0,64}+[0-9])[A-Za-z0-9_-]{20,}+",
             0.9,
         ),
         Pattern("stripe key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}+", 0.95),
