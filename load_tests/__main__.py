@@ -35,6 +35,7 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("bench_scaling", "1 vs 2 replicas; cost vs features per event and vs models"),
     ("bench_delivery", "at-least-once vs exactly-once (Kafka transactions) throughput"),
     ("bench_redaction", "redaction vs plain Presidio analyze+anonymize (texts/s)"),
+    ("eval_secrets", "credential recall vs plain Presidio; 100 kB adversarial strings (ms)"),
     ("bench_detectors", "detector update cost vs raw River (ns/update)"),
     ("eval_drift", "drift detection delay and false alarms"),
     ("eval_fairness", "fairness metrics vs Fairlearn"),

@@ -102,7 +102,16 @@ def _edge_events() -> list[Any]:
     events[9]["tenant"] = "acme"
     events[10]["outputs"]["text"] = "no pii here"
     events[11] = {"metadata": "not a dict", "inputs": []}
-    return [*events, {"model": {"name": "m"}, "extra": [1, [2, {"k": "v"}]]}]
+    secrets = copy.deepcopy(base)  # credentials in the forms the secret recognizers cover
+    secrets["inputs"]["text"] = 'export DB_PASSWORD=hunter2222 and {"api_key": "k-123-xyz"}'
+    secrets["outputs"]["text"] = "max_tokens=512; curl -H 'Authorization: Bearer abc.def-123'"
+    secrets["metadata"] = {
+        "headers": "X-Api-Key: 9f8e7d6c5b4a\nCookie: sid=abc123",
+        "dsn": "postgres://app:pa55word@db/x",
+        "key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkq\\n",
+    }
+    secrets["inputs"]["features"]["country"] = "hf_" + "a1" * 17
+    return [*events, secrets, {"model": {"name": "m"}, "extra": [1, [2, {"k": "v"}]]}]
 
 
 def _corpus() -> list[Any]:

@@ -32,6 +32,7 @@ def test_shipped_policy_loads_with_the_issue_defaults() -> None:
         "AWS_ACCESS_KEY",
         "GITHUB_TOKEN",
         "SLACK_TOKEN",
+        "API_KEY",
         "JWT",
         "PRIVATE_KEY",
         "SECRET",

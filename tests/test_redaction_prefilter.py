@@ -9,6 +9,7 @@ import regex
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from load_tests.secret_cases import DEV_SEED, secret_cases
 from service.redaction.engine import GuardianAnalyzer, build_engine
 from service.redaction.policy import PII_ENTITIES, SECRET_ENTITIES, RedactionPolicy
 from service.redaction.prefilter import AtomChecker, pattern_gate
@@ -27,6 +28,47 @@ def _patterns() -> list[tuple[str, str, int]]:
 
 
 PATTERNS = _patterns()
+_CASE_TEXTS = [case.text for case in secret_cases(DEV_SEED, per_family=12)]
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index just past the character class opening at ``start``."""
+    i = start + 1
+    if pattern[i : i + 1] == "^":
+        i += 1
+    if pattern[i : i + 1] == "]":
+        i += 1
+    while pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
+
+
+def _without_lookarounds(pattern: str) -> str:
+    """``pattern`` with every look-around group (nested too) and ``\\K`` removed.
+
+    What is left generates the consumed part of a match (Hypothesis' ``from_regex``
+    knows neither variable-width look-behinds nor ``\\K``); the test keeps only the
+    generated texts the full pattern really matches.
+    """
+    out: list[str] = []
+    groups: list[bool] = []  # per open group: whether it is a look-around
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            token = pattern[i : i + 2]
+        elif pattern[i] == "[":
+            token = pattern[i : _class_end(pattern, i)]
+        elif pattern[i] == "(":
+            groups.append(pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i))
+            token = "" if groups[-1] else "("
+        elif pattern[i] == ")":
+            token = "" if groups.pop() else ")"
+        else:
+            token = pattern[i]
+        if token != "\\K" and not any(groups):
+            out.append(token)
+        i += max(1, len(token)) if pattern[i] in "\\[" else 1
+    return "".join(out)
 
 
 @pytest.mark.parametrize("name, pattern, flags", PATTERNS, ids=[p[0] for p in PATTERNS])
@@ -35,14 +77,18 @@ PATTERNS = _patterns()
 def test_every_match_satisfies_its_gate(
     name: str, pattern: str, flags: int, data: st.DataObject
 ) -> None:
-    """Strings generated from the regex itself, embedded in text, keep the gate open."""
+    """Strings generated from the regex itself, embedded in text, keep the gate open.
+
+    Patterns whose look-arounds a random string rarely satisfies (a secret word in
+    a flag name) also draw from the seeded credential cases they match.
+    """
     compiled = regex.compile(pattern, flags)
-    body = data.draw(
-        st.from_regex(
-            regex.sub(r"\(\?<?[=!][^()]*(?:\([^()]*\)[^()]*)*\)", "", pattern), fullmatch=True
-        )
+    generated = st.from_regex(_without_lookarounds(pattern), fullmatch=True)
+    matching = [t for t in _CASE_TEXTS if compiled.search(t)]
+    body = data.draw(st.one_of(generated, st.sampled_from(matching)) if matching else generated)
+    before = data.draw(
+        st.sampled_from(["", " ", "x ", "key: ", "password=", "\n", "db_password", "AKIA" * 5])
     )
-    before = data.draw(st.sampled_from(["", " ", "x ", "key: ", "password=", "\n"]))
     after = data.draw(st.sampled_from(["", " ", " y", ".", "\n"]))
     text = before + body + after
     assume(compiled.search(text) is not None)

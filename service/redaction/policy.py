@@ -45,6 +45,7 @@ SECRET_ENTITIES = (
     "AWS_ACCESS_KEY",
     "GITHUB_TOKEN",
     "SLACK_TOKEN",
+    "API_KEY",
     "JWT",
     "PRIVATE_KEY",
     "SECRET",

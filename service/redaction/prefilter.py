@@ -169,9 +169,22 @@ def _compile_literal(literal: str, flags: int) -> Any:
     return compiled
 
 
+_KEEP = regex.compile(r"\\(.)", regex.DOTALL)
+
+
+def without_keep(pattern: str) -> str:
+    """``pattern`` without ``regex``'s ``\\K`` (which the stdlib parser does not know).
+
+    ``\\K`` only moves where a reported match starts; the text still contains the
+    whole consumed string, so conditions derived without it remain necessary.
+    """
+    return str(_KEEP.sub(lambda m: "" if m.group(1) == "K" else m.group(0), pattern))
+
+
 def pattern_gate(pattern: str, flags: int) -> PatternGate:
     """Necessary conditions of ``pattern`` compiled with ``flags`` (``()`` if unknown)."""
     flags = int(flags) & _FLAG_MASK
+    pattern = without_keep(pattern)
     try:
         parsed = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.X))
     except (re.error, ValueError, TypeError, RecursionError):
