@@ -420,7 +420,8 @@ def _clean_without_walk(
         elif kind in _NUMBERS:
             if (
                 value_rule is not None
-                and _big_number(value)
+                and (kind is int or kind is float)
+                and not -NUMBER_FLOOR < value < NUMBER_FLOOR  # _big_number, inlined
                 and rules.number_entity(value_rule, value) is not None
             ):
                 return -1
