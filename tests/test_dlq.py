@@ -8,12 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.pipeline.dlq import dead_letter, dlq_record
-from service.redaction.scrub import scrub_detail, scrub_payload as scrub
+from service.redaction.scrub import scrub_detail
+from service.redaction.scrub import scrub_payload as scrub
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(min_size=3),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -143,7 +146,13 @@ def test_detail_and_header_never_repeat_submitted_keys_or_values(name: str) -> N
 
 def test_safe_kafka_key_is_kept() -> None:
     letter = dead_letter(
-        reason="x", detail="d", topic="t", partition=0, offset=1, raw=b"", parsed=None,
+        reason="x",
+        detail="d",
+        topic="t",
+        partition=0,
+        offset=1,
+        raw=b"",
+        parsed=None,
         key=b"credit-risk",
     )
     assert letter.key == b"credit-risk" and letter.error == b"x: d"

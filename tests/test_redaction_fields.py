@@ -32,7 +32,9 @@ def base_event(**extra: Any) -> dict[str, Any]:
     return event
 
 
-async def redact(event: dict[str, Any], policy: dict[str, Any] | None = None, repeat: int = 1) -> Any:
+async def redact(
+    event: dict[str, Any], policy: dict[str, Any] | None = None, repeat: int = 1
+) -> Any:
     r = Redactor(
         RedactionPolicy.from_mapping(policy)
         if policy is not None
@@ -117,7 +119,9 @@ async def test_extra_fields_are_scanned() -> None:
         (3.25, 3.25),
     ],
 )
-async def test_long_numbers_in_features_and_metadata(value: Any, expected: Any, repeat: int) -> None:
+async def test_long_numbers_in_features_and_metadata(
+    value: Any, expected: Any, repeat: int
+) -> None:
     event = base_event(inputs={"features": {"n": value}}, metadata={"deep": [{"n": value}]})
     out = await redact(event, repeat=repeat)
     assert out.event["inputs"]["features"]["n"] == expected
@@ -210,7 +214,9 @@ def test_shape_helpers() -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=events_with_pii_everywhere())
-def test_property_pii_at_random_paths_never_survives(case: tuple[dict[str, Any], list[str]]) -> None:
+def test_property_pii_at_random_paths_never_survives(
+    case: tuple[dict[str, Any], list[str]],
+) -> None:
     event, values = case
     out = asyncio.run(redact(event, repeat=2))
     assert not out.failed
