@@ -10,6 +10,7 @@ the main process, so HMAC keys never leave it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -171,7 +172,7 @@ class _PathRules:
         self._plans: dict[tuple[tuple[str, ...], tuple[Any, ...]], _ShapePlan | None] = {}
         #: (id(rule), text) of scanned strings known to have no findings under this policy.
         self.clean: set[tuple[int, str]] = set()
-        self._identifiers: dict[str, str | None] = {}
+        self._identifiers: dict[tuple[Any, ...], _Refused | None] = {}
         terms = [t for t in policy.allow_list if t]
         self._allowed_exact = frozenset(terms) if policy.allow_list_match == "exact" else None
         self._allowed_regex = (
@@ -196,27 +197,37 @@ class _PathRules:
         return entity
 
     def identifier_refusal(self, event: dict[str, Any]) -> _Refused | None:
-        """Why ``event`` is refused for an identifier that looks like PII, else ``None``."""
-        for path in IDENTIFIER_PATHS:
-            value: Any = event.get(path[0])
-            if len(path) == 2:
-                value = value.get(path[1]) if type(value) is dict else None
+        """Why ``event`` is refused for an identifier that looks like PII, else ``None``.
+
+        Tenants and models repeat: their verdict is remembered per (tenant, name,
+        version), so a structured event pays one dictionary lookup and the event id.
+        """
+        model = event.get("model")
+        name, version = (
+            (model.get("name"), model.get("version")) if type(model) is dict else (None, None)
+        )
+        envelope = (event.get("tenant"), name, version)
+        try:
+            refused = self._identifiers[envelope]
+        except (KeyError, TypeError):  # TypeError: a non-hashable value (refused by the schema)
+            refused = self._refusal(IDENTIFIER_PATHS[1:], envelope)
+            if len(self._identifiers) > 10_000:
+                self._identifiers.clear()
+            with contextlib.suppress(TypeError):
+                self._identifiers[envelope] = refused
+        if refused is not None:
+            return refused
+        return self._refusal(IDENTIFIER_PATHS[:1], (event.get("event_id"),))
+
+    def _refusal(
+        self, paths: tuple[tuple[str, ...], ...], values: tuple[Any, ...]
+    ) -> _Refused | None:
+        for path, value in zip(paths, values, strict=True):
             if type(value) is not str:
                 continue
-            if path == ("event_id",):
-                found = find_shapes(value, self.policy.phone_regions)
-                entity = found[0][0] if found else None
-            else:  # tenants and models repeat: remember them
-                try:
-                    entity = self._identifiers[value]
-                except KeyError:
-                    found = find_shapes(value, self.policy.phone_regions)
-                    entity = found[0][0] if found else None
-                    if len(self._identifiers) > 10_000:
-                        self._identifiers.clear()
-                    self._identifiers[value] = entity
-            if entity is not None:
-                return _Refused("pii_in_identifier", f"{'.'.join(path)} looks like {entity}")
+            found = find_shapes(value, self.policy.phone_regions)
+            if found:
+                return _Refused("pii_in_identifier", f"{'.'.join(path)} looks like {found[0][0]}")
         return None
 
     def plan(self, raw: tuple[str, ...], keys: tuple[Any, ...]) -> _ShapePlan | None:
