@@ -291,8 +291,15 @@ class _Collect:
     saw_field: bool = False
     #: This pass's copy of the event: texts and keys as they were, guardian block left out.
     copy: Any = None
+    #: Scanned strings known clean (:attr:`_PathRules.clean`): not looked up again.
+    known: int = 0
 
     def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
+        if (id(rule), text) in self.rules.clean:
+            # Short-cut for the many repeated short strings of an event that is walked
+            # (keys, categories); _Apply knows an absent key means exactly this.
+            self.known += 1
+            return text
         key = self.rules.text_key(rule, text)
         self.wanted.setdefault(key, (text, key[1]))
         self.keys.append(key)
@@ -316,7 +323,10 @@ class _Apply:
 
     def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
         policy = self.rules.policy
-        found = self.findings[self.rules.text_key(rule, text)]
+        if (id(rule), text) in self.rules.clean:
+            return text
+        # Absent: known clean when collected (the set may have been cleared since).
+        found = self.findings.get(self.rules.text_key(rule, text))
         if not found:
             return text
         path = ".".join(shown)
@@ -864,7 +874,9 @@ class Redactor:
                     distinct += 1
             plans.append(collect)
         # Texts repeated within the batch are analysed once: count them as cache hits.
-        self._cache.hits += sum(len(p.keys) for p in plans if isinstance(p, _Collect)) - distinct
+        self._cache.hits += (
+            sum(len(p.keys) + p.known for p in plans if isinstance(p, _Collect)) - distinct
+        )
         results = await analysis.finish()
         findings: dict[_Key, list[Finding]] = {}
         errors: dict[_Key, BaseException] = {}
