@@ -10,7 +10,6 @@ the main process, so HMAC keys never leave it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -200,24 +199,32 @@ class _PathRules:
         """Why ``event`` is refused for an identifier that looks like PII, else ``None``.
 
         Tenants and models repeat: their verdict is remembered per (tenant, name,
-        version), so a structured event pays one dictionary lookup and the event id.
+        version), so a structured event pays one dictionary lookup and the check
+        of its event id (a canonical UUID costs one match).
         """
         model = event.get("model")
-        name, version = (
-            (model.get("name"), model.get("version")) if type(model) is dict else (None, None)
-        )
-        envelope = (event.get("tenant"), name, version)
+        if type(model) is dict:
+            envelope = (event.get("tenant"), model.get("name"), model.get("version"))
+        else:
+            envelope = (event.get("tenant"), None, None)
+        memo = self._identifiers
         try:
-            refused = self._identifiers[envelope]
-        except (KeyError, TypeError):  # TypeError: a non-hashable value (refused by the schema)
+            refused = memo[envelope]
+        except KeyError:
             refused = self._refusal(IDENTIFIER_PATHS[1:], envelope)
-            if len(self._identifiers) > 10_000:
-                self._identifiers.clear()
-            with contextlib.suppress(TypeError):
-                self._identifiers[envelope] = refused
+            if len(memo) > 10_000:
+                memo.clear()
+            memo[envelope] = refused
+        except TypeError:  # a list or object as identifier (the schema refuses it)
+            refused = self._refusal(IDENTIFIER_PATHS[1:], envelope)
         if refused is not None:
             return refused
-        return self._refusal(IDENTIFIER_PATHS[:1], (event.get("event_id"),))
+        event_id = event.get("event_id")
+        if type(event_id) is str:
+            found = find_shapes(event_id, self.policy.phone_regions)
+            if found:
+                return _Refused("pii_in_identifier", f"event_id looks like {found[0][0]}")
+        return None
 
     def _refusal(
         self, paths: tuple[tuple[str, ...], ...], values: tuple[Any, ...]
