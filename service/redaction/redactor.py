@@ -380,7 +380,7 @@ def _text_key(policy: RedactionPolicy, rule: ScanRule, text: str) -> _Key:
 _KEEP, _SCAN, _DESCEND = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _ShapePlan:
     """What :func:`_walk` would do with each key of a dict of one shape, decided once.
 
@@ -390,6 +390,10 @@ class _ShapePlan:
     """
 
     steps: tuple[tuple[str, ScanRule | None, ScanRule | None, bool, tuple[str, ...]], ...]
+    #: Every scanned key of this shape is known clean. Findings are a function of the
+    #: text under one policy (plans live as long as their policy), so this stays true and
+    #: the fast path stops checking the keys: feature names cost nothing after the first.
+    keys_clean: bool = False
 
     @classmethod
     def build(
@@ -431,9 +435,14 @@ def _clean_without_walk(
         return -1
     clean = rules.clean
     scanned = 0
+    keys_clean = plan.keys_clean
     for key, key_scan, value_rule, below, child in plan.steps:
         if key_scan is not None:
-            if (id(key_scan), key) not in clean and not _known_clean(rules, cache, key_scan, key):
+            if (
+                not keys_clean
+                and (id(key_scan), key) not in clean
+                and not _known_clean(rules, cache, key_scan, key)
+            ):
                 return -1
             scanned += 1
         value = node[key]
@@ -464,6 +473,8 @@ def _clean_without_walk(
                 return -1
         else:
             return -1
+    if not keys_clean:
+        plan.keys_clean = True  # every key passed (the walk above returns -1 otherwise)
     return scanned
 
 
