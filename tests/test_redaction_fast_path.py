@@ -111,7 +111,22 @@ def _edge_events() -> list[Any]:
         "key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkq\\n",
     }
     secrets["inputs"]["features"]["country"] = "hf_" + "a1" * 17
-    return [*events, secrets, {"model": {"name": "m"}, "extra": [1, [2, {"k": "v"}]]}]
+    wider = [copy.deepcopy(base) for _ in range(8)]  # what the wider default scan reaches
+    wider[0]["inputs"]["features"]["card"] = 4111111111111111  # Luhn: a card
+    wider[1]["metadata"] = {"n": [219099999, 12], "big": 10**17}  # SSN-shaped; 18 digits: none
+    wider[2]["outputs"]["prediction"] = "mail bob@example.com"
+    wider[3]["subject"] = {"protected": {"gender": "bob@example.com"}}
+    wider[4]["extra"] = {"bob@example.com": {"x": 2125550100}}
+    wider[5]["tenant"] = "212-555-0100"  # refused: pii_in_identifier
+    wider[6]["inputs"]["features"]["float"] = 4111111111111111.0
+    wider[7]["inputs"]["features"]["<EMAIL_ADDRESS>"] = 1
+    wider[7]["inputs"]["features"]["bob@example.com"] = 2
+    return [
+        *events,
+        secrets,
+        *wider,
+        {"model": {"name": "m"}, "extra": [1, [2, {"k": "v"}]]},
+    ]
 
 
 def _corpus() -> list[Any]:

@@ -17,10 +17,14 @@ def test_shipped_policy_loads_with_the_issue_defaults() -> None:
     assert [r.path for r in policy.scan] == [
         "inputs.text",
         "outputs.text",
+        "outputs.*",
+        "subject.protected.*",
         "metadata.**",
         "inputs.features.*",
         "extra.**",
     ]
+    # The code's defaults are the shipped file's.
+    assert [r.path for r in RedactionPolicy().scan] == [r.path for r in policy.scan]
     assert "URL" not in policy.entities
     for entity in (
         "EMAIL_ADDRESS",

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from service.metrics import GuardianMetrics
 from service.redaction import RedactionPolicy, RedactionSettings, Redactor
 from service.redaction import redactor as redactor_module
+from service.redaction.scrub import scrub_payload
 from tests.strategies import events_with_pii
 
 KEYS = {"k1": "first-key", "k2": "second-key"}
@@ -134,7 +135,7 @@ async def test_analysis_error_fails_closed(monkeypatch: pytest.MonkeyPatch) -> N
     out = await redact_one(r, {"event_id": "e1", "inputs": {"text": f"hi {EMAIL}"}})
     assert out.failed and out.reason == "analysis failed (RuntimeError)"
     assert EMAIL not in json.dumps(out.event) and EMAIL not in out.reason
-    assert out.event["inputs"]["text"].startswith("<REDACTED:")
+    assert out.event["inputs"]["text"] == f"<str:{len(EMAIL) + 3}>"  # the one DLQ scrubber
     assert out.event["event_id"] == "e1"
     assert registry.get_sample_value("guardian_redaction_failures_total") == 1
 
@@ -165,31 +166,31 @@ async def test_too_deep_event_fails_closed() -> None:
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        (b"\xff\xfe not utf-8 " + EMAIL.encode(), "<REDACTED:"),
-        (f"not json {EMAIL}", "<REDACTED:"),
-        (json.dumps([EMAIL]).encode(), "<REDACTED:"),
+        (b"\xff\xfe not utf-8 " + EMAIL.encode(), "<redacted:"),
+        (f"not json {EMAIL}", "<redacted:"),
+        (json.dumps([EMAIL]).encode(), "<redacted:"),
     ],
 )
-def test_scrub_for_dlq_replaces_raw_payloads(raw: bytes | str, expected: str) -> None:
-    out = make().scrub_for_dlq(raw)
+def test_dlq_scrubber_replaces_raw_payloads(raw: bytes | str, expected: str) -> None:
+    out = scrub_payload(raw)
     assert isinstance(out, str) and out.startswith(expected) and EMAIL not in out
 
 
-def test_scrub_for_dlq_keeps_identifiers_and_numbers_only() -> None:
+async def test_failed_outcome_is_the_dlq_scrubbers_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redactor_module, "analyze_chunk", lambda *a: 1 / 0)
     event = {
         "event_id": "7b0c6a9e-5f0e",
         "model": {"name": "credit", "version": "3.2"},
-        "tenant": EMAIL,
+        "tenant": "t-1",
         "inputs": {"text": f"hi {EMAIL}", "features": {"age": 41}},
         "metadata": {EMAIL: "x", "fine": [EMAIL]},
-        "weird": {"deep": EMAIL},
     }
-    out = make().scrub_for_dlq(json.dumps(event))
-    dumped = json.dumps(out)
-    assert EMAIL not in dumped
-    assert isinstance(out, dict)
-    assert out["event_id"] == "7b0c6a9e-5f0e" and out["model"] == event["model"]
-    assert out["inputs"]["features"]["age"] == 41
+    out = await redact_one(make(), event)
+    assert out.failed and out.dlq_reason == "redaction_failed"
+    assert out.event == scrub_payload(event)
+    assert EMAIL not in json.dumps(out.event)
+    assert out.event["event_id"] == "7b0c6a9e-5f0e" and out.event["model"] == event["model"]
+    assert out.event["metadata"] == {"<key:0>": "<str:1>", "fine": ["<str:20>"]}
 
 
 @settings(

@@ -7,7 +7,6 @@ then the schema version, then the per-field limits, then the strict schema.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from service.errors import InvalidEvent
 from service.pipeline.unknown_fields import EXTRA, UnknownFields, split_unknown, unknown_names
+from service.redaction.shapes import plain_key
 from service.schema import EVENT_FAST_CHECK, SCHEMA_VERSION, InferenceEvent, Label
 from service.settings import LimitSettings
 
@@ -48,13 +48,14 @@ def _depth_exceeds(obj: Any, max_depth: int) -> bool:
     return False
 
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-
-
 def _safe_key(part: str | int) -> str:
-    """A location part as text, unless it could itself be data (an e-mail used as a key)."""
-    text = str(part)
-    return text if _SAFE_KEY.match(text) else "<key>"
+    """A location part as text, unless it could itself be data (an e-mail used as a key).
+
+    List indices stay; keys follow the DLQ's rule (:func:`service.redaction.shapes.plain_key`).
+    """
+    if isinstance(part, int):
+        return str(part)
+    return part if plain_key(part) else "<key>"
 
 
 def describe_schema_error(exc: ValidationError, limit: int = 5) -> str:

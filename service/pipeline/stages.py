@@ -80,7 +80,12 @@ class ValidateStage:
 
 
 class RedactStage:
-    """PII and secrets out of every scanned field; a failed analysis fails closed to the DLQ."""
+    """PII and secrets out of every scanned field; a failed analysis fails closed to the DLQ.
+
+    So does an identifier (event id, tenant, model name or version) that looks
+    like PII: identifiers are never redacted, so the event is refused
+    (``pii_in_identifier``) before it can reach a topic, a join or a metric label.
+    """
 
     name = "redact"
 
@@ -107,7 +112,8 @@ class RedactStage:
         for ctx, outcome in zip(valid, outcomes, strict=False):
             if outcome.failed:
                 # ctx.event stays the original: the DLQ writer scrubs it without analysis.
-                ctx.reject("redaction_failed", outcome.reason or "analysis failed")
+                # The reason is value-free ("model.name looks like PHONE_NUMBER").
+                ctx.reject(outcome.dlq_reason, outcome.reason or "analysis failed")
                 continue
             ctx.event = outcome.event
             ctx.entities = outcome.entities

@@ -45,7 +45,7 @@ from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
 from service.pipeline.decode import decode_label
-from service.pipeline.dlq import dlq_record
+from service.pipeline.dlq import dead_letter
 from service.pipeline.forwarded_headers import allowed
 from service.pipeline.stages import Stage
 from service.pipeline.undecodable import (
@@ -705,23 +705,22 @@ class PipelineWorker:
                     )
                 continue
             parsed = ctx.event if ctx.event is not None else _try_parse(ctx.raw)
+            letter = dead_letter(
+                reason=ctx.error or "unknown",
+                detail=ctx.error_detail,
+                topic=ctx.topic,
+                partition=ctx.partition,
+                offset=ctx.offset,
+                raw=ctx.raw,
+                parsed=parsed,
+                key=ctx.key,
+            )
             records.append(
                 OutputRecord(
                     dlq,
-                    dlq_record(
-                        reason=ctx.error or "unknown",
-                        detail=ctx.error_detail,
-                        topic=ctx.topic,
-                        partition=ctx.partition,
-                        offset=ctx.offset,
-                        raw=ctx.raw,
-                        parsed=parsed,
-                    ),
-                    ctx.key if ctx.key is not None and len(ctx.key) <= 128 else None,
-                    [
-                        ("guardian-error", f"{ctx.error}: {ctx.error_detail}".encode()[:1024]),
-                        ("guardian-source", ctx.where.encode()),
-                    ],
+                    letter.value,
+                    letter.key,
+                    [("guardian-error", letter.error), ("guardian-source", ctx.where.encode())],
                 )
             )
         return records

@@ -185,9 +185,17 @@ def _fields_shorthand(value: Any) -> Any:
 
 
 def _default_scan() -> list[ScanRule]:
+    """Every string of the event but its identifiers, and every key under features and metadata.
+
+    A wildcard as the last segment scans the keys it matches too; ``outputs.*``
+    covers ``prediction`` (and any other output), ``extra.**`` the unknown
+    top-level fields the schema keeps there.
+    """
     return [
         ScanRule(path="inputs.text"),
         ScanRule(path="outputs.text"),
+        ScanRule(path="outputs.*"),
+        ScanRule(path="subject.protected.*"),
         ScanRule(path="metadata.**"),
         ScanRule(path="inputs.features.*"),
         ScanRule(path="extra.**"),  # unknown top-level fields kept by schema.unknown_fields=scan

@@ -21,7 +21,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import regex
 
 from service.redaction.engine import Finding
@@ -39,7 +38,9 @@ from service.redaction.policy import (
     RedactionPolicyError,
     ScanRule,
 )
+from service.redaction.scrub import scrub_payload
 from service.redaction.settings import RedactionSettings
+from service.redaction.shapes import NUMBER_FLOOR, find_shapes, number_entity
 from service.redaction.workers import analyze_chunk, warm
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class RedactionOutcome:
     failed: bool = False
     reason: str | None = None
     policy_version: str = ""
+    #: Reason code of the DLQ record when ``failed``.
+    dlq_reason: str = "redaction_failed"
 
     @property
     def pii_header(self) -> str:
@@ -92,6 +95,25 @@ class RedactionOutcome:
 
 class _TooDeep(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """An event that fails closed before analysis: DLQ reason code and value-free reason."""
+
+    dlq_reason: str
+    reason: str
+
+
+#: Identifiers: never redacted (events are keyed, joined and counted by them), so one
+#: that looks like PII refuses the event (``pii_in_identifier``).
+IDENTIFIER_PATHS = (("event_id",), ("tenant",), ("model", "name"), ("model", "version"))
+
+
+def _big_number(value: Any) -> bool:
+    """Cheap test before :func:`number_entity`: a number with 9 or more digits."""
+    kind = type(value)
+    return (kind is int or kind is float) and not -NUMBER_FLOOR < value < NUMBER_FLOOR
 
 
 def _match_below(pattern: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
@@ -164,6 +186,71 @@ class _PathRules:
         self._plans: dict[tuple[tuple[str, ...], tuple[Any, ...]], _ShapePlan | None] = {}
         #: (id(rule), text) of scanned strings known to have no findings under this policy.
         self.clean: set[tuple[int, str]] = set()
+        self._identifiers: dict[tuple[Any, ...], _Refused | None] = {}
+        terms = [t for t in policy.allow_list if t]
+        self._allowed_exact = frozenset(terms) if policy.allow_list_match == "exact" else None
+        self._allowed_regex = (
+            regex.compile("|".join(terms)) if terms and policy.allow_list_match == "regex" else None
+        )
+
+    def number_entity(self, rule: ScanRule, value: Any) -> str | None:
+        """The entity a long number at a path scanned by ``rule`` is redacted as, if any.
+
+        Only entities the rule looks for count, and the policy's allow list
+        applies to the number's digits as it does to a finding in text.
+        """
+        entity = number_entity(value)
+        if entity is None or entity not in self.policy.entities_for(rule):
+            return None
+        if self._allowed_exact is not None or self._allowed_regex is not None:
+            digits = str(abs(int(value)))
+            if self._allowed_exact is not None and digits in self._allowed_exact:
+                return None
+            if self._allowed_regex is not None and self._allowed_regex.search(digits):
+                return None
+        return entity
+
+    def identifier_refusal(self, event: dict[str, Any]) -> _Refused | None:
+        """Why ``event`` is refused for an identifier that looks like PII, else ``None``.
+
+        Tenants and models repeat: their verdict is remembered per (tenant, name,
+        version), so a structured event pays one dictionary lookup and the check
+        of its event id (a canonical UUID costs one match).
+        """
+        model = event.get("model")
+        if type(model) is dict:
+            envelope = (event.get("tenant"), model.get("name"), model.get("version"))
+        else:
+            envelope = (event.get("tenant"), None, None)
+        memo = self._identifiers
+        try:
+            refused = memo[envelope]
+        except KeyError:
+            refused = self._refusal(IDENTIFIER_PATHS[1:], envelope)
+            if len(memo) > 10_000:
+                memo.clear()
+            memo[envelope] = refused
+        except TypeError:  # a list or object as identifier (the schema refuses it)
+            refused = self._refusal(IDENTIFIER_PATHS[1:], envelope)
+        if refused is not None:
+            return refused
+        event_id = event.get("event_id")
+        if type(event_id) is str:
+            found = find_shapes(event_id, self.policy.phone_regions)
+            if found:
+                return _Refused("pii_in_identifier", f"event_id looks like {found[0][0]}")
+        return None
+
+    def _refusal(
+        self, paths: tuple[tuple[str, ...], ...], values: tuple[Any, ...]
+    ) -> _Refused | None:
+        for path, value in zip(paths, values, strict=True):
+            if type(value) is not str:
+                continue
+            found = find_shapes(value, self.policy.phone_regions)
+            if found:
+                return _Refused("pii_in_identifier", f"{'.'.join(path)} looks like {found[0][0]}")
+        return None
 
     def _with_ner(self, rule: ScanRule | None, pattern: tuple[str, ...]) -> ScanRule:
         """``rule`` (or an NER-only rule) also looking for the policy's NER entities."""
@@ -235,16 +322,29 @@ class _Collect:
     rules: _PathRules
     wanted: dict[_Key, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     keys: list[_Key] = field(default_factory=list)
-    #: Whether a field rule applies somewhere in the event (the second pass must run).
+    #: Whether a field rule applies somewhere in the event, or a long number reads as PII:
+    #: the second pass must run.
     saw_field: bool = False
     #: This pass's copy of the event: texts and keys as they were, guardian block left out.
     copy: Any = None
+    #: Scanned strings known clean (:attr:`_PathRules.clean`): not looked up again.
+    known: int = 0
 
     def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
+        if (id(rule), text) in self.rules.clean:
+            # Short-cut for the many repeated short strings of an event that is walked
+            # (keys, categories); _Apply knows an absent key means exactly this.
+            self.known += 1
+            return text
         key = self.rules.text_key(rule, text)
         self.wanted.setdefault(key, (text, key[1]))
         self.keys.append(key)
         return text
+
+    def number(self, rule: ScanRule, value: Any, shown: tuple[str, ...]) -> Any:
+        if self.rules.number_entity(rule, value) is not None:
+            self.saw_field = True  # decided locally: the second pass replaces it
+        return value
 
 
 @dataclass
@@ -259,7 +359,10 @@ class _Apply:
 
     def text(self, rule: ScanRule, text: str, shown: tuple[str, ...]) -> Any:
         policy = self.rules.policy
-        found = self.findings[self.rules.text_key(rule, text)]
+        if (id(rule), text) in self.rules.clean:
+            return text
+        # Absent: known clean when collected (the set may have been cleared since).
+        found = self.findings.get(self.rules.text_key(rule, text))
         if not found:
             return text
         path = ".".join(shown)
@@ -279,6 +382,18 @@ class _Apply:
         pieces.append(text[cursor:])
         return "".join(pieces)
 
+    def number(self, rule: ScanRule, value: Any, shown: tuple[str, ...]) -> Any:
+        """A long number that reads as PII becomes the operator's output (a string) or goes."""
+        entity = self.rules.number_entity(rule, value)
+        if entity is None:
+            return value
+        op = self.rules.policy.operator_for(rule, entity)
+        self.entities.add(entity)
+        self.done[(".".join(shown), entity, op.type)] += 1
+        if op.type == "drop":
+            return _DROP
+        return replacement(op, entity, str(abs(int(value))), self.pseudonyms)
+
     def field(self, rule: FieldRule, value: Any, shown: tuple[str, ...]) -> Any:
         self.done[(".".join(shown), rule.entity, rule.operator.type)] += 1
         if rule.operator.type == "drop":
@@ -296,7 +411,7 @@ def _text_key(rules: _PathRules, rule: ScanRule, text: str) -> _Key:
 _KEEP, _SCAN, _DESCEND = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _ShapePlan:
     """What :func:`_walk` would do with each key of a dict of one shape, decided once.
 
@@ -306,6 +421,10 @@ class _ShapePlan:
     """
 
     steps: tuple[tuple[str, ScanRule | None, ScanRule | None, bool, tuple[str, ...]], ...]
+    #: Every scanned key of this shape is known clean. Findings are a function of the
+    #: text under one policy (plans live as long as their policy), so this stays true and
+    #: the fast path stops checking the keys: feature names cost nothing after the first.
+    keys_clean: bool = False
 
     @classmethod
     def build(
@@ -347,9 +466,14 @@ def _clean_without_walk(
         return -1
     clean = rules.clean
     scanned = 0
+    keys_clean = plan.keys_clean
     for key, key_scan, value_rule, below, child in plan.steps:
         if key_scan is not None:
-            if (id(key_scan), key) not in clean and not _known_clean(rules, cache, key_scan, key):
+            if (
+                not keys_clean
+                and (id(key_scan), key) not in clean
+                and not _known_clean(rules, cache, key_scan, key)
+            ):
                 return -1
             scanned += 1
         value = node[key]
@@ -362,6 +486,13 @@ def _clean_without_walk(
                     return -1
                 scanned += 1
         elif kind in _NUMBERS:
+            if (
+                value_rule is not None
+                and (kind is int or kind is float)
+                and not -NUMBER_FLOOR < value < NUMBER_FLOOR  # _big_number, inlined
+                and rules.number_entity(value_rule, value) is not None
+            ):
+                return -1
             continue
         elif kind is dict and below:
             found = _clean_without_walk(value, child, depth + 1, rules, cache, check_depth)
@@ -373,6 +504,8 @@ def _clean_without_walk(
                 return -1
         else:
             return -1
+    if not keys_clean:
+        plan.keys_clean = True  # every key passed (the walk above returns -1 otherwise)
     return scanned
 
 
@@ -406,6 +539,8 @@ def _walk(
         return node
     if isinstance(node, str):
         return visit.text(scan_rule, node, shown) if scan_rule is not None else node
+    if scan_rule is not None and _big_number(node):
+        return visit.number(scan_rule, node, shown)
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -418,11 +553,12 @@ def _walk(
                 new_key = visit.text(key_rule, str(key), (*shown, "<key>"))
                 if new_key is _DROP:
                     continue
-                while new_key in out:
-                    new_key += "#"
+            while new_key in out:
+                # Only after a redacted key (JSON keys are unique): keep both entries.
+                new_key += "#"
             if key_field is None and (
                 (key_rule is None and type(value) in _LEAVES)
-                or (type(value) in _NUMBERS)
+                or (type(value) in _NUMBERS and (key_rule is None or not _big_number(value)))
                 or (
                     type(value) in _CONTAINERS
                     and not rules.relevant_below(child)
@@ -440,6 +576,13 @@ def _walk(
                 if depth + 1 > MAX_DEPTH:
                     raise _TooDeep
                 new_value = visit.text(key_rule, value, (*shown, new_key))  # type: ignore[arg-type]
+                if new_value is not _DROP:
+                    out[new_key] = new_value
+                continue
+            if key_field is None and key_rule is not None and _big_number(value):
+                if depth + 1 > MAX_DEPTH:
+                    raise _TooDeep
+                new_value = visit.number(key_rule, value, (*shown, new_key))
                 if new_value is not _DROP:
                     out[new_key] = new_value
                 continue
@@ -784,12 +927,16 @@ class Redactor:
         started = time.perf_counter()
         rules = self._rules
         analysis = self._analysis()
-        plans: list[_Collect | str | None] = []
+        plans: list[_Collect | _Refused | None] = []
         distinct = 0
         cache = self._cache
         check_depth = depth_at_most is None or depth_at_most >= MAX_DEPTH - 2
         for event in events:
             if type(event) is dict:
+                refused = rules.identifier_refusal(event)
+                if refused is not None:
+                    plans.append(refused)
+                    continue
                 scanned = _clean_without_walk(event, (), 0, rules, cache, check_depth)
                 if scanned >= 0:
                     # Every scanned string is known clean and no field rule applies:
@@ -801,14 +948,16 @@ class Redactor:
             try:
                 collect.copy = _walk(event, (), (), 0, rules, collect)
             except _TooDeep:
-                plans.append(f"nesting deeper than {MAX_DEPTH}")
+                plans.append(_Refused("redaction_failed", f"nesting deeper than {MAX_DEPTH}"))
                 continue
             for key, item in collect.wanted.items():
                 if analysis.add(key, item):
                     distinct += 1
             plans.append(collect)
         # Texts repeated within the batch are analysed once: count them as cache hits.
-        self._cache.hits += sum(len(p.keys) for p in plans if isinstance(p, _Collect)) - distinct
+        self._cache.hits += (
+            sum(len(p.keys) + p.known for p in plans if isinstance(p, _Collect)) - distinct
+        )
         results = await analysis.finish()
         findings: dict[_Key, list[Finding]] = {}
         errors: dict[_Key, BaseException] = {}
@@ -833,7 +982,7 @@ class Redactor:
     def _finish(
         self,
         event: dict[str, Any],
-        plan: _Collect | str | None,
+        plan: _Collect | _Refused | None,
         findings: dict[_Key, list[Finding]],
         errors: dict[_Key, BaseException],
         rules: _PathRules,
@@ -841,8 +990,8 @@ class Redactor:
         version = rules.policy.version or ""
         if plan is None:
             return _unchanged(event, version)
-        if isinstance(plan, str):
-            return self._failed(event, plan, version)
+        if isinstance(plan, _Refused):
+            return self._failed(event, plan.reason, version, plan.dlq_reason)
         failures = [errors[k] for k in plan.keys if k in errors]
         if failures:
             kind = (
@@ -867,108 +1016,22 @@ class Redactor:
         entities = frozenset(found | {r.entity for r in redactions})
         return RedactionOutcome(sanitized, redactions, entities, policy_version=version)
 
-    def _failed(self, event: dict[str, Any], reason: str, version: str) -> RedactionOutcome:
-        scrubbed = self.scrub_for_dlq(event)
+    def _failed(
+        self,
+        event: dict[str, Any],
+        reason: str,
+        version: str,
+        dlq_reason: str = "redaction_failed",
+    ) -> RedactionOutcome:
+        """Fail closed: the event as the DLQ keeps it (:func:`.scrub.scrub_payload`)."""
+        scrubbed = scrub_payload(event)
         body = scrubbed if isinstance(scrubbed, dict) else {"raw": scrubbed}
         return RedactionOutcome(
-            body, [], frozenset(), failed=True, reason=reason, policy_version=version
+            body,
+            [],
+            frozenset(),
+            failed=True,
+            reason=reason,
+            policy_version=version,
+            dlq_reason=dlq_reason,
         )
-
-    # ------------------------------------------------------------------ DLQ
-    def scrub_for_dlq(self, obj: dict[str, Any] | bytes | str) -> dict[str, Any] | str:
-        """Replace every text that could hold PII, without analysis (fail closed).
-
-        Raw bytes or text that is not a JSON object become ``<REDACTED:n bytes>``;
-        in an object every string is replaced except identifiers that look like
-        identifiers (event id, model name, ...), numbers stay, dict keys outside
-        the schema that do not look like plain names are replaced too, and
-        structured field rules still apply (an hmac pseudonym is safe to keep).
-        """
-        if isinstance(obj, bytes | bytearray):
-            try:
-                parsed = orjson.loads(obj)
-            except orjson.JSONDecodeError:
-                return f"<REDACTED:{len(obj)} bytes>"
-            if not isinstance(parsed, dict):
-                return f"<REDACTED:{len(obj)} bytes>"
-            obj = parsed
-        elif isinstance(obj, str):
-            try:
-                parsed = orjson.loads(obj)
-            except orjson.JSONDecodeError:
-                return f"<REDACTED:{len(obj.encode('utf-8', 'surrogatepass'))} bytes>"
-            if not isinstance(parsed, dict):
-                return f"<REDACTED:{len(obj.encode('utf-8', 'surrogatepass'))} bytes>"
-            obj = parsed
-        result = self._scrub(obj, (), 0)
-        return result if isinstance(result, dict) else {}
-
-    _IDENTIFIER = regex.compile(r"^[A-Za-z0-9._:+/-]{1,128}$")
-    _NAME = regex.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-    _SAFE_PATHS = frozenset(
-        {
-            ("schema_version",),
-            ("event_id",),
-            ("timestamp",),
-            ("tenant",),
-            ("model", "name"),
-            ("model", "version"),
-            ("outputs", "prediction"),
-        }
-    )
-    _SCHEMA_KEYS = frozenset(
-        {
-            "schema_version",
-            "event_id",
-            "timestamp",
-            "model",
-            "tenant",
-            "inputs",
-            "outputs",
-            "latency_ms",
-            "subject",
-            "metadata",
-            "features",
-            "text",
-            "prediction",
-            "score",
-            "protected",
-            "name",
-            "version",
-        }
-    )
-
-    def _scrub(self, node: Any, path: tuple[str, ...], depth: int) -> Any:
-        if depth > 32:
-            return "<REDACTED:nested>"
-        if path:
-            _scan, field_rule, _wild = self._rules.lookup(path)
-            if field_rule is not None and field_rule.operator.type in ("hmac", "drop"):
-                if field_rule.operator.type == "drop":
-                    return _DROP
-                return replacement(
-                    field_rule.operator, field_rule.entity, structured_text(node), self._pseudonyms
-                )
-        if isinstance(node, str):
-            if path in self._SAFE_PATHS and self._IDENTIFIER.match(node) and "@" not in node:
-                return node
-            return f"<REDACTED:{len(node)} chars>"
-        if isinstance(node, dict):
-            out: dict[str, Any] = {}
-            for i, (key, value) in enumerate(node.items()):
-                key = str(key)
-                in_schema = len(path) < 2 and key in self._SCHEMA_KEYS
-                name = (
-                    key
-                    if in_schema or (self._NAME.match(key) and path[:1] != ("metadata",))
-                    else f"<KEY:{i}>"
-                )
-                if path == () and key == "guardian":
-                    continue
-                child = self._scrub(value, (*path, key), depth + 1)
-                if child is not _DROP:
-                    out[name] = child
-            return out
-        if isinstance(node, list):
-            return [self._scrub(v, (*path, str(i)), depth + 1) for i, v in enumerate(node)]
-        return node
