@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import regex
 
 from service.redaction.engine import EngineUnavailable, Finding
+from service.redaction.lowercase_names import LowercaseNames
 from service.redaction.policy import NER_ENTITIES
 
 if TYPE_CHECKING:
@@ -272,6 +273,8 @@ class NerTagger:
         self.nlp: Language = spacy.load(model.name, exclude=exclude)
         self.components = keep
         self._threshold = policy.score_threshold
+        # The model misses names written in lowercase ("olivia kowalski"); see the module.
+        self._lowercase = LowercaseNames.load()
         self._allow = frozenset(policy.allow_list)
         self._allow_regex = (
             regex.compile("|".join(f"(?:{t})" for t in policy.allow_list))
@@ -310,8 +313,20 @@ class NerTagger:
                 if end <= start or self._allowed(doc.text[start:end]):
                     continue
                 found.append((entity, start, end, SCORE))
+            if "PERSON" in wanted:
+                found += self._lowercase_names(doc.text, found)
             out.append(found)
         return out
+
+    def _lowercase_names(self, text: str, found: list[Finding]) -> list[Finding]:
+        """Lowercase "first last" pairs outside the model's findings."""
+        extra: list[Finding] = []
+        for start, end in self._lowercase.find(text):
+            if any(s < end and start < e for _, s, e, _ in found):
+                continue
+            if not self._allowed(text[start:end]):
+                extra.append(("PERSON", start, end, SCORE))
+        return extra
 
 
 #: A word that can continue a name: capitalised, letters with inner apostrophes or hyphens.

@@ -262,7 +262,9 @@ class CredentialInTransitRecognizer(PatternRecognizer):
         Pattern(
             "password in a URL",
             r"://(?<=\b[a-z][a-z0-9+.-]{1,20}://)[^\s:@/?#\"'<>]{0,128}+:\K"
-            r"[^\s@/?#\"'<>]{1,256}+(?=@)",
+            # '#' and '?' are allowed: careless connection strings carry raw passwords
+            # with them; '/' is not, so ``host:port/path/@user`` stays a URL.
+            r"[^\s@/\"'<>]{1,256}+(?=@)",
             0.8,
         ),
         Pattern(
