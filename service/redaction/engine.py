@@ -179,6 +179,17 @@ class GuardianAnalyzer:
         )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
 
+    def detect(self, text: str, entities: tuple[str, ...]) -> list[Finding]:
+        """What Guardian redacts: :meth:`find`'s findings plus those hidden in other forms.
+
+        Unicode look-alikes, invisible characters, ``%XX`` and base64 encodings and
+        phone numbers libphonenumber calls invalid next to a context word
+        (:mod:`service.redaction.textforms`); a superset of :meth:`find`.
+        """
+        from service.redaction.textforms import detect
+
+        return detect(self, text, entities)
+
     def _recognizers(self, entities: tuple[str, ...]) -> list[Any]:
         """The registry's selection for ``entities`` (fixed once built, so computed once)."""
         selected = self._selected.get(entities)
@@ -195,6 +206,9 @@ class GuardianAnalyzer:
         Mirrors ``AnalyzerEngine.analyze`` of presidio-analyzer 2.2.366 step by step
         (the differential tests pin it); only recognizer selection, the phone
         candidate scan and the context step (lazy, replayed when possible) differ.
+        One deliberate difference: where libphonenumber's budget of failed
+        candidates runs out (~100 kB of digit groups), the phone scan goes on with a
+        fresh one instead of leaving the rest of the text unscanned.
         """
         from presidio_analyzer import EntityRecognizer
 
@@ -225,7 +239,7 @@ class GuardianAnalyzer:
                 rec.is_loaded = True
             plan = self._plans.get(rec.id)
             if plan is not None and plan.phone:
-                found = phone_analyze(rec, text, searched)
+                found = phone_analyze(rec, text, searched, resume=True)
             elif plan is not None and plan.lean:
                 found = _analyze_patterns(rec, text, plan.gate, checker)
             else:
@@ -400,11 +414,12 @@ class _ContextReplay:
                 return False
             # A result already at the maximum score keeps it when boosted (min(1 + f, 1)).
             top = ContextAwareEnhancer.MAX_SCORE if self._boost_keeps_max else None
-            todo = [
-                (r, rec)
-                for r, rec in todo
-                if r.score != top and any(w.lower() in lowered for w in rec.context)
-            ]
+            # Once per recognizer, not per result: a substring test scans the whole text.
+            present: dict[str, bool] = {}
+            for _r, rec in todo:
+                if rec.id not in present:
+                    present[rec.id] = any(w.lower() in lowered for w in rec.context)
+            todo = [(r, rec) for r, rec in todo if r.score != top and present[rec.id]]
             if not todo:
                 return True
         import numpy as np
@@ -414,25 +429,32 @@ class _ContextReplay:
             return False
         table = doc.to_array(self._attrs)
         ends = table[:, 0] + table[:, 1]
-        lowers = table[:, 2].tolist()
+        lowers = table[:, 2]
+        keys = set(lowers.tolist())
         keywords: set[str] = set()
-        for key in set(lowers):
+        for key in keys:
             keywords.update(self._keywords_of(key))
         strings = self._vocab.strings
+        # Presidio walks from the match's token backwards and forwards collecting the
+        # tokens whose lemma is a keyword: the same tokens are the last ``prefix + 1``
+        # keyword positions at or before it and the first ``suffix + 1`` at or after
+        # it, found by bisection in one array of positions (linear, not one walk per
+        # result over long runs of stop words and punctuation).
+        lemma_of = {key: strings[key].lower() for key in keys}
+        hits = [key for key, lemma in lemma_of.items() if lemma in keywords]
+        positions = np.flatnonzero(np.isin(lowers, np.array(hits, dtype=lowers.dtype)))
         boosted = []
         for result, rec in todo:
             index = int(np.searchsorted(ends, result.start, side="right"))
             if index >= len(lowers):
                 return False  # Presidio raises here; let it (nothing changed yet)
-            window: list[str] = []
-            for step, count in ((-1, self._prefix + 1), (1, self._suffix + 1)):
-                i = index
-                while 0 <= i < len(lowers) and count > 0:
-                    lemma = strings[lowers[i]].lower()
-                    if lemma in keywords:
-                        window.append(lemma)
-                        count -= 1
-                    i += step
+            before = int(np.searchsorted(positions, index, side="right"))
+            after = int(np.searchsorted(positions, index, side="left"))
+            chosen = [
+                *positions[max(0, before - self._prefix - 1) : before].tolist(),
+                *positions[after : after + self._suffix + 1].tolist(),
+            ]
+            window = [lemma_of[int(lowers[i])] for i in chosen]
             if self._supported(window, rec.context):
                 boosted.append(result)
         for result in boosted:
