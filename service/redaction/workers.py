@@ -22,7 +22,10 @@ _WARMUP_TEXT = (
     "mail a.b@example.com, call (212) 555-0199 or +44 20 7946 0958, +49 30 901820, "
     "+33 1 42 68 53 00, +91 22 2778 2000, card 4111 1111 1111 1111, "
     "IBAN DE89370400440532013000, ip 10.1.2.3, password=hunter22, ssn 123-45-6789, "
-    "key AKIAIOSFODNN7EXAMPLE, token ghp_0123456789abcdefghijABCDEFGHIJ012345"
+    "key AKIAIOSFODNN7EXAMPLE, token ghp_0123456789abcdefghijABCDEFGHIJ012345, "
+    # Other forms (textforms): full width, %-escapes, base64, an unassigned number.
+    "ｍａｉｌ＠ｅｘａｍｐｌｅ．ｃｏｍ u=a%40example.com am9obkBleGFtcGxlLmNvbQ== "
+    "reach me at 397-528-2064"
 )
 
 
@@ -38,7 +41,7 @@ def engine_for(policy_json: str, version: str, spacy_model: str | None) -> Guard
 
         PhoneMetadata.load_all()
         # Presidio compiles patterns and loads the suffix list on first use: pay that now.
-        engine.find(_WARMUP_TEXT, tuple(sorted(policy.all_entities)))
+        engine.detect(_WARMUP_TEXT, tuple(sorted(policy.all_entities)))
         _ENGINES[version] = engine
         while len(_ENGINES) > _KEEP:
             _ENGINES.popitem(last=False)
@@ -62,7 +65,7 @@ def analyze_chunk(
 ) -> list[list[Finding]]:
     """Findings for each ``(text, entities)`` item, in order."""
     engine = engine_for(policy_json, version, spacy_model)
-    return [engine.find(text, entities) for text, entities in items]
+    return [engine.detect(text, entities) for text, entities in items]
 
 
 def warm(policy_json: str, version: str, spacy_model: str | None) -> int:
