@@ -12,8 +12,8 @@ text me, WhatsApp, fax, contact, number, ...) stands at most
 Shapes that are something else are left out: IPv4 addresses, dates
 (``2024-01-15``), times (a number followed by ``:30``), decimals and words or
 addresses the digits are glued to. Cost is linear: one regex pass for the
-shapes, one for the context words (only when a shape was found), then a
-bisection per shape.
+context words, and only when there is one, one for the shapes, a bisection per
+shape and a bounded look at the gap.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _CONTEXT = regex.compile(
     regex.IGNORECASE,
 )
 _WORD = regex.compile(r"\w+")
+_GROUP = regex.compile(r"\S+")
 _DIGIT = regex.compile(r"\d")
 _IPV4 = regex.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _DATE = regex.compile(
@@ -66,30 +67,26 @@ def _phone_shaped(candidate: str) -> bool:
     )
 
 
-def _shapes(text: str) -> list[tuple[int, int]]:
-    """Spans of phone-shaped numbers; a too-long run is split at its spaces."""
+def _shape_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The phone-shaped spans of one candidate; a too-long run is split at its spaces."""
+    if _phone_shaped(text[start:end]):
+        return [(start, end)]
+    # "2024-01-15 397 528 2064": the longest runs of whole space-separated groups.
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, start, end)]
     spans = []
-    for match in _SHAPE.finditer(text):
-        start, end = match.span()
-        candidate = match.group()
-        if _phone_shaped(candidate):
-            spans.append((start, end))
-            continue
-        # "2024-01-15 397 528 2064": the longest runs of whole space-separated groups.
-        groups = [(m.start() + start, m.end() + start) for m in regex.finditer(r"\S+", candidate)]
-        i = 0
-        while i < len(groups):
-            best = None
-            for j in range(len(groups) - 1, i - 1, -1):
-                piece = text[groups[i][0] : groups[j][1]]
-                if piece[-1] in "0123456789)" and _phone_shaped(piece):
-                    best = j
-                    break
-            if best is None:
-                i += 1
-            else:
-                spans.append((groups[i][0], groups[best][1]))
-                i = best + 1
+    i = 0
+    while i < len(groups):
+        best = None
+        for j in range(len(groups) - 1, i - 1, -1):
+            piece = text[groups[i][0] : groups[j][1]]
+            if piece[-1] in "0123456789)" and _phone_shaped(piece):
+                best = j
+                break
+        if best is None:
+            i += 1
+        else:
+            spans.append((groups[i][0], groups[best][1]))
+            i = best + 1
     return spans
 
 
@@ -100,23 +97,36 @@ def _words_between(text: str, start: int, end: int, most: int) -> bool:
     return len(_WORD.findall(text, start, end)) <= most
 
 
+class _Context:
+    """Where the context words of one text are, to ask "is one close to this span?"."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        found = [(m.start(), m.end()) for m in _CONTEXT.finditer(text)]
+        self.starts = [s for s, _e in found]
+        self.ends = [e for _s, e in found]
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def near(self, start: int, end: int) -> bool:
+        before = bisect_right(self.ends, start) - 1  # the last context word ending before it
+        if before >= 0 and _words_between(self.text, self.ends[before], start, WORDS_BEFORE):
+            return True
+        after = bisect_left(self.starts, end)  # the first one starting after it
+        return after < len(self.starts) and _words_between(
+            self.text, end, self.starts[after], WORDS_AFTER
+        )
+
+
 def phone_findings(text: str) -> list[tuple[int, int]]:
     """Spans of phone-shaped numbers with a phone context word close by."""
-    shapes = _shapes(text)
-    if not shapes:
-        return []
-    context = [(m.start(), m.end()) for m in _CONTEXT.finditer(text)]
+    context = _Context(text)
     if not context:
         return []
-    ends = [e for _s, e in context]
-    starts = [s for s, _e in context]
     found = []
-    for start, end in shapes:
-        before = bisect_right(ends, start) - 1  # the last context word ending before it
-        if before >= 0 and _words_between(text, ends[before], start, WORDS_BEFORE):
-            found.append((start, end))
-            continue
-        after = bisect_left(starts, end)  # the first one starting after it
-        if after < len(starts) and _words_between(text, end, starts[after], WORDS_AFTER):
-            found.append((start, end))
+    for match in _SHAPE.finditer(text):
+        start, end = match.span()
+        if context.near(start, end):
+            found += [span for span in _shape_spans(text, start, end) if context.near(*span)]
     return found

@@ -21,6 +21,8 @@ tokens or phone shapes pays three regex scans and nothing else.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from service.redaction.encoded import decoded_tokens, joined
@@ -61,10 +63,27 @@ def _analysed(analyzer: GuardianAnalyzer, text: str, entities: tuple[str, ...]) 
     policy = analyzer.policy
     if _PHONE in entities and policy.score_threshold <= SCORE:
         spans = phone_findings(text)
+        if spans and found:
+            # A number inside a finding already made (a card, the same phone) adds nothing
+            # but a second entity name for the same characters.
+            spans = _not_covered(spans, found)
         if spans and policy.allow_list:
             spans = _allowed_removed(analyzer, text, spans)
         found.extend((_PHONE, start, end, SCORE) for start, end in spans)
     return found
+
+
+def _not_covered(spans: list[tuple[int, int]], found: list[Finding]) -> list[tuple[int, int]]:
+    """The spans no finding contains (one sort and a bisection each: linear-logarithmic)."""
+    ordered = sorted((start, end) for _e, start, end, _s in found)
+    starts = [start for start, _end in ordered]
+    reach = list(accumulate((end for _start, end in ordered), max))
+    kept = []
+    for start, end in spans:
+        i = bisect_right(starts, start) - 1  # findings starting at or before this span
+        if i < 0 or reach[i] < end:
+            kept.append((start, end))
+    return kept
 
 
 def _allowed_removed(
