@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 from load_tests.corpus import PII_KINDS, credit_card, email, iban, phone, us_ssn
 
+#: The phone regions of config/redaction.yaml.
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
 #: Entities every Unicode and encoding family covers.
 FORM_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE")
 
@@ -106,26 +108,36 @@ def _b64(text: str, rng: random.Random) -> str:
     return token.rstrip("=") if rng.random() < 0.5 else token
 
 
-def unassigned_phone(rng: random.Random) -> str:
-    """A US-shaped number libphonenumber rejects (unassigned area code), in a common layout."""
+def unassigned_phone(rng: random.Random, regions: tuple[str, ...] = PHONE_REGIONS) -> str:
+    """A US-shaped number libphonenumber rejects in every region of ``regions``, laid out
+    in a common way (an unassigned area code: "You can reach me at 397-528-2064")."""
     import phonenumbers
+
+    def valid_somewhere(number: str) -> bool:
+        for region in regions:
+            try:
+                if phonenumbers.is_valid_number(phonenumbers.parse(number, region)):
+                    return True
+            except phonenumbers.NumberParseException:
+                continue
+        return False
 
     while True:
         digits = f"{rng.randint(200, 999)}{rng.randint(200, 999)}{rng.randint(1000, 9999)}"
-        if not phonenumbers.is_valid_number(phonenumbers.parse(digits, "US")):
-            break
-    a, b, c = digits[:3], digits[3:6], digits[6:]
-    return rng.choice(
-        [
-            f"{a}-{b}-{c}",
-            f"({a}) {b}-{c}",
-            f"{a}.{b}.{c}",
-            f"{a} {b} {c}",
-            f"+1 {a} {b} {c}",
-            f"+1-{a}-{b}-{c}",
-            digits,
-        ]
-    )
+        a, b, c = digits[:3], digits[3:6], digits[6:]
+        shown = rng.choice(
+            [
+                f"{a}-{b}-{c}",
+                f"({a}) {b}-{c}",
+                f"{a}.{b}.{c}",
+                f"{a} {b} {c}",
+                f"+1 {a} {b} {c}",
+                f"+1-{a}-{b}-{c}",
+                digits,
+            ]
+        )
+        if not valid_somewhere(shown) and not valid_somewhere("+1" + digits):
+            return shown
 
 
 _PHONE_CONTEXT = [

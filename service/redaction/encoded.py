@@ -30,8 +30,10 @@ MAX_TOKENS = 64
 #: Between two decoded texts in the joined copy: no finding spans a blank line pair.
 _SEPARATOR = "\n\n"
 
+# A run of the alphabets, then padding (which a path separator may follow) or an end.
 _TOKEN = regex.compile(
-    rf"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{{{MIN_TOKEN},}}={{0,2}}(?![A-Za-z0-9+/_\-=])"
+    rf"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{{{MIN_TOKEN},}}"
+    r"(?:={1,2}(?![A-Za-z0-9+_\-=])|(?![A-Za-z0-9+/_\-=]))"
 )
 _WHITESPACE = str.maketrans("", "", "\t\n\r")
 

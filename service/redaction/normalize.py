@@ -13,13 +13,16 @@ zero-width space or soft hyphen inside an e-mail, Cyrillic look-alike letters,
 * every other character is NFKC-normalised, decimal digits of any script become
   ASCII digits, dashes become ``-``, spaces become `` ``, ideographic full stops
   ``.``, and common Cyrillic and Greek look-alikes their Latin letter;
-* runs of ``%XX`` escapes that decode to UTF-8 are decoded (one level).
+* runs of ``%XX`` escapes that decode to UTF-8 are decoded (one level);
+* a ``?`` before an ``@`` in the same word becomes a space: Presidio's e-mail
+  check rejects an address whose match starts before a URL's ``?``, so
+  ``/unsubscribe?email=jane@example.org`` passes it even unencoded.
 
 Each character of the copy remembers the span of original characters it came
 from (:class:`TextView`, built once per text), so a finding in the copy maps to
 the original characters to replace, including any invisible ones inside it.
-Plain ASCII text without ``%`` and control characters costs one ``isascii``
-call and a substring test: the copy is built only when it would differ.
+Plain ASCII text without ``%XX``, ``?…@`` and control characters costs one
+``isascii`` call and one regex scan: the copy is built only when it would differ.
 """
 
 from __future__ import annotations
@@ -61,8 +64,10 @@ _LOOKALIKES = dict(
 
 # What is not copied as it is: non-ASCII characters, ASCII controls other than
 # whitespace, and runs of %-escapes.
-_SPECIAL = regex.compile(r"[^\x00-\x7f]+|[\x00-\x08\x0e-\x1f\x7f]+|(?:%[0-9A-Fa-f]{2})+")
-_ASCII_TRIGGER = regex.compile(r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}")
+_SPECIAL = regex.compile(
+    r"[^\x00-\x7f]+|[\x00-\x08\x0e-\x1f\x7f]+|(?:%[0-9A-Fa-f]{2})+|\?(?=[^\s?]*(?:@|%40))"
+)
+_ASCII_TRIGGER = regex.compile(r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}|\?(?=[^\s?]*(?:@|%40))")
 _MARKS = frozenset(("Mn", "Me"))
 _FORMS: dict[str, str] = {}
 _FORMS_MAX = 100_000
@@ -154,7 +159,11 @@ def plain_view(text: str, percent: bool = True) -> TextView | None:
             ends.extend(range(cursor + 1, first + 1))
             after_ascii = True
         run = match.group()
-        if run[0] == "%":
+        if run == "?":  # a URL query holding an e-mail
+            emit(" ", first, last)
+            changed = True
+            after_ascii = True
+        elif run[0] == "%":
             decoded = _percent_decoded(run) if percent else None
             if decoded is None:
                 parts.append(run)
