@@ -188,8 +188,8 @@ def plain_view(text: str, percent: bool = True) -> TextView | None:
                     changed = True
                     continue
                 shown = _form(ch)
-                if shown != ch:
-                    changed = True
+                if shown != ch and not changed:
+                    changed = _matters(shown, text, i)
                 if shown:
                     emit(shown, i, i + 1)
                     after_ascii = shown[-1].isascii()
@@ -201,6 +201,37 @@ def plain_view(text: str, percent: bool = True) -> TextView | None:
         starts.extend(range(cursor, len(text)))
         ends.extend(range(cursor + 1, len(text) + 1))
     return TextView("".join(parts), starts, ends)
+
+
+_SPACING = frozenset("- \n")
+_PUNCTUATION = frozenset("!\"#$%&'()*,./:;<=>?[\\]^_`{|}~")
+
+
+def _as_read(ch: str) -> str:
+    """The first character ``ch`` becomes in the copy (``""`` if it goes)."""
+    return ch if ch.isascii() else _form(ch)[:1]
+
+
+def _matters(shown: str, text: str, i: int) -> bool:
+    """Whether ``text[i]`` becoming ``shown`` can change what a recognizer finds.
+
+    Prose is full of changes no recognizer can see: an em dash or no-break space
+    between words, an ellipsis, CJK punctuation between ideographs, the joiners and
+    variation selectors of emoji, Cyrillic words. Only when the text holds a change
+    that can (a letter or digit, ``@``, ``+``; a look-alike letter or punctuation
+    next to an ASCII letter or digit; a dash or space next to a digit; an invisible
+    character next to ASCII) is the copy analysed; it then holds every change.
+    """
+    neighbours = [_as_read(text[j]) for j in (i - 1, i + 1) if 0 <= j < len(text)]
+    if text[i] in _LOOKALIKES:  # only a Cyrillic or Greek letter inside a Latin word
+        return any(n.isascii() and (n.isalnum() or n in "@.") for n in neighbours if n)
+    if not shown:
+        return any(n.isascii() and n.isprintable() and n != " " for n in neighbours if n)
+    if all(c in _SPACING for c in shown):
+        return any(n.isascii() and n.isdigit() for n in neighbours if n)
+    if all(c in _PUNCTUATION or c in _SPACING for c in shown):
+        return any(n.isascii() and n.isalnum() for n in neighbours if n)
+    return True
 
 
 def _percent_decoded(run: str) -> str | None:
