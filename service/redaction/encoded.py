@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
-
-import regex
 
 #: Shortest token tried (16 characters carry 12 bytes).
 MIN_TOKEN = 16
@@ -31,7 +30,7 @@ MAX_TOKENS = 64
 _SEPARATOR = "\n\n"
 
 # A run of the alphabets, then padding (which a path separator may follow) or an end.
-_TOKEN = regex.compile(
+_TOKEN = re.compile(
     rf"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{{{MIN_TOKEN},}}"
     r"(?:={1,2}(?![A-Za-z0-9+_\-=])|(?![A-Za-z0-9+/_\-=]))"
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -371,6 +372,17 @@ class _ContextReplay:
         self._whole_word = enhancer.context_matching_mode == "whole_word"
         self._boost_keeps_max = self._factor >= 0 and self._min_score <= 1.0
         self._keywords: dict[int, tuple[str, ...]] = {}
+        self._lemmas: dict[int, str] = {}
+
+    def _lemma_of(self, key: int) -> str:
+        """The lowercased lemma of a lowercase-form key (what Presidio compares)."""
+        lemma = self._lemmas.get(key)
+        if lemma is None:
+            lemma = self._vocab.strings[key].lower()
+            if len(self._lemmas) >= self._MAX_CACHED:
+                self._lemmas.clear()
+            self._lemmas[key] = lemma
+        return lemma
 
     def _keywords_of(self, key: int) -> tuple[str, ...]:
         """``NlpArtifacts.set_keywords`` for one lemma (its filter only looks at the lemma)."""
@@ -429,32 +441,36 @@ class _ContextReplay:
             return False
         table = doc.to_array(self._attrs)
         ends = table[:, 0] + table[:, 1]
-        lowers = table[:, 2]
-        keys = set(lowers.tolist())
+        lowers = table[:, 2].tolist()
+        keys = set(lowers)
         keywords: set[str] = set()
         for key in keys:
             keywords.update(self._keywords_of(key))
-        strings = self._vocab.strings
-        # Presidio walks from the match's token backwards and forwards collecting the
-        # tokens whose lemma is a keyword: the same tokens are the last ``prefix + 1``
-        # keyword positions at or before it and the first ``suffix + 1`` at or after
-        # it, found by bisection in one array of positions (linear, not one walk per
-        # result over long runs of stop words and punctuation).
-        lemma_of = {key: strings[key].lower() for key in keys}
-        hits = [key for key, lemma in lemma_of.items() if lemma in keywords]
-        positions = np.flatnonzero(np.isin(lowers, np.array(hits, dtype=lowers.dtype)))
+        lemma = self._lemma_of
+        positions: list[int] | None = None
         boosted = []
         for result, rec in todo:
             index = int(np.searchsorted(ends, result.start, side="right"))
             if index >= len(lowers):
                 return False  # Presidio raises here; let it (nothing changed yet)
-            before = int(np.searchsorted(positions, index, side="right"))
-            after = int(np.searchsorted(positions, index, side="left"))
-            chosen = [
-                *positions[max(0, before - self._prefix - 1) : before].tolist(),
-                *positions[after : after + self._suffix + 1].tolist(),
-            ]
-            window = [lemma_of[int(lowers[i])] for i in chosen]
+            window = self._walk(lowers, index, keywords)
+            if window is None:
+                # Presidio walks from the match's token backwards and forwards collecting
+                # tokens whose lemma is a keyword: the last ``prefix + 1`` keyword
+                # positions at or before it and the first ``suffix + 1`` at or after it.
+                # Past a long run of stop words and punctuation, bisect one list of
+                # keyword positions (built once) instead: linear in findings, not one
+                # walk over the text per finding.
+                if positions is None:
+                    hits = {key for key in keys if lemma(key) in keywords}
+                    positions = [i for i, key in enumerate(lowers) if key in hits]
+                before = bisect_right(positions, index)
+                after = bisect_left(positions, index)
+                chosen = (
+                    positions[max(0, before - self._prefix - 1) : before]
+                    + positions[after : after + self._suffix + 1]
+                )
+                window = [lemma(lowers[i]) for i in chosen]
             if self._supported(window, rec.context):
                 boosted.append(result)
         for result in boosted:
@@ -462,6 +478,26 @@ class _ContextReplay:
             result.score = max(result.score, self._min_score)
             result.score = min(result.score, ContextAwareEnhancer.MAX_SCORE)
         return True
+
+    #: Tokens Presidio's walk may take in each direction before bisection is cheaper.
+    _WALK = 32
+
+    def _walk(self, lowers: list[int], index: int, keywords: set[str]) -> list[str] | None:
+        """Presidio's walk around token ``index``; ``None`` if it would go past ``_WALK``."""
+        window: list[str] = []
+        for step, count in ((-1, self._prefix + 1), (1, self._suffix + 1)):
+            i = index
+            steps = 0
+            while 0 <= i < len(lowers) and count > 0:
+                if steps == self._WALK:
+                    return None
+                lemma = self._lemma_of(lowers[i])
+                if lemma in keywords:
+                    window.append(lemma)
+                    count -= 1
+                i += step
+                steps += 1
+        return window
 
     def _supported(self, window: list[str], context: list[str]) -> bool:
         for word in context:

@@ -27,11 +27,10 @@ Plain ASCII text without ``%XX``, ``?…@`` and control characters costs one
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from array import array
 from dataclasses import dataclass
-
-import regex
 
 #: Code points that render as nothing but are not in category Cf (Cf is removed too).
 _INVISIBLE = frozenset(
@@ -64,10 +63,10 @@ _LOOKALIKES = dict(
 
 # What is not copied as it is: non-ASCII characters, ASCII controls other than
 # whitespace, and runs of %-escapes.
-_SPECIAL = regex.compile(
+_SPECIAL = re.compile(
     r"[^\x00-\x7f]+|[\x00-\x08\x0e-\x1f\x7f]+|(?:%[0-9A-Fa-f]{2})+|\?(?=[^\s?]*(?:@|%40))"
 )
-_ASCII_TRIGGER = regex.compile(r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}|\?(?=[^\s?]*(?:@|%40))")
+_ASCII_TRIGGER = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}|\?(?=[^\s?]*(?:@|%40))")
 _MARKS = frozenset(("Mn", "Me"))
 _FORMS: dict[str, str] = {}
 _FORMS_MAX = 100_000

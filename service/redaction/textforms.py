@@ -38,11 +38,12 @@ _PHONE = "PHONE_NUMBER"
 def detect(analyzer: GuardianAnalyzer, text: str, entities: tuple[str, ...]) -> list[Finding]:
     """Findings in ``text`` and in its plain and decoded forms, in original offsets."""
     found = _analysed(analyzer, text, entities)
+    extra: list[Finding] = []
     view = plain_view(text)
     if view is not None:
         for entity, start, end, score in _analysed(analyzer, view.text, entities):
             first, last = view.original_span(start, end)
-            found.append((entity, first, last, score))
+            extra.append((entity, first, last, score))
     tokens = decoded_tokens(text)
     if tokens:
         join = joined(tokens)
@@ -54,8 +55,13 @@ def detect(analyzer: GuardianAnalyzer, text: str, entities: tuple[str, ...]) -> 
                 inner.append((entity, *inner_view.original_span(start, end), score))
         for entity, start, end, score in inner:
             for token in join.tokens_in(start, end):
-                found.append((entity, token.start, token.end, score))
-    return _merged(found)
+                extra.append((entity, token.start, token.end, score))
+    if extra and found:
+        # Inside a finding of the text as written (a JWT whose payload decodes to a
+        # number, the same e-mail), another one redacts nothing more: not reported.
+        kept = set(_not_covered([(start, end) for _e, start, end, _s in extra], found))
+        extra = [f for f in extra if (f[1], f[2]) in kept]
+    return _merged(found + extra) if extra else found
 
 
 def _analysed(analyzer: GuardianAnalyzer, text: str, entities: tuple[str, ...]) -> list[Finding]:
@@ -69,7 +75,8 @@ def _analysed(analyzer: GuardianAnalyzer, text: str, entities: tuple[str, ...]) 
             spans = _not_covered(spans, found)
         if spans and policy.allow_list:
             spans = _allowed_removed(analyzer, text, spans)
-        found.extend((_PHONE, start, end, SCORE) for start, end in spans)
+        if spans:
+            found = _merged([*found, *((_PHONE, start, end, SCORE) for start, end in spans)])
     return found
 
 
