@@ -238,6 +238,9 @@ NEGATIVE_FAMILIES = (
     "numbers_near_context_words",
     "non_latin_prose",
 )
+#: Not PII, but shaped like a phone number next to a context word: the price of
+#: recall over validity, reported by ``load_tests.eval_textforms``, not asserted.
+KNOWN_FALSE_POSITIVES = ("ids_near_context_words",)
 
 
 def make_negatives(family: str, n: int, seed: int) -> list[str]:
@@ -292,6 +295,19 @@ def make_negatives(family: str, n: int, seed: int) -> list[str]:
                     ]
                 )
                 + f" ({rng.choice(string.ascii_lowercase)})"
+            )
+        elif family == "ids_near_context_words":
+            digits = "".join(rng.choice(string.digits) for _ in range(rng.randint(10, 13)))
+            out.append(
+                rng.choice(
+                    [
+                        f"order number {digits} shipped",
+                        f"call id {digits} was dropped",
+                        f"contact record {digits} merged",
+                        f"invoice number {digits[:4]}-{digits[4:]}",
+                        f"the number of bytes is {digits}",
+                    ]
+                )
             )
         else:
             raise ValueError(f"unknown negative family {family!r}; known: {NEGATIVE_FAMILIES}")
