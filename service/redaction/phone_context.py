@@ -11,15 +11,12 @@ text me, WhatsApp, fax, contact, number, ...) stands at most
 
 Shapes that are something else are left out: IPv4 addresses, dates
 (``2024-01-15``), times (a number followed by ``:30``), decimals and words or
-addresses the digits are glued to. Cost is linear: a regex search for a shape,
-and only when there is one, a pass for the context words, and only when there
-is one of those, a pass for the shapes, a bisection each and a bounded look at
-the gap.
+addresses the digits are glued to. Cost is linear: one regex pass for the
+shapes (most texts have none), then for each shape a look for a context word in
+the ~76 characters before and after it.
 """
 
 from __future__ import annotations
-
-from bisect import bisect_left, bisect_right
 
 import regex
 
@@ -98,38 +95,35 @@ def _words_between(text: str, start: int, end: int, most: int) -> bool:
     return len(_WORD.findall(text, start, end)) <= most
 
 
-class _Context:
-    """Where the context words of one text are, to ask "is one close to this span?"."""
+#: Longest context word (and a margin), so a window of the gap holds a whole one.
+_LONGEST_WORD = 16
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        found = [(m.start(), m.end()) for m in _CONTEXT.finditer(text)]
-        self.starts = [s for s, _e in found]
-        self.ends = [e for _s, e in found]
 
-    def __bool__(self) -> bool:
-        return bool(self.starts)
-
-    def near(self, start: int, end: int) -> bool:
-        before = bisect_right(self.ends, start) - 1  # the last context word ending before it
-        if before >= 0 and _words_between(self.text, self.ends[before], start, WORDS_BEFORE):
-            return True
-        after = bisect_left(self.starts, end)  # the first one starting after it
-        return after < len(self.starts) and _words_between(
-            self.text, end, self.starts[after], WORDS_AFTER
-        )
+def _near_context(text: str, start: int, end: int) -> bool:
+    """Whether a context word stands close before ``text[start:end]`` or close after it."""
+    low = max(0, start - _GAP_CHARS - _LONGEST_WORD)
+    before = list(_CONTEXT.finditer(text, low, start))
+    last = before[-1] if before else None
+    if (
+        last is not None
+        and (last.start() > low or low == 0)  # not a word cut by the window
+        and _words_between(text, last.end(), start, WORDS_BEFORE)
+    ):
+        return True
+    high = min(len(text), end + _GAP_CHARS + _LONGEST_WORD)
+    after = _CONTEXT.search(text, end, high)
+    return (
+        after is not None
+        and (after.end() < high or high == len(text))
+        and _words_between(text, end, after.start(), WORDS_AFTER)
+    )
 
 
 def phone_findings(text: str) -> list[tuple[int, int]]:
     """Spans of phone-shaped numbers with a phone context word close by."""
-    if _SHAPE.search(text) is None:  # most texts: one cheap scan
-        return []
-    context = _Context(text)
-    if not context:
-        return []
     found = []
     for match in _SHAPE.finditer(text):
         start, end = match.span()
-        if context.near(start, end):
-            found += [span for span in _shape_spans(text, start, end) if context.near(*span)]
+        if _near_context(text, start, end):
+            found += [span for span in _shape_spans(text, start, end) if _near_context(text, *span)]
     return found

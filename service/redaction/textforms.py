@@ -45,6 +45,10 @@ def detect(analyzer: GuardianAnalyzer, text: str, entities: tuple[str, ...]) -> 
             first, last = view.original_span(start, end)
             extra.append((entity, first, last, score))
     tokens = decoded_tokens(text)
+    if tokens and found:
+        # A token inside a finding already (a JWT's segments, a key) is replaced whole.
+        outside = set(_not_covered([(t.start, t.end) for t in tokens], found))
+        tokens = [t for t in tokens if (t.start, t.end) in outside]
     if tokens:
         join = joined(tokens)
         inner = _analysed(analyzer, join.text, entities)
