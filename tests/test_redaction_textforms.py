@@ -348,3 +348,26 @@ def test_context_window_over_long_runs_of_stop_words_equals_presidio(gap: int) -
     filler = " , the of a -" * gap
     text = f"my phone{filler} 212 555 0187{filler} ssn{filler} 536228812{filler} and 10.1.2.3"
     assert g.find(text, ALL) == g.presidio_analyze(text, ALL)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｏｒｇ",
+        "am9obkBleGFtcGxlLmNvbQ==",
+        "u=jane%40example.org",
+    ],
+)
+def test_the_prefilter_gates_each_form_on_its_own_text(engine: GuardianAnalyzer, text: str) -> None:
+    """The original cannot hold an e-mail match (no "@"): the prefilter rightly skips the
+    recognizer there, and the decoded or plain copy, gated on its own text, opens it."""
+    from service.redaction.prefilter import AtomChecker
+
+    plan = next(
+        p for p in engine._plans.values() if "EMAIL_ADDRESS" in p.recognizer.supported_entities
+    )
+    assert not AtomChecker(text).opens(plan.gate)
+    assert engine.find(text, ("EMAIL_ADDRESS",)) == []
+    assert [(e, s, t) for e, s, t, _ in engine.detect(text, ("EMAIL_ADDRESS",))] == [
+        ("EMAIL_ADDRESS", 0, len(text))  # "u=" is a valid local-part prefix
+    ]
