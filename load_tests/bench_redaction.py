@@ -125,9 +125,10 @@ def single_text_speed(texts: list[str], policy: RedactionPolicy) -> float:
     """Prefilters alone: one process, no cache, every text analysed (texts/s)."""
     engine = build_engine(policy)
     entities = policy.entities_for(policy.scan[0])
+    analyze = getattr(engine, "detect", engine.find)  # what the workers run
     started = time.perf_counter()
     for text in texts:
-        engine.find(text, entities)
+        analyze(text, entities)
     return len(texts) / (time.perf_counter() - started)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,6 +189,17 @@ class GuardianAnalyzer:
         )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
 
+    def detect(self, text: str, entities: tuple[str, ...]) -> list[Finding]:
+        """What Guardian redacts: :meth:`find`'s findings plus those hidden in other forms.
+
+        Unicode look-alikes, invisible characters, ``%XX`` and base64 encodings and
+        phone numbers libphonenumber calls invalid next to a context word
+        (:mod:`service.redaction.textforms`); a superset of :meth:`find`.
+        """
+        from service.redaction.textforms import detect
+
+        return detect(self, text, entities)
+
     def _recognizers(self, entities: tuple[str, ...]) -> list[Any]:
         """The registry's selection for ``entities`` (fixed once built, so computed once)."""
         selected = self._selected.get(entities)
@@ -204,6 +216,9 @@ class GuardianAnalyzer:
         Mirrors ``AnalyzerEngine.analyze`` of presidio-analyzer 2.2.366 step by step
         (the differential tests pin it); only recognizer selection, the phone
         candidate scan and the context step (lazy, replayed when possible) differ.
+        One deliberate difference: where libphonenumber's budget of failed
+        candidates runs out (~100 kB of digit groups), the phone scan goes on with a
+        fresh one instead of leaving the rest of the text unscanned.
         """
         from presidio_analyzer import EntityRecognizer
 
@@ -234,7 +249,7 @@ class GuardianAnalyzer:
                 rec.is_loaded = True
             plan = self._plans.get(rec.id)
             if plan is not None and plan.phone:
-                found = phone_analyze(rec, text, searched)
+                found = phone_analyze(rec, text, searched, resume=True)
             elif plan is not None and plan.lean:
                 found = _analyze_patterns(rec, text, plan.gate, checker)
             else:
@@ -370,6 +385,17 @@ class _ContextReplay:
         self._whole_word = enhancer.context_matching_mode == "whole_word"
         self._boost_keeps_max = self._factor >= 0 and self._min_score <= 1.0
         self._keywords: dict[int, tuple[str, ...]] = {}
+        self._lemmas: dict[int, str] = {}
+
+    def _lemma_of(self, key: int) -> str:
+        """The lowercased lemma of a lowercase-form key (what Presidio compares)."""
+        lemma = self._lemmas.get(key)
+        if lemma is None:
+            lemma = self._vocab.strings[key].lower()
+            if len(self._lemmas) >= self._MAX_CACHED:
+                self._lemmas.clear()
+            self._lemmas[key] = lemma
+        return lemma
 
     def _keywords_of(self, key: int) -> tuple[str, ...]:
         """``NlpArtifacts.set_keywords`` for one lemma (its filter only looks at the lemma)."""
@@ -413,11 +439,12 @@ class _ContextReplay:
                 return False
             # A result already at the maximum score keeps it when boosted (min(1 + f, 1)).
             top = ContextAwareEnhancer.MAX_SCORE if self._boost_keeps_max else None
-            todo = [
-                (r, rec)
-                for r, rec in todo
-                if r.score != top and any(w.lower() in lowered for w in rec.context)
-            ]
+            # Once per recognizer, not per result: a substring test scans the whole text.
+            present: dict[str, bool] = {}
+            for _r, rec in todo:
+                if rec.id not in present:
+                    present[rec.id] = any(w.lower() in lowered for w in rec.context)
+            todo = [(r, rec) for r, rec in todo if r.score != top and present[rec.id]]
             if not todo:
                 return True
         import numpy as np
@@ -428,24 +455,35 @@ class _ContextReplay:
         table = doc.to_array(self._attrs)
         ends = table[:, 0] + table[:, 1]
         lowers = table[:, 2].tolist()
+        keys = set(lowers)
         keywords: set[str] = set()
-        for key in set(lowers):
+        for key in keys:
             keywords.update(self._keywords_of(key))
-        strings = self._vocab.strings
+        lemma = self._lemma_of
+        positions: list[int] | None = None
         boosted = []
         for result, rec in todo:
             index = int(np.searchsorted(ends, result.start, side="right"))
             if index >= len(lowers):
                 return False  # Presidio raises here; let it (nothing changed yet)
-            window: list[str] = []
-            for step, count in ((-1, self._prefix + 1), (1, self._suffix + 1)):
-                i = index
-                while 0 <= i < len(lowers) and count > 0:
-                    lemma = strings[lowers[i]].lower()
-                    if lemma in keywords:
-                        window.append(lemma)
-                        count -= 1
-                    i += step
+            window = self._walk(lowers, index, keywords)
+            if window is None:
+                # Presidio walks from the match's token backwards and forwards collecting
+                # tokens whose lemma is a keyword: the last ``prefix + 1`` keyword
+                # positions at or before it and the first ``suffix + 1`` at or after it.
+                # Past a long run of stop words and punctuation, bisect one list of
+                # keyword positions (built once) instead: linear in findings, not one
+                # walk over the text per finding.
+                if positions is None:
+                    hits = {key for key in keys if lemma(key) in keywords}
+                    positions = [i for i, key in enumerate(lowers) if key in hits]
+                before = bisect_right(positions, index)
+                after = bisect_left(positions, index)
+                chosen = (
+                    positions[max(0, before - self._prefix - 1) : before]
+                    + positions[after : after + self._suffix + 1]
+                )
+                window = [lemma(lowers[i]) for i in chosen]
             if self._supported(window, rec.context):
                 boosted.append(result)
         for result in boosted:
@@ -453,6 +491,26 @@ class _ContextReplay:
             result.score = max(result.score, self._min_score)
             result.score = min(result.score, ContextAwareEnhancer.MAX_SCORE)
         return True
+
+    #: Tokens Presidio's walk may take in each direction before bisection is cheaper.
+    _WALK = 32
+
+    def _walk(self, lowers: list[int], index: int, keywords: set[str]) -> list[str] | None:
+        """Presidio's walk around token ``index``; ``None`` if it would go past ``_WALK``."""
+        window: list[str] = []
+        for step, count in ((-1, self._prefix + 1), (1, self._suffix + 1)):
+            i = index
+            steps = 0
+            while 0 <= i < len(lowers) and count > 0:
+                if steps == self._WALK:
+                    return None
+                lemma = self._lemma_of(lowers[i])
+                if lemma in keywords:
+                    window.append(lemma)
+                    count -= 1
+                i += step
+                steps += 1
+        return window
 
     def _supported(self, window: list[str], context: list[str]) -> bool:
         for word in context:

@@ -158,6 +158,11 @@ class PhoneScan:
     searched
         Candidate searches already done for this text by
         :func:`service.redaction.prefilter.phone_may_match` (same computation).
+    resume
+        Where the budget runs out, start a fresh one at the candidate it ran out on
+        instead of stopping: the library leaves the rest of a long text unscanned
+        (a phone number late in ~100 kB of digit groups is never looked at). Every
+        match the library reports is still reported, in the same order, first.
     """
 
     def __init__(
@@ -166,12 +171,17 @@ class PhoneScan:
         leniency: int,
         max_tries: int = 65535,
         searched: dict[int, tuple[int, str] | None] | None = None,
+        resume: bool = False,
     ) -> None:
         if not _L.loaded:
             _L.load()
         self.text = text
         self.leniency = leniency
         self.max_tries = max_tries
+        self.resume = resume
+        #: Where the last pass ran out of budget: (this candidate's search index, the
+        #: next one's); the first when the candidate may be only partly tried.
+        self._stopped: tuple[int, int] | None = None
         # A real matcher: its helper methods and the _verify hook take one.
         self._matcher = _L.PhoneNumberMatcher(text, "ZZ", leniency=leniency)
         # Candidate searches already done (by ``phone_may_match``) are reused as they are.
@@ -204,9 +214,12 @@ class PhoneScan:
         key = (offset, candidate)
         hit = self._skip.get(key)
         if hit is None:
+            # The library matches the suffix against a copy of the rest of the text (a
+            # cost linear in the text per candidate); ``match`` at the position is the
+            # same test (the suffix pattern is a plain ``:[0-5]\\d``) without the copy.
             hit = bool(_L.SLASH_SEPARATED_DATES.search(candidate)) or bool(
                 _L.TIME_STAMPS.search(candidate)
-                and _L.TIME_STAMPS_SUFFIX.match(self.text[offset + len(candidate) :])
+                and _L.TIME_STAMPS_SUFFIX.match(self.text, offset + len(candidate))
             )
             self._skip[key] = hit
         return hit
@@ -274,26 +287,47 @@ class PhoneScan:
         return (offset, offset + len(candidate))
 
     def matches(self, region: str) -> list[tuple[int, int]]:
-        """``[(m.start, m.end) for m in PhoneNumberMatcher(text, region, leniency)]``."""
+        """``[(m.start, m.end) for m in PhoneNumberMatcher(text, region, leniency)]``.
+
+        With ``resume``, followed by the matches of fresh budgets past where it stops.
+        """
         tries = [self.max_tries]
         out: list[tuple[int, int]] = []
         index = 0
+        resumed_at = -1
         while True:
+            self._stopped = None
             found = self._find(index, region, tries)
             if found is None:
-                return out
+                if not self.resume or self._stopped is None:
+                    return out
+                # Retry the candidate the budget ran out on, unless it already had a
+                # whole fresh budget (a budget smaller than one candidate's tries).
+                same, following = self._stopped
+                index = following if same == resumed_at else same
+                resumed_at = index
+                tries[0] = self.max_tries
+                continue
             out.append(found)
             index = found[1]
 
     def _find(self, index: int, region: str, tries: list[int]) -> tuple[int, int] | None:
         hit = self._candidate_at(index)
-        while tries[0] > 0 and hit is not None:
+        while hit is not None:
+            if tries[0] <= 0:
+                self._stopped = (index, index)
+                return None
             start, candidate = hit
             match = self._extract(candidate, start, region, tries)
             if match is not None:
                 return match
+            following = start + len(candidate)
+            if tries[0] <= 0:
+                self._stopped = (index, following)  # possibly not every inner match tried
+                return None
             tries[0] -= 1
-            hit = self._candidate_at(start + len(candidate))
+            index = following
+            hit = self._candidate_at(index)
         return None
 
     def _extract(
@@ -323,18 +357,22 @@ class PhoneScan:
 
 
 def phone_analyze(
-    recognizer: Any, text: str, searched: dict[int, tuple[int, str] | None] | None = None
+    recognizer: Any,
+    text: str,
+    searched: dict[int, tuple[int, str] | None] | None = None,
+    resume: bool = False,
 ) -> list[RecognizerResult]:
     """``PhoneRecognizer.analyze(text, ...)`` with one shared :class:`PhoneScan`.
 
     Builds the same results (entity, span, score, explanation, metadata) in the
-    same order and de-duplicates them with Presidio's own ``remove_duplicates``.
+    same order and de-duplicates them with Presidio's own ``remove_duplicates``;
+    with ``resume``, plus the matches past where libphonenumber's budget stops.
     """
     from presidio_analyzer import EntityRecognizer
 
     leniency = recognizer.leniency
     try:
-        scan = PhoneScan(text, leniency, searched=searched)
+        scan = PhoneScan(text, leniency, searched=searched, resume=resume)
         spans = [(region, scan.matches(region)) for region in recognizer.supported_regions]
     except _Unsupported:
         return list(recognizer.analyze(text=text, entities=[], nlp_artifacts=None))

@@ -7,7 +7,8 @@ process. The policy travels with every task as JSON: a worker never analyses
 under a policy other than the one the batch was planned with.
 
 A chunk's texts go through the pattern recognizers one by one
-(:meth:`GuardianAnalyzer.find`) and, for those whose entities include NER
+(:meth:`GuardianAnalyzer.detect`: Presidio's findings plus Unicode, encoded and
+context-phone forms) and, for those whose entities include NER
 entities (strings on the policy's ``ner_paths``), through the spaCy NER pipeline
 in one ``nlp.pipe`` batch (:func:`analyze_items`).
 """
@@ -30,7 +31,10 @@ _WARMUP_TEXT = (
     "mail a.b@example.com, call (212) 555-0199 or +44 20 7946 0958, +49 30 901820, "
     "+33 1 42 68 53 00, +91 22 2778 2000, card 4111 1111 1111 1111, "
     "IBAN DE89370400440532013000, ip 10.1.2.3, password=hunter22, ssn 123-45-6789, "
-    "key AKIAIOSFODNN7EXAMPLE, token ghp_0123456789abcdefghijABCDEFGHIJ012345"
+    "key AKIAIOSFODNN7EXAMPLE, token ghp_0123456789abcdefghijABCDEFGHIJ012345, "
+    # Other forms (textforms): full width, %-escapes, base64, an unassigned number.
+    "ｍａｉｌ＠ｅｘａｍｐｌｅ．ｃｏｍ u=a%40example.com am9obkBleGFtcGxlLmNvbQ== "
+    "reach me at 397-528-2064"
 )
 _WARMUP_NER = "Dr. Maria Gonzalez flew from Lyon to New York with Seán O'Brien."
 
@@ -97,7 +101,7 @@ def analyze_items(
     ner_index: list[int] = []
     for i, (text, entities) in enumerate(items):
         patterns, ner = split_entities(entities)
-        results.append(engine.find(text, patterns) if patterns else [])
+        results.append(engine.detect(text, patterns) if patterns else [])
         if ner and engine.ner is not None and text.strip():
             ner_texts.append(text)
             ner_wanted.append(ner)

@@ -1,0 +1,241 @@
+"""An analysable copy of a text in plain forms, with a map back to the original offsets.
+
+PII written in other Unicode forms slips past recognizers built for ASCII:
+full-width ``ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ``, Arabic-Indic or Devanagari digits, a
+zero-width space or soft hyphen inside an e-mail, Cyrillic look-alike letters,
+``%40`` for ``@``. :func:`plain_view` builds one copy of the text in which
+
+* format characters (Unicode category Cf: zero-width space and joiners, soft
+  hyphen, word joiner, BOM, bidi controls, tags), variation selectors, the
+  combining grapheme joiner, Hangul fillers and ASCII control characters are
+  removed, and combining marks after an ASCII character (strike-through,
+  underline) too;
+* every other character is NFKC-normalised, decimal digits of any script become
+  ASCII digits, dashes become ``-``, spaces become `` ``, ideographic full stops
+  ``.``, and common Cyrillic and Greek look-alikes their Latin letter;
+* runs of ``%XX`` escapes that decode to UTF-8 are decoded (one level);
+* a ``?`` before an ``@`` in the same word becomes a space: Presidio's e-mail
+  check rejects an address whose match starts before a URL's ``?``, so
+  ``/unsubscribe?email=jane@example.org`` passes it even unencoded.
+
+Each character of the copy remembers the span of original characters it came
+from (:class:`TextView`, built once per text), so a finding in the copy maps to
+the original characters to replace, including any invisible ones inside it.
+Plain ASCII text without ``%XX``, ``?…@`` and control characters costs one
+``isascii`` call and one regex scan: the copy is built only when it would differ.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from array import array
+from dataclasses import dataclass
+
+#: Code points that render as nothing but are not in category Cf (Cf is removed too).
+_INVISIBLE = frozenset(
+    [
+        "\u034f",  # combining grapheme joiner
+        "\u115f",
+        "\u1160",
+        "\u3164",
+        "\uffa0",  # Hangul fillers
+        "\u17b4",
+        "\u17b5",  # Khmer inherent vowels
+        "\u180b",
+        "\u180c",
+        "\u180d",
+        "\u180f",  # Mongolian variation selectors
+        "\u2800",  # braille blank
+        *(chr(c) for c in range(0xFE00, 0xFE10)),  # variation selectors
+        *(chr(c) for c in range(0xE0100, 0xE01F0)),  # variation selectors supplement
+    ]
+)
+
+#: Cyrillic and Greek letters drawn like a Latin letter (the common confusables).
+_LOOKALIKES = dict(
+    zip(
+        "аеорсухіјѕԁԛԝһӏɡАВЕКМНОРСТХІЈЅԜҮοαινκρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+        "aeopcyxijsdqwhlgABEKMHOPCTXIJSWYoaivkptuxABEZHIKMNOPTYX",
+        strict=True,
+    )
+)
+
+# What is not copied as it is: non-ASCII characters, ASCII controls other than
+# whitespace, and runs of %-escapes.
+_SPECIAL = re.compile(
+    r"[^\x00-\x7f]+|[\x00-\x08\x0e-\x1f\x7f]+|(?:%[0-9A-Fa-f]{2})+|\?(?=[^\s?]*(?:@|%40))"
+)
+_ASCII_TRIGGER = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}|\?(?=[^\s?]*(?:@|%40))")
+_MARKS = frozenset(("Mn", "Me"))
+_FORMS: dict[str, str] = {}
+_FORMS_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class TextView:
+    """The analysed copy and, per character of it, the original span it came from.
+
+    Examples
+    --------
+    >>> view = plain_view("mail jo\\u200bhn＠example.com")
+    >>> view.text
+    'mail john@example.com'
+    >>> view.original_span(5, 21)
+    (5, 22)
+    """
+
+    text: str
+    starts: array[int]
+    ends: array[int]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The original characters behind ``text[start:end]`` (``end > start``)."""
+        return self.starts[start], self.ends[max(start, end - 1)]
+
+
+def _form(ch: str) -> str:
+    """What one non-ASCII character becomes in the copy (``""``: removed)."""
+    found = _FORMS.get(ch)
+    if found is None:
+        if ch in _INVISIBLE or unicodedata.category(ch) == "Cf":
+            found = ""
+        else:
+            found = "".join(_fold(c) for c in unicodedata.normalize("NFKC", ch))
+        if len(_FORMS) >= _FORMS_MAX:
+            _FORMS.clear()
+        _FORMS[ch] = found
+    return found
+
+
+def _fold(ch: str) -> str:
+    if ch.isascii():
+        return ch
+    if ch in _INVISIBLE or unicodedata.category(ch) == "Cf":
+        return ""
+    digit = unicodedata.decimal(ch, None)
+    if digit is not None:
+        return str(digit)
+    latin = _LOOKALIKES.get(ch)
+    if latin is not None:
+        return latin
+    category = unicodedata.category(ch)
+    if category == "Pd" or ch == "\u2212":
+        return "-"
+    if category == "Zs":
+        return " "
+    if category in ("Zl", "Zp"):
+        return "\n"
+    if ch == "\u3002":  # ideographic full stop (NFKC maps the half-width one onto it)
+        return "."
+    return ch
+
+
+def plain_view(text: str, percent: bool = True) -> TextView | None:
+    """The copy of ``text`` to analyse next to it, or ``None`` when it would be the same.
+
+    ``percent=False`` leaves ``%XX`` escapes as they are (for text already decoded once).
+    """
+    if text.isascii() and _ASCII_TRIGGER.search(text) is None:
+        return None
+    parts: list[str] = []
+    starts: array[int] = array("q")
+    ends: array[int] = array("q")
+    cursor = 0
+    changed = False
+    after_ascii = False  # the last character copied is ASCII (combining marks on it go)
+
+    def emit(piece: str, start: int, end: int) -> None:
+        parts.append(piece)
+        starts.extend([start] * len(piece))
+        ends.extend([end] * len(piece))
+
+    for match in _SPECIAL.finditer(text):
+        first, last = match.span()
+        if first > cursor:
+            parts.append(text[cursor:first])
+            starts.extend(range(cursor, first))
+            ends.extend(range(cursor + 1, first + 1))
+            after_ascii = True
+        run = match.group()
+        if run == "?":  # a URL query holding an e-mail
+            emit(" ", first, last)
+            changed = True
+            after_ascii = True
+        elif run[0] == "%":
+            decoded = _percent_decoded(run) if percent else None
+            if decoded is None:
+                parts.append(run)
+                starts.extend(range(first, last))
+                ends.extend(range(first + 1, last + 1))
+                after_ascii = True
+            else:
+                changed = True
+                offset = first
+                for ch in decoded:
+                    width = 3 * len(ch.encode("utf-8"))
+                    shown = ch if ch.isascii() else _form(ch)
+                    if shown:
+                        emit(shown, offset, offset + width)
+                        after_ascii = shown[-1].isascii()
+                    offset += width
+        elif run.isascii():  # control characters
+            changed = True
+        else:
+            for i, ch in enumerate(run, start=first):
+                if after_ascii and unicodedata.category(ch) in _MARKS:
+                    changed = True
+                    continue
+                shown = _form(ch)
+                if shown != ch and not changed:
+                    changed = _matters(shown, text, i)
+                if shown:
+                    emit(shown, i, i + 1)
+                    after_ascii = shown[-1].isascii()
+        cursor = last
+    if not changed:
+        return None
+    if cursor < len(text):
+        parts.append(text[cursor:])
+        starts.extend(range(cursor, len(text)))
+        ends.extend(range(cursor + 1, len(text) + 1))
+    return TextView("".join(parts), starts, ends)
+
+
+_SPACING = frozenset("- \n")
+_PUNCTUATION = frozenset("!\"#$%&'()*,./:;<=>?[\\]^_`{|}~")
+
+
+def _as_read(ch: str) -> str:
+    """The first character ``ch`` becomes in the copy (``""`` if it goes)."""
+    return ch if ch.isascii() else _form(ch)[:1]
+
+
+def _matters(shown: str, text: str, i: int) -> bool:
+    """Whether ``text[i]`` becoming ``shown`` can change what a recognizer finds.
+
+    Prose is full of changes no recognizer can see: an em dash or no-break space
+    between words, an ellipsis, CJK punctuation between ideographs, the joiners and
+    variation selectors of emoji, Cyrillic words. Only when the text holds a change
+    that can (a letter or digit, ``@``, ``+``; a look-alike letter or punctuation
+    next to an ASCII letter or digit; a dash or space next to a digit; an invisible
+    character next to ASCII) is the copy analysed; it then holds every change.
+    """
+    neighbours = [_as_read(text[j]) for j in (i - 1, i + 1) if 0 <= j < len(text)]
+    if text[i] in _LOOKALIKES:  # only a Cyrillic or Greek letter inside a Latin word
+        return any(n.isascii() and (n.isalnum() or n in "@.") for n in neighbours if n)
+    if not shown:
+        return any(n.isascii() and n.isprintable() and n != " " for n in neighbours if n)
+    if all(c in _SPACING for c in shown):
+        return any(n.isascii() and n.isdigit() for n in neighbours if n)
+    if all(c in _PUNCTUATION or c in _SPACING for c in shown):
+        return any(n.isascii() and n.isalnum() for n in neighbours if n)
+    return True
+
+
+def _percent_decoded(run: str) -> str | None:
+    """``%XX%YY…`` as UTF-8 text, or ``None`` when the bytes are not UTF-8."""
+    try:
+        return bytes.fromhex(run.replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
