@@ -223,3 +223,40 @@ def test_property_pii_at_random_paths_never_survives(
     text = dumped(out)
     for value in values:
         assert value not in text
+
+
+@pytest.mark.parametrize("repeat", [1, 3])
+async def test_the_value_of_a_secret_named_key_is_redacted_whatever_it_looks_like(
+    repeat: int,
+) -> None:
+    """``{"db_password": "x"}``: the value alone shows nothing, its key says what it is."""
+    event = base_event(
+        metadata={
+            "db_password": "hunter2",
+            "config": {"GITHUB_TOKEN": "abc", "apiKey": 12345, "max_tokens": 512},
+            "credentials": {"user": "svc", "secret": "s3cr3t-v4lue"},
+            "auth_required": True,
+            "token_count": 17,
+            "password_hint": "the usual",
+        },
+        inputs={"features": {"age": 41, "user_pwd": "pa55"}},
+    )
+    out = await redact(event, repeat=repeat)
+    text = dumped(out)
+    for value in ("hunter2", '"abc"', "12345", "s3cr3t-v4lue", "pa55"):
+        assert value not in text, value
+    meta = out.event["metadata"]
+    assert meta["db_password"] == "<SECRET>"
+    assert meta["config"]["max_tokens"] == 512  # a count, not a secret
+    assert meta["credentials"]["user"] == "svc"  # a container is walked, not replaced whole
+    assert meta["auth_required"] is True and meta["token_count"] == 17
+    assert meta["password_hint"] == "the usual"  # describes a secret, holds none
+    assert "SECRET" in out.entities
+    assert {r.path for r in out.redactions} >= {"metadata.db_password", "inputs.features.user_pwd"}
+
+
+async def test_secret_named_keys_follow_the_policy_entities() -> None:
+    """A path not scanned for SECRET keeps the value (the rule is the policy's, not a guess)."""
+    policy = {"scan": [{"path": "metadata.**", "entities": ["EMAIL_ADDRESS"]}]}
+    out = await redact(base_event(metadata={"db_password": "hunter2"}), policy)
+    assert out.event["metadata"]["db_password"] == "hunter2"

@@ -39,6 +39,7 @@ from service.redaction.policy import (
     ScanRule,
 )
 from service.redaction.scrub import scrub_payload
+from service.redaction.secret_keys import is_secret_key
 from service.redaction.settings import RedactionSettings
 from service.redaction.shapes import NUMBER_FLOOR, find_shapes, number_entity
 from service.redaction.workers import analyze_chunk, warm
@@ -52,6 +53,10 @@ MAX_DEPTH = 64
 _NUMBERS = frozenset({int, float, bool, type(None)})
 _LEAVES = frozenset({int, float, bool, type(None), str})
 _CONTAINERS = frozenset({dict, list})
+#: Values a secret-named key's rule replaces; containers are walked, booleans and null kept.
+SECRET_VALUE_TYPES = frozenset({str, int, float})
+#: The path of the field rule made for a secret-named key (not a path a policy can write).
+_KEYED_VALUE_PATH = "keyed_value"
 _DROP: Any = object()
 _Key = tuple[str, tuple[str, ...], bytes]  # (policy content hash, entities, text digest)
 
@@ -297,6 +302,21 @@ class _PathRules:
             self._keys[memo_key] = key
         return key
 
+    def _secret_value(self, rule: ScanRule, key: str) -> FieldRule | None:
+        """A field rule for the value of a secret-named key (``{"db_password": "x"}``).
+
+        The text ``"x"`` alone holds nothing a recognizer can see; its key says what it
+        is. Applies where the path is scanned for ``SECRET``; the walk still descends
+        into a container value (see :data:`SECRET_VALUE_TYPES`).
+        """
+        if "SECRET" not in self.policy.entities_for(rule) or not is_secret_key(key):
+            return None
+        return FieldRule(
+            path=_KEYED_VALUE_PATH,
+            operator=self.policy.operator_for(rule, "SECRET"),
+            entity="SECRET",
+        )
+
     def lookup(self, path: tuple[str, ...]) -> tuple[ScanRule | None, FieldRule | None, bool]:
         """(scan rule, field rule, whether the last segment is a wildcard match)."""
         hit = self._memo.get(path)
@@ -308,6 +328,8 @@ class _PathRules:
             ner_pat = next((p for p in self._ner if _match(p, path)), None)
             if ner_pat is not None:
                 scan_rule = self._with_ner(scan_rule, ner_pat)
+            if field_rule is None and scan_rule is not None:
+                field_rule = self._secret_value(scan_rule, path[-1])
             hit = (scan_rule, field_rule, wildcard)
             if len(self._memo) > 50_000:
                 self._memo.clear()
@@ -532,7 +554,9 @@ def _walk(
     if depth > MAX_DEPTH:
         raise _TooDeep
     scan_rule, field_rule, _wild = rules.lookup(raw) if raw else (None, None, False)
-    if field_rule is not None:
+    if field_rule is not None and (
+        field_rule.path != _KEYED_VALUE_PATH or type(node) in SECRET_VALUE_TYPES
+    ):
         if isinstance(visit, _Apply):
             return visit.field(field_rule, node, shown)
         visit.saw_field = True

@@ -57,40 +57,16 @@ from collections.abc import Callable
 import regex
 from presidio_analyzer import Pattern, PatternRecognizer
 
+from service.redaction.secret_keys import HAS_WORD as _HAS_WORD
+from service.redaction.secret_keys import IS_WORD as _IS_WORD
+from service.redaction.secret_keys import KEY_CHECKS as _KEY_CHECKS
+from service.redaction.secret_keys import NOT_META as _NOT_META
+
 _CASE_SENSITIVE = regex.DOTALL | regex.MULTILINE
 _IGNORE_CASE = regex.DOTALL | regex.MULTILINE | regex.IGNORECASE
 
-# --- key names ----------------------------------------------------------------------------
+# --- key names: service/redaction/secret_keys.py ----------------------------------------
 
-#: A secret word inside a key (matched case-insensitively, see the module docstring).
-_WORD = (
-    r"(?:pass(?:word|wd|phrase)"
-    r"|(?<![a-z])pass(?![a-z])"
-    r"|pwd"
-    r"|secret(?!ar)"
-    r"|(?<!(?<![a-z])(?:max|min|num|total)[_.-]?)token(?!s|i[sz]|e[dn])"
-    r"|auth(?!or(?!i[sz])|ent)"
-    r"|credential"
-    r"|(?:api|access|private|account|signing|encryption|master|subscription|consumer)[_.-]?key"
-    r"|(?<![a-z])sig(?![a-z]))"
-)
-#: Last segments of keys that describe a secret rather than hold one.
-_META = (
-    r"(?:count|num|number|limit|len|length|size|max|min|total|type|kind|method|mode|scheme"
-    r"|enabled|required|url|uri|endpoint|path|file|dir|name|ids|expiry|expires|expires_in|ttl"
-    r"|age|days|hours|minutes|seconds|used|usage|budget|index|policy|provider|scope|scopes"
-    r"|format|version|hint|prompt|stdin|header|field|status|strength|valid|attempts|retries"
-    r"|history|complexity|rounds|iterations|algorithm|alg|date|time|timestamp|at)"
-)
-#: A meta word must start a segment: after ``_``, ``.``, ``-``, a digit, or camel case
-#: (``tokenCount``), so ``secret_message`` or ``api_key_storage`` are not "…age".
-_META_SEGMENT = r"(?:(?<![a-z])|(?<=(?-i:[a-z]))(?=(?-i:[A-Z])))" + _META
-#: Cheap first: every secret word contains one of these literals.
-_HAS_WORD = r"(?=[\w.-]{0,80}?(?:pass|pwd|secret|token|auth|credential|key|sig))"
-_IS_WORD = r"(?=[\w.-]{0,80}?" + _WORD + r")"
-_NOT_META = r"(?![\w.-]{0,80}?" + _META_SEGMENT + r"(?![\w.-]))"
-#: The key checks read forward: cheap literal test, then the secret word, then meta words.
-_KEY_CHECKS = _HAS_WORD + _IS_WORD + _NOT_META
 #: A whole key (a run of word characters, ``.`` and ``-``, at most 80) holding a secret
 #: word and not ending in a meta word, up to its closing quote (JSON, escaped JSON). Inside
 #: a look-behind ``regex`` matches right to left: the separator, then the key's characters
