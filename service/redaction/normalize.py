@@ -13,7 +13,11 @@ zero-width space or soft hyphen inside an e-mail, Cyrillic look-alike letters,
 * every other character is NFKC-normalised, decimal digits of any script become
   ASCII digits, dashes become ``-``, spaces become `` ``, ideographic full stops
   ``.``, and common Cyrillic and Greek look-alikes their Latin letter;
-* runs of ``%XX`` escapes that decode to UTF-8 are decoded (one level);
+* runs of ``%XX`` escapes that decode to UTF-8 are decoded (one level), and
+  double-encoded ``%25XX`` runs too;
+* character escapes written into text are decoded: HTML entities (``&#64;``,
+  ``&#x40;``, ``&commat;``) and JSON or Python escapes (``\\u0040``, ``\\x40``),
+  as web forms and doubly encoded JSON logs carry them;
 * a ``?`` before an ``@`` in the same word becomes a space: Presidio's e-mail
   check rejects an address whose match starts before a URL's ``?``, so
   ``/unsubscribe?email=jane@example.org`` passes it even unencoded.
@@ -27,6 +31,7 @@ Plain ASCII text without ``%XX``, ``?…@`` and control characters costs one
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from array import array
@@ -62,11 +67,20 @@ _LOOKALIKES = dict(
 )
 
 # What is not copied as it is: non-ASCII characters, ASCII controls other than
-# whitespace, and runs of %-escapes.
-_SPECIAL = re.compile(
-    r"[^\x00-\x7f]+|[\x00-\x08\x0e-\x1f\x7f]+|(?:%[0-9A-Fa-f]{2})+|\?(?=[^\s?]*(?:@|%40))"
+# whitespace, runs of %-escapes (double-encoded first), character escapes.
+_ESCAPE = (
+    r"&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&[a-zA-Z]{2,10};|\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}"
 )
-_ASCII_TRIGGER = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}|\?(?=[^\s?]*(?:@|%40))")
+_SPECIAL = re.compile(
+    r"[^\x00-\x7f]+|[\x00-\x08\x0e-\x1f\x7f]+|(?:%25[0-9A-Fa-f]{2})+|(?:%[0-9A-Fa-f]{2})+|"
+    + _ESCAPE
+    + r"|\?(?=[^\s?]*(?:@|%40))"
+)
+_ASCII_TRIGGER = re.compile(
+    r"[\x00-\x08\x0e-\x1f\x7f]|%[0-9A-Fa-f]{2}|" + _ESCAPE + r"|\?(?=[^\s?]*(?:@|%40))"
+)
+#: Decoded escapes that can be part of PII; others (``&amp;``, ``&lt;``) change nothing.
+_ESCAPE_MATTERS = frozenset("@.+-_()/:#")
 _MARKS = frozenset(("Mn", "Me"))
 _FORMS: dict[str, str] = {}
 _FORMS_MAX = 100_000
@@ -162,6 +176,17 @@ def plain_view(text: str, percent: bool = True) -> TextView | None:
             emit(" ", first, last)
             changed = True
             after_ascii = True
+        elif run[0] in "&\\" or run.startswith("%25"):
+            decoded = _unescaped(run) if percent else None
+            if decoded is None:
+                parts.append(run)
+                starts.extend(range(first, last))
+                ends.extend(range(first + 1, last + 1))
+            else:
+                if any(c.isalnum() or c in _ESCAPE_MATTERS for c in decoded):
+                    changed = True
+                emit(decoded, first, last)
+            after_ascii = True
         elif run[0] == "%":
             decoded = _percent_decoded(run) if percent else None
             if decoded is None:
@@ -239,3 +264,18 @@ def _percent_decoded(run: str) -> str | None:
         return bytes.fromhex(run.replace("%", "")).decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _unescaped(run: str) -> str | None:
+    """An HTML entity, a ``\\u``/``\\x`` escape or a ``%25XX`` run as the ASCII it stands
+    for, or ``None`` (not an escape of a printable ASCII character: kept as written)."""
+    if run.startswith("%25"):
+        decoded = _percent_decoded(run.replace("%25", "%"))
+    elif run[0] == "&":
+        decoded = html.unescape(run)
+        decoded = None if decoded == run else decoded
+    else:
+        decoded = chr(int(run[2:], 16))
+    if decoded is None or not decoded.isascii() or not decoded.isprintable():
+        return None
+    return decoded

@@ -87,10 +87,31 @@ class CustomPatternRecognizer(PatternRecognizer):
         return None
 
 
+#: Top-level names of private networks, where company mail lives (``@corp.local``).
+INTERNAL_TLDS = frozenset(
+    "local internal corp lan home intranet private localdomain localhost example test "
+    "invalid office ad".split()
+)
+
+
+class InternalEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail recognizer that also accepts private-network domains.
+
+    Presidio keeps an address only when ``tldextract`` knows its suffix, so
+    ``jane.roe@corp.internal`` or ``ops@mail.local``, common in company logs, pass
+    unredacted. These names are added; file names such as ``icon@2x.png`` stay out.
+    """
+
+    def validate_result(self, pattern_text: str) -> bool:
+        if super().validate_result(pattern_text):
+            return True
+        return pattern_text.rsplit(".", 1)[-1].lower() in INTERNAL_TLDS
+
+
 def build_recognizers(policy: RedactionPolicy) -> list[EntityRecognizer]:
     """Every pattern recognizer the policy can need (NER is added by the engine)."""
     recognizers: list[EntityRecognizer] = [
-        EmailRecognizer(),
+        InternalEmailRecognizer(),
         PhoneRecognizer(supported_regions=tuple(policy.phone_regions)),
         CreditCardRecognizer(),
         IbanRecognizer(),
