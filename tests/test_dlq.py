@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.pipeline.dlq import dead_letter, dlq_record
+from service.pipeline.dlq import dead_letter
 from service.redaction.scrub import scrub_detail
 from service.redaction.scrub import scrub_payload as scrub
 
@@ -49,7 +49,7 @@ def test_scrub_keeps_envelope_replaces_text() -> None:
 def test_no_string_value_survives_scrubbing(payload: object, secret: str) -> None:
     event = {"inputs": {"text": secret}, "metadata": {"blob": payload}}
     record = orjson.loads(
-        dlq_record(
+        dead_letter(
             reason="invalid_schema",
             detail="x",
             topic="t",
@@ -57,7 +57,8 @@ def test_no_string_value_survives_scrubbing(payload: object, secret: str) -> Non
             offset=1,
             raw=b"",
             parsed=event,
-        )
+            key=None,
+        ).value
     )
     out_values = _values(record["payload"])
     # every string or number leaf became a type tag; only null and booleans pass through
@@ -67,7 +68,7 @@ def test_no_string_value_survives_scrubbing(payload: object, secret: str) -> Non
 
 def test_unparseable_payload_is_only_its_size() -> None:
     record = orjson.loads(
-        dlq_record(
+        dead_letter(
             reason="not_json",
             detail="message is not valid JSON",
             topic="t",
@@ -75,7 +76,8 @@ def test_unparseable_payload_is_only_its_size() -> None:
             offset=9,
             raw=b"call me on +1 415 555 0132",
             parsed=None,
-        )
+            key=None,
+        ).value
     )
     assert record["payload"] == "<redacted:26 bytes>"
     assert record["source"] == {"topic": "t", "partition": 2, "offset": 9}

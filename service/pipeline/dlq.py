@@ -48,20 +48,6 @@ def dead_letter(
     return DeadLetter(value, dlq_key(key), header)
 
 
-def dlq_record(
-    *,
-    reason: str,
-    detail: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    raw: bytes,
-    parsed: Any | None,
-) -> bytes:
-    """The DLQ message body: reason, scrubbed detail, source coordinates, scrubbed payload."""
-    return _record(reason, scrub_detail(detail, parsed), topic, partition, offset, raw, parsed)
-
-
 def _record(
     reason: str, detail: str, topic: str, partition: int, offset: int, raw: bytes, parsed: Any
 ) -> bytes:

@@ -102,7 +102,24 @@ _NOT_PROSE = (
 _NOT_A_DIRECTORY = r"(?!(?<=(?<![\w.-])(?:old)?pwd[ \t]{0,3}=[ \t]{0,3})[/~])"
 
 
-class SecretAssignmentRecognizer(PatternRecognizer):
+class _SecretRecognizer(PatternRecognizer):
+    """Declared by class constants, as Presidio's own recognizers are."""
+
+    ENTITY: str
+    FLAGS: int
+    PATTERNS: list[Pattern]
+    CONTEXT: list[str]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=self.ENTITY,
+            patterns=list(self.PATTERNS),
+            context=list(self.CONTEXT),
+            global_regex_flags=self.FLAGS,
+        )
+
+
+class SecretAssignmentRecognizer(_SecretRecognizer):
     """The value assigned to a secret-named key: shell, env, JSON, YAML, URL query, CLI flag.
 
     ``DB_PASSWORD=hunter2``, ``export GITHUB_TOKEN=…``, ``"db_password": "…"``,
@@ -203,16 +220,11 @@ class SecretAssignmentRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["password", "secret", "key", "token", "credential", "auth"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="SECRET",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_IGNORE_CASE,
-        )
+    ENTITY = "SECRET"
+    FLAGS = _IGNORE_CASE
 
 
-class CredentialInTransitRecognizer(PatternRecognizer):
+class CredentialInTransitRecognizer(_SecretRecognizer):
     """Credentials in HTTP headers and URLs that the key-name rule cannot see.
 
     Digest-style ``Authorization`` values (``Digest``, ``AWS4-HMAC-SHA256``,
@@ -252,16 +264,11 @@ class CredentialInTransitRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["authorization", "cookie", "password", "curl", "url"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="SECRET",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_IGNORE_CASE,
-        )
+    ENTITY = "SECRET"
+    FLAGS = _IGNORE_CASE
 
 
-class AwsSecretKeyRecognizer(PatternRecognizer):
+class AwsSecretKeyRecognizer(_SecretRecognizer):
     """A 40-character AWS secret access key written near its ``AKIA``/``ASIA`` key id.
 
     The key id (matched case-sensitively) must come first, within 100 characters
@@ -281,16 +288,11 @@ class AwsSecretKeyRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["aws", "secret", "key"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="SECRET",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    ENTITY = "SECRET"
+    FLAGS = _CASE_SENSITIVE
 
 
-class ApiKeyRecognizer(PatternRecognizer):
+class ApiKeyRecognizer(_SecretRecognizer):
     """Vendor API keys recognisable by their documented prefix, wherever they appear.
 
     OpenAI (``sk-…``, ``sk-proj-…``) and Anthropic (``sk-ant-…``), Stripe secret
@@ -328,16 +330,11 @@ class ApiKeyRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["key", "api", "token", "secret"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="API_KEY",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    ENTITY = "API_KEY"
+    FLAGS = _CASE_SENSITIVE
 
 
-class AwsAccessKeyRecognizer(PatternRecognizer):
+class AwsAccessKeyRecognizer(_SecretRecognizer):
     """AWS access key ids: a four-letter type prefix (``AKIA``, ``ASIA``, ...) and 16 more."""
 
     PATTERNS = [
@@ -349,16 +346,11 @@ class AwsAccessKeyRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["aws", "access", "key", "credential", "iam"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="AWS_ACCESS_KEY",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    ENTITY = "AWS_ACCESS_KEY"
+    FLAGS = _CASE_SENSITIVE
 
 
-class GitHubTokenRecognizer(PatternRecognizer):
+class GitHubTokenRecognizer(_SecretRecognizer):
     """GitHub classic (``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``) and fine-grained tokens."""
 
     PATTERNS = [
@@ -367,16 +359,11 @@ class GitHubTokenRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["github", "token", "pat"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="GITHUB_TOKEN",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    ENTITY = "GITHUB_TOKEN"
+    FLAGS = _CASE_SENSITIVE
 
 
-class SlackTokenRecognizer(PatternRecognizer):
+class SlackTokenRecognizer(_SecretRecognizer):
     """Slack bot, user, app, refresh and config tokens, and incoming-webhook URLs."""
 
     PATTERNS = [
@@ -390,16 +377,11 @@ class SlackTokenRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["slack", "token", "bot", "webhook"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="SLACK_TOKEN",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    ENTITY = "SLACK_TOKEN"
+    FLAGS = _CASE_SENSITIVE
 
 
-class JwtRecognizer(PatternRecognizer):
+class JwtRecognizer(_SecretRecognizer):
     """JSON Web Tokens: base64url header and payload that both start with ``{"`` (``eyJ``)."""
 
     PATTERNS = [
@@ -411,13 +393,8 @@ class JwtRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["jwt", "bearer", "token", "authorization"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="JWT",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    ENTITY = "JWT"
+    FLAGS = _CASE_SENSITIVE
 
 
 #: Armour lines, any case, 3–5 dashes (``---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`` has 4).
@@ -430,7 +407,7 @@ _PEM_CHUNK = (
 )
 
 
-class PrivateKeyRecognizer(PatternRecognizer):
+class PrivateKeyRecognizer(_SecretRecognizer):
     """PEM private-key blocks in every form seen in logs.
 
     Real newlines, literal ``\\n`` escapes (JSON, GCP service-account files),
@@ -456,13 +433,8 @@ class PrivateKeyRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["key", "private", "pem", "ssh"]
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="PRIVATE_KEY",
-            patterns=list(self.PATTERNS),
-            context=list(self.CONTEXT),
-            global_regex_flags=_IGNORE_CASE,
-        )
+    ENTITY = "PRIVATE_KEY"
+    FLAGS = _IGNORE_CASE
 
 
 #: Secret recognizers in registry order (all pattern recognizers, no NLP needed).
