@@ -12,7 +12,6 @@ import pytest
 from service.redaction.engine import GuardianAnalyzer, build_engine
 from service.redaction.policy import RedactionPolicy
 
-
 NAMED = "jane&period;roe&commat;example&period;org"
 
 
