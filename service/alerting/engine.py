@@ -472,9 +472,7 @@ class AlertEngine:
             "last_offset": str(last_offset),
             "action": action,
         }
-        self._detect(
-            AlertName.UNDECODABLE, labels, at, holding=action == "stopped", extra=extra
-        )
+        self._detect(AlertName.UNDECODABLE, labels, at, holding=action == "stopped", extra=extra)
 
     # ------------------------------------------------------------ state machine
 
