@@ -22,7 +22,7 @@ pipeline (:mod:`service.api.dry_run`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +34,8 @@ from service.api.errors import ApiError, responses
 from service.control.document import ConfigDocument
 from service.control.live import parse_redaction, parse_retention, redaction_mapping
 from service.overrides import PolicyOverride, UnsafeSetting
-from service.retention import EventTimestampError, dry_run
+from service.redaction import RedactionPolicy
+from service.retention import EventTimestampError, RetentionPolicy, dry_run
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
@@ -233,11 +234,32 @@ def new_version(
 _SUFFIX = re.compile(r"\+[0-9a-f]{8}$")
 
 
-def _override_note(unsafe: list[UnsafeSetting], override: PolicyOverride | None) -> str | None:
-    if not unsafe or override is None:
-        return None
-    fields = ", ".join(u.field for u in unsafe)
-    return f"override of unsafe settings ({fields}); reason: {override.reason}"
+_Policy = TypeVar("_Policy", RedactionPolicy, RetentionPolicy)
+
+
+def _stored(body: dict[str, Any], policy: _Policy, current: _Policy, notes: list[str]) -> _Policy:
+    """``policy`` as it is stored: renamed (and noted) when its explicit version already
+    names different content (see :func:`new_version`)."""
+    digest = policy.content_hash()
+    renamed = new_version(
+        body,
+        policy.version or "",
+        current.version or "",
+        digest != current.content_hash(),
+        digest.removeprefix("sha256:"),
+    )
+    if renamed is None:
+        return policy
+    notes.append(f"version {policy.version} already names different content; stored as {renamed}")
+    return policy.model_copy(update={"version": renamed})
+
+
+def _note_override(
+    unsafe: list[UnsafeSetting], override: PolicyOverride | None, notes: list[str]
+) -> None:
+    if unsafe and override is not None:
+        fields = ", ".join(u.field for u in unsafe)
+        notes.append(f"override of unsafe settings ({fields}); reason: {override.reason}")
 
 
 def _count_override(request: Request, policy: str, unsafe: list[UnsafeSetting], actor: str) -> None:
@@ -275,25 +297,9 @@ async def put_redaction(
     unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        policy = parse_redaction(body, guardian)
-        current = guardian.redactor.policy
-        digest = policy.content_hash()
-        renamed = new_version(
-            body,
-            policy.version or "",
-            current.version or "",
-            digest != current.content_hash(),
-            digest,
-        )
-        if renamed is not None:
-            notes.append(
-                f"version {policy.version} already names different content; stored as {renamed}"
-            )
-            policy = policy.model_copy(update={"version": renamed})
+        policy = _stored(body, parse_redaction(body, guardian), guardian.redactor.policy, notes)
         unsafe[:] = policy.unsafe_settings()
-        note = _override_note(unsafe, policy.override)
-        if note is not None:
-            notes.append(note)
+        _note_override(unsafe, policy.override, notes)
         return {"redaction": redaction_mapping(policy)}
 
     await commit(
@@ -371,25 +377,9 @@ async def put_retention(
     unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        policy = parse_retention(body, guardian)
-        current = guardian.retention_policy
-        digest = policy.content_hash()
-        renamed = new_version(
-            body,
-            policy.version,
-            current.version,
-            digest != current.content_hash(),
-            digest.removeprefix("sha256:"),
-        )
-        if renamed is not None:
-            notes.append(
-                f"version {policy.version} already names different content; stored as {renamed}"
-            )
-            policy = policy.model_copy(update={"version": renamed})
+        policy = _stored(body, parse_retention(body, guardian), guardian.retention_policy, notes)
         unsafe[:] = policy.unsafe_settings(guardian.settings.retention.max_duration)
-        note = _override_note(unsafe, policy.override)
-        if note is not None:
-            notes.append(note)
+        _note_override(unsafe, policy.override, notes)
         return {"retention": policy.to_mapping()}
 
     await commit(
