@@ -66,6 +66,15 @@ async def read_checkpoints(
     return out
 
 
+def processed(g: Guardian) -> float:
+    """Events Guardian wrote to a sanitized topic, over the test models."""
+    registry = g.metrics.registry
+    return sum(
+        registry.get_sample_value("guardian_events_processed_total", {"model": m}) or 0.0
+        for m in MODELS
+    )
+
+
 def n_seen(cp: Checkpoint) -> int:
     return int(cp.state["state"]["n_seen"])
 

@@ -10,12 +10,14 @@ from aiokafka import AIOKafkaProducer
 from service.runtime import Guardian
 from service.settings import StateSettings
 from service.state.checkpoint import KEY_ID_HEADER, CheckpointCodec, key_id
+from tests.e2e_streams import sample
 from tests.kafka_helpers import drain, make_settings
 from tests.resilience_helpers import (
     MODELS,
     SIGNING_KEY,
     Running,
     keyed_events,
+    processed,
     produce_keyed,
     wait_for,
 )
@@ -26,11 +28,7 @@ NEW_KEY = "rotated-resilience-signing-key-9876543210"
 
 
 def _sample(g: Guardian, name: str, **labels: str) -> float:
-    return g.metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-def _processed(g: Guardian) -> float:
-    return sum(_sample(g, "guardian_events_processed_total", model=m) for m in MODELS)
+    return sample(g.metrics.registry, name, **labels)
 
 
 async def _records_of(bootstrap: str, topic: str, detector: str) -> list[Any]:
@@ -67,12 +65,12 @@ async def test_an_older_signed_checkpoint_replayed_is_refused(kafka_bootstrap: s
     async with Running(settings) as g:
         await wait_for(lambda: g.worker.ready, what="replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
-        await wait_for(lambda: _processed(g) >= 60, what="60 events processed")
+        await wait_for(lambda: processed(g) >= 60, what="60 events processed")
         # Checkpoints are written with a batch: the next one carries n_seen == 10.
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
-        await wait_for(lambda: _processed(g) >= 120, what="120 events processed")
+        await wait_for(lambda: processed(g) >= 120, what="120 events processed")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
-        await wait_for(lambda: _processed(g) >= 180, what="180 events processed")
+        await wait_for(lambda: processed(g) >= 180, what="180 events processed")
         records = await _records_of(kafka_bootstrap, topics.state, detector)
         older = [m for m, n in records if n < 30]
         assert older, f"no early checkpoint of {detector}: {[n for _, n in records]}"
@@ -109,7 +107,7 @@ async def test_rotation_old_checkpoints_restore_new_ones_use_the_new_key(
     async with Running(old) as first:
         await wait_for(lambda: first.worker.ready, what="first replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(120))
-        await wait_for(lambda: _processed(first) >= 120, what="120 events processed")
+        await wait_for(lambda: processed(first) >= 120, what="120 events processed")
         before = {d.id: d.state["n_seen"] for d in first.detectors.list_detectors()}
     state = StateSettings(signing_key=NEW_KEY, previous_signing_keys=[SIGNING_KEY])
     rotated = old.model_copy(update={"state": state})

@@ -9,12 +9,14 @@ from prometheus_client import CollectorRegistry
 
 from service.runtime import Guardian
 from service.state.checkpoint import KEY_ID_HEADER, SIGNATURE_HEADER, CheckpointCodec
+from tests.e2e_streams import sample
 from tests.kafka_helpers import drain, make_settings
 from tests.resilience_helpers import (
     MODELS,
     SIGNING_KEY,
     Running,
     keyed_events,
+    processed,
     produce_keyed,
     wait_for,
 )
@@ -23,11 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def _sample(g: Guardian, name: str, **labels: str) -> float:
-    return g.metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-def _processed(g: Guardian) -> float:
-    return sum(_sample(g, "guardian_events_processed_total", model=m) for m in MODELS)
+    return sample(g.metrics.registry, name, **labels)
 
 
 async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
@@ -40,7 +38,7 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
     async with Running(settings) as first:
         await wait_for(lambda: first.worker.ready, what="first replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(120))
-        await wait_for(lambda: _processed(first) >= 120, what="120 events processed")
+        await wait_for(lambda: processed(first) >= 120, what="120 events processed")
         before = {d.id: d.state["n_seen"] for d in first.detectors.list_detectors()}
     # The graceful stop checkpointed every detector and fairness window.
     assert _sample(first, "guardian_checkpoints_total", outcome="written") >= len(before)
@@ -100,7 +98,7 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
         assert report.models == set(MODELS)
         # Detection continues where it left off.
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
-        await wait_for(lambda: _processed(second) >= 60, what="60 more processed")
+        await wait_for(lambda: processed(second) >= 60, what="60 more processed")
         survivor = next(k for k in sorted(before) if k != forged_id and k.endswith("/x/adwin"))
         assert second.detectors.get(survivor).state["n_seen"] == before[survivor] + 10
         fairness = second.fairness.export_state()["models"]
