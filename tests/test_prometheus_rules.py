@@ -55,6 +55,27 @@ def test_promtool_rule_unit_tests() -> None:
     assert "SUCCESS" in out and "FAILED" not in out
 
 
+def test_rule_unit_tests_record_before_they_alert() -> None:
+    """Without group_eval_order promtool runs the groups in random order, and an
+    alert reading a recorded series sees the previous step in some runs."""
+    recording = [
+        group["name"]
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        if all("record" in rule for rule in group["rules"])
+    ]
+    alerting = [
+        group["name"]
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        if any("alert" in rule for rule in group["rules"])
+    ]
+    for test_file in sorted((PROMETHEUS_DIR / "tests").glob("*.yml")):
+        order = yaml.safe_load(test_file.read_text(encoding="utf-8")).get("group_eval_order", [])
+        assert set(order) == set(recording + alerting), test_file.name
+        assert max(order.index(g) for g in recording) < min(order.index(g) for g in alerting)
+
+
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-compose.yml"])
 def test_promtool_check_config(config: str) -> None:
     run(promtool(), "check", "config", config)
