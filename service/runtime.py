@@ -27,6 +27,7 @@ from service.api.app import create_app
 from service.control.live import store_for
 from service.errors import ConfigError
 from service.kafka.aiokafka_compat import UndecodableBatch
+from service.kafka.group_offsets import watch_group_offsets
 from service.kafka.topics import TopicSpec
 from service.metrics import GuardianMetrics
 from service.overrides import PolicyOverride, UnsafePolicy, UnsafeSetting, check_override
@@ -265,6 +266,11 @@ class Guardian:
         self._tasks = [
             asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
             asyncio.create_task(self._watch_health(), name="health"),
+            # Lag and stalls from the broker's view, on clients of its own (issue 18).
+            asyncio.create_task(
+                watch_group_offsets(self.settings.kafka, self.metrics.registry, self._stop),
+                name="group-offsets",
+            ),
         ]
         return True
 
