@@ -24,6 +24,7 @@ from service.alerting.engine import AlertEngine
 from service.alerting.rules import load_rules
 from service.alerting.sinks import build_sinks
 from service.api.app import create_app
+from service.backoff import Backoff, Retrying
 from service.control.live import store_for
 from service.errors import ConfigError
 from service.kafka.aiokafka_compat import UndecodableBatch
@@ -239,7 +240,7 @@ class Guardian:
         ``stop`` is set; returns False in the latter case. Without it, the error is raised.
         """
         await self.redactor.start()
-        delay = 1.0
+        retry = Retrying(Backoff(1.0, 30.0))  # full jitter: replicas do not reconnect in step
         while True:
             try:
                 await self.worker.start()
@@ -248,8 +249,9 @@ class Guardian:
                 await self.worker.close()
                 if stop is None:
                     raise
+                delay = retry.next()
                 log.warning(
-                    "Kafka at %s not reachable (%s); retrying in %.0f s",
+                    "Kafka at %s not reachable (%s); retrying in %.1f s",
                     self.settings.kafka.bootstrap_servers,
                     type(exc).__name__,
                     delay,
@@ -258,7 +260,6 @@ class Guardian:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 if stop.is_set():
                     return False
-                delay = min(delay * 2, 30.0)
         await self.control.start()  # adopts the newest shared config before processing starts
         self.report_topic_mismatches()
         await self.alerts.start()
