@@ -14,6 +14,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from service.kafka.group_offsets import (
@@ -112,6 +113,29 @@ async def test_interval_zero_turns_the_monitor_off() -> None:
     kafka = KafkaSettings(group_offsets_interval_s=0)
     await asyncio.wait_for(watch_group_offsets(kafka, registry, asyncio.Event()), 1)
     assert sample(registry, "guardian_group_offsets_up") is None
+
+
+async def test_a_failed_reading_sets_up_to_0_and_stop_cancels_a_hung_one() -> None:
+    registry = CollectorRegistry()
+    calls: list[str] = []
+    hang = asyncio.Event()
+
+    class Flaky(Scripted):
+        async def read_offsets(self) -> dict[TopicPartition, PartitionReading]:
+            calls.append("read")
+            if len(calls) == 1:
+                raise KafkaConnectionError()
+            hang.set()
+            await asyncio.Event().wait()  # a broker that never answers
+            return {}
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(Flaky(registry, [0.0]).run(0.01, stop))
+    await asyncio.wait_for(hang.wait(), 5)
+    assert sample(registry, "guardian_group_offsets_up") == 0
+    stop.set()
+    await asyncio.wait_for(task, 5)  # returns at once: the hung reading is cancelled
+    assert calls == ["read", "read"]
 
 
 # ------------------------------------------------------------------ on the broker

@@ -56,7 +56,7 @@ from service.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 #: How long one reading of the record at a committed offset may take.
-FETCH_TIMEOUT_MS = 2000
+FETCH_TIMEOUT_MS = 1000
 
 
 class GroupOffsetMetrics:
@@ -184,15 +184,31 @@ class GroupOffsetsMonitor:
                 await asyncio.wait_for(admin.close(), 5)
 
     async def run(self, interval_s: float, stop: asyncio.Event) -> None:
-        """Read every ``interval_s`` until ``stop``; a failed reading sets ``up`` to 0."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except (KafkaError, OSError, TimeoutError) as exc:
-                self._metrics.up.set(0)
-                log.warning("reading the group's offsets failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        """Read every ``interval_s`` until ``stop``; a failed reading sets ``up`` to 0.
+
+        A reading in flight when ``stop`` is set is cancelled: shutdown does not wait for it.
+        """
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                reading = asyncio.ensure_future(self.poll_once())
+                await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    reading.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, KafkaError, OSError):
+                        await reading
+                    return
+                try:
+                    reading.result()
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    self._metrics.up.set(0)
+                    log.warning("reading the group's offsets failed: %s", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        finally:
+            stopped.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopped
 
     async def poll_once(self) -> dict[TopicPartition, PartitionReading]:
         """One reading: offsets, record ages, metrics. Returns the readings."""
