@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
+from service.kafka.group_offsets import GroupOffsetMetrics
 from service.metric_kinds import Renamed
 from service.metrics import GuardianMetrics
 from tests.promql import PROJECT_ROOT, RULES_DIR, known_names, metric_names
@@ -258,8 +259,9 @@ def populated_metrics() -> GuardianMetrics:
     """Every Guardian metric with one series, as a running Guardian would expose them."""
     metrics = GuardianMetrics(CollectorRegistry())
     metrics.observe_processing(5, 0.02)  # the per-batch and the per-message histograms
+    offsets = GroupOffsetMetrics(metrics.registry)  # the broker's-view lag monitor's
     wrapped: list[Any] = []
-    for metric in vars(metrics).values():
+    for metric in [*vars(metrics).values(), *vars(offsets).values()]:
         if isinstance(metric, Renamed):  # the current name and its deprecated duplicate
             wrapped += [metric.current, metric.deprecated]
         elif isinstance(metric, MetricWrapperBase):
