@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from detectors import river_compat
 from detectors.base import DetectorStateError
 from detectors.feeding import Event, Feeder
 from detectors.results import DriftResult
@@ -91,6 +92,7 @@ class DetectorRegistry:
     """
 
     def __init__(self, specs: DetectorSpecs, metrics: DetectorTelemetry | None = None) -> None:
+        river_compat.check_river()
         self._table = StreamTable(specs, metrics)
         self._feeder = Feeder(self._table)
         # The table's dicts, under the names diagnostics (load_tests/bench_memory) read.
