@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
-from river import stats
 from river.drift.binary import HDDMA
 
-from detectors.base import DetectorParams, RiverDetector, StateValue
-from detectors.drift._river_state import flag, load_mean, mean_state
+from detectors import river_compat_binary
+from detectors.base import DetectorParams, StateValue
+from detectors.drift.river_backed import RiverDetector
 
 
 class HDDMAParams(DetectorParams):
@@ -54,23 +54,11 @@ class HDDMADetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        return float(self._river._z.get())
+        return river_compat_binary.hddm_a_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._river
-        return {
-            "fired": d._drift_detected,
-            "warning": d._warning_detected,
-            "x_min": mean_state(d._x_min),
-            "x_max": mean_state(d._x_max),
-            "z": mean_state(d._z),
-        }
+        return river_compat_binary.export_hddm_a(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._river
-        d._drift_detected = flag(state["fired"])
-        d._warning_detected = flag(state["warning"])
-        d._x_min = load_mean(stats.Mean(), state["x_min"])
-        d._x_max = load_mean(stats.Mean(), state["x_max"])
-        d._z = load_mean(stats.Mean(), state["z"])
+        river_compat_binary.import_hddm_a(self._river, state)
