@@ -85,7 +85,7 @@ def seed_alert(guardian: Any, model: str = "credit-risk") -> str:
     return guardian.alerts.list_alerts()[0].id
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> float:
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> float:
     """Seconds until ``check()`` held; fails the test after ``timeout_s``."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -93,3 +93,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10
             return time.monotonic() - started
         await asyncio.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+async def post_dry_run(
+    client: Any, path: str, body: Any, headers: dict[str, str], timeout_s: float = 120.0
+) -> Any:
+    """POST a dry-run, retrying while its lazily built engine answers 503 (being built).
+
+    Building a sandbox engine takes seconds, longer on a loaded machine; the API says
+    so with 503 and Retry-After, and a client retries, as this does.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = await client.post(path, json=body, headers=headers)
+        if r.status_code != 503 or "being built" not in r.text or time.monotonic() > deadline:
+            return r
+        await asyncio.sleep(0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 
 import service.api.dry_run as dry_run_module
-from tests.api_helpers import api_settings, client_for, headers, running
+from tests.api_helpers import api_settings, client_for, headers, post_dry_run, running
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +21,8 @@ SAMPLE = {"event": {"inputs": {"text": "mail jane@example.com"}}}
 
 async def build_engine(c: Any) -> None:
     """Wait until the lazily built dry-run engine answers (503 while it is being built)."""
-    for _ in range(60):
-        r = await c.post(REDACTION, json=SAMPLE, headers=ADMIN)
-        if r.status_code == 200:
-            return
-        assert r.status_code == 503 and "being built" in r.text, r.text
-        await asyncio.sleep(0.5)
-    raise AssertionError("the dry-run engine was never built")
+    r = await post_dry_run(c, REDACTION, SAMPLE, ADMIN)
+    assert r.status_code == 200, r.text
 
 
 async def test_role_size_and_rate_limits(kafka_bootstrap: str) -> None:

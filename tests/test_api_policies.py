@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.api_helpers import api_settings, client_for, headers, running
+from tests.api_helpers import api_settings, client_for, headers, post_dry_run, running
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ async def test_redaction_put_validates_applies_and_dry_run_redacts(kafka_bootstr
         r = await c.put(
             "/v1/policies/redaction", json={**policy, "entities": ["EMAIL_ADDRESS"]}, headers=ADMIN
         )
-        r = await c.post("/v1/policies/redaction/dry-run", json={"event": sample}, headers=ADMIN)
+        r = await post_dry_run(c, "/v1/policies/redaction/dry-run", {"event": sample}, ADMIN)
         body = r.json()
         assert "jane@example.com" not in r.text
         assert body["redactions"] == [
@@ -98,7 +98,7 @@ async def test_retention_put_creates_topics_and_dry_run(kafka_bootstrap: str) ->
         )
         assert r.json()["class"] == "brief" and r.json()["rule"] == "pii"
         assert r.json()["expires_at"] == "2026-12-02T12:00:00.000Z"
-        r = await c.post("/v1/policies/retention/dry-run", json={"event": event}, headers=ADMIN)
+        r = await post_dry_run(c, "/v1/policies/retention/dry-run", {"event": event}, ADMIN)
         assert r.json()["class"] == "standard" and r.json()["rule"] is None
         r = await c.post(
             "/v1/policies/retention/dry-run",

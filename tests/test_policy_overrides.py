@@ -15,7 +15,7 @@ from service.redaction.policy import RedactionPolicy
 from service.redaction.redactor import Redactor
 from service.redaction.settings import RedactionSettings
 from service.retention import RetentionPolicy
-from tests.api_helpers import api_settings, client_for, headers, running
+from tests.api_helpers import api_settings, client_for, headers, post_dry_run, running
 from tests.kafka_helpers import ROOT, make_settings
 
 ADMIN = headers("admin")
@@ -124,7 +124,7 @@ async def test_unsafe_puts_need_an_audited_override(kafka_bootstrap: str) -> Non
         assert REASON not in alert.model_dump_json()  # the reason is in the audit log only
         # The overridden policy runs: nothing is found, nothing fails.
         sample = {"event": {"inputs": {"text": "mail bob@example.com"}}}
-        r = await c.post("/v1/policies/redaction/dry-run", json=sample, headers=ADMIN)
+        r = await post_dry_run(c, "/v1/policies/redaction/dry-run", sample, ADMIN)
         assert r.status_code == 200 and not r.json()["failed"], r.text
 
         # Retention: no expiry, or longer than retention.max_duration, needs an override...
