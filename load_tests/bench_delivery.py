@@ -75,7 +75,7 @@ def _settings(bootstrap: str, delivery: str, max_batch: int) -> GuardianSettings
 
 
 async def _one_run(bootstrap: str, delivery: str, n: int, max_batch: int) -> float:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
 
     settings = _settings(bootstrap, delivery, max_batch)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
@@ -88,7 +88,7 @@ async def _one_run(bootstrap: str, delivery: str, n: int, max_batch: int) -> flo
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    guardian = Guardian(settings, CollectorRegistry())
+    guardian = build_guardian(settings, CollectorRegistry())
     await guardian.start()
     stop = asyncio.Event()
     task = asyncio.create_task(guardian.worker.run(stop))

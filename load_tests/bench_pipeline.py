@@ -133,7 +133,7 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
 
 
 async def _run_guardian(args: argparse.Namespace) -> None:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
     from service.settings import GuardianSettings
 
     kafka = harness.unique_kafka(args.bootstrap, partitions=PARTITIONS)
@@ -142,7 +142,7 @@ async def _run_guardian(args: argparse.Namespace) -> None:
     kafka["topics"]["sanitized_prefix"] = args.out_prefix
     kafka["isolation_level"] = _isolation_level()
     settings = GuardianSettings.load(None, kafka=kafka, http={"port": harness.free_port()})
-    guardian = Guardian(settings)
+    guardian = build_guardian(settings)
     await guardian.start()
     stop = _stop_event()
     task = asyncio.create_task(guardian.worker.run(stop))

@@ -12,9 +12,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-# Presidio's e-mail recognizer would download a public-suffix list at import time.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
@@ -41,8 +38,8 @@ def _load_settings(config: Path | None):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from service.composition import serve
     from service.errors import ConfigError
-    from service.runtime import serve
 
     settings = _load_settings(args.config)
     if settings is None:
@@ -56,8 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from service.composition import check_config
     from service.errors import ConfigError
-    from service.runtime import check_config
 
     settings = _load_settings(args.file)
     if settings is None:

@@ -97,6 +97,16 @@ def yaml_problem(exc: Exception) -> str:
     return "not valid YAML"
 
 
-def describe_lines(exc: ValidationError, root: str = "<root>") -> list[str]:
-    """One ``"<location>: <message>"`` line per error of ``exc``."""
-    return [f"{where or root}: {msg}" for where, msg in describe_errors(exc.errors())]
+def describe_lines(
+    exc: ValidationError, root: str = "<root>", prefix: str | None = None
+) -> list[str]:
+    """One ``"<location>: <message>"`` line per error of ``exc``.
+
+    ``prefix`` is put before every location (``params.delta``) but not before ``root``.
+    """
+    lines = []
+    for where, msg in describe_errors(exc.errors()):
+        if where and prefix:
+            where = f"{prefix}.{where}"
+        lines.append(f"{where or root}: {msg}")
+    return lines

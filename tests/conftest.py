@@ -40,12 +40,13 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 async def guardian_factory(kafka_bootstrap: str) -> AsyncIterator[object]:
     """Start in-process Guardians on unique topics; all are stopped at teardown."""
+    from service.composition import build_guardian
     from service.runtime import Guardian
 
     running: list[tuple[Guardian, asyncio.Event, asyncio.Task[None]]] = []
 
     async def start(settings: object) -> Guardian:
-        guardian = Guardian(settings)  # type: ignore[arg-type]
+        guardian = build_guardian(settings)  # type: ignore[arg-type]
         await guardian.start()
         stop = asyncio.Event()
         task = asyncio.create_task(guardian.worker.run(stop))

@@ -291,9 +291,10 @@ def build_sinks(
     settings: AlertingSettings,
     metrics: GuardianMetrics | None = None,
     send: SendFn | None = None,
+    topic: str = "guardian.alerts",
     not_pushed: Collection[str] = (),
 ) -> list[AlertSink]:
-    """The sinks the settings ask for: topic (when ``send`` is given), Alertmanager, webhook.
+    """The sinks the settings ask for: ``topic`` (when ``send`` is given), Alertmanager, webhook.
 
     ``not_pushed``: alert names Alertmanager gets from a Prometheus rule instead
     (rules with ``alertmanager: false``).
@@ -307,7 +308,7 @@ def build_sinks(
     }
     sinks: list[AlertSink] = []
     if send is not None:
-        sinks.append(KafkaAlertSink(send, settings.topic, metrics))
+        sinks.append(KafkaAlertSink(send, topic, metrics))
     if settings.alertmanager_url is not None:
         sinks.append(
             AlertmanagerSink(

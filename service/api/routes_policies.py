@@ -22,22 +22,39 @@ pipeline (:mod:`service.api.dry_run`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Principal, require
-from service.api.context import commit, guardian_of, store_of
+from service.api.context import commit
 from service.api.dry_run import DryRuns
 from service.api.errors import ApiError, responses
+from service.api.ports import (
+    AlertAdmin,
+    ConfigStorePort,
+    PolicyHolder,
+    alert_admin,
+    config_store,
+    dry_runs,
+    override_counter,
+    policy_holder,
+)
 from service.control.document import ConfigDocument
-from service.control.live import parse_redaction, parse_retention, redaction_mapping
+from service.control.live import redaction_mapping
 from service.overrides import PolicyOverride, UnsafeSetting
 from service.redaction import RedactionPolicy
 from service.retention import EventTimestampError, RetentionPolicy, dry_run
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
+
+Policies = Annotated[PolicyHolder, Depends(policy_holder)]
+Store = Annotated[ConfigStorePort, Depends(config_store)]
+DryRunner = Annotated[DryRuns, Depends(dry_runs)]
+Alerts = Annotated[AlertAdmin, Depends(alert_admin)]
+CountOverride = Annotated[Callable[[], None], Depends(override_counter)]
 
 _SAMPLE_EVENT: dict[str, Any] = {
     "schema_version": 1,
@@ -186,21 +203,25 @@ _POLICY_BODY = Body(
 )
 
 
-def _redaction(request: Request, notes: list[str] | None = None) -> Policy:
-    policy = guardian_of(request).redactor.policy
+def _redaction(
+    policies: PolicyHolder, store: ConfigStorePort, notes: list[str] | None = None
+) -> Policy:
+    policy = policies.redaction
     return Policy(
         version=policy.version or "",
-        config_version=store_of(request).current.version,
+        config_version=store.current.version,
         policy=redaction_mapping(policy),
         notes=notes or [],
     )
 
 
-def _retention(request: Request, notes: list[str] | None = None) -> Policy:
-    policy = guardian_of(request).retention_policy
+def _retention(
+    policies: PolicyHolder, store: ConfigStorePort, notes: list[str] | None = None
+) -> Policy:
+    policy = policies.retention
     return Policy(
         version=policy.version,
-        config_version=store_of(request).current.version,
+        config_version=store.current.version,
         policy=policy.to_mapping(),
         notes=notes or [],
     )
@@ -262,11 +283,16 @@ def _note_override(
         notes.append(f"override of unsafe settings ({fields}); reason: {override.reason}")
 
 
-def _count_override(request: Request, policy: str, unsafe: list[UnsafeSetting], actor: str) -> None:
+def _count_override(
+    count: Callable[[], None],
+    alerts: AlertAdmin,
+    policy: str,
+    unsafe: list[UnsafeSetting],
+    actor: str,
+) -> None:
     if unsafe:
-        guardian = guardian_of(request)
-        guardian.metrics.policy_overrides.inc()
-        guardian.alerts.policy_override(policy, [u.field for u in unsafe], actor)
+        count()
+        alerts.policy_override(policy, [u.field for u in unsafe], actor)
 
 
 @router.get(
@@ -276,9 +302,9 @@ def _count_override(request: Request, policy: str, unsafe: list[UnsafeSetting], 
     responses=responses(401, 403, 429),
 )
 async def get_redaction(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    policies: Policies, store: Store, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> Policy:
-    return _redaction(request)
+    return _redaction(policies, store)
 
 
 @router.put(
@@ -289,21 +315,25 @@ async def get_redaction(
 )
 async def put_redaction(
     request: Request,
+    policies: Policies,
+    store: Store,
+    alerts: Alerts,
+    count: CountOverride,
     principal: Annotated[Principal, Depends(require("admin"))],
     body: Annotated[dict[str, Any], _POLICY_BODY],
 ) -> Policy:
-    guardian = guardian_of(request)
     notes: list[str] = []
     unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        policy = _stored(body, parse_redaction(body, guardian), guardian.redactor.policy, notes)
+        policy = _stored(body, policies.parse_redaction(body), policies.redaction, notes)
         unsafe[:] = policy.unsafe_settings()
         _note_override(unsafe, policy.override, notes)
         return {"redaction": redaction_mapping(policy)}
 
     await commit(
         request,
+        store,
         principal,
         "policy:redaction",
         "replace",
@@ -311,13 +341,8 @@ async def put_redaction(
         lambda d: d.redaction,
         notes=notes,
     )
-    _count_override(request, "redaction", unsafe, principal.name)
-    return _redaction(request, notes)
-
-
-def _dry_runs(request: Request) -> DryRuns:
-    dry_runs: DryRuns = request.app.state.dry_runs
-    return dry_runs
+    _count_override(count, alerts, "redaction", unsafe, principal.name)
+    return _redaction(policies, store, notes)
 
 
 @router.post(
@@ -330,13 +355,13 @@ def _dry_runs(request: Request) -> DryRuns:
     responses=responses(401, 403, 413, 422, 429, 503),
 )
 async def dry_run_redaction(
-    request: Request,
+    policies: Policies,
+    runner: DryRunner,
     body: RedactionDryRun,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RedactionDryRunResult:
-    dry_runs = _dry_runs(request)
-    dry_runs.admit(principal)
-    outcome = await dry_runs.redact(guardian_of(request).redactor.policy, body.event)
+    runner.admit(principal)
+    outcome = await runner.redact(policies.redaction, body.event)
     event = dict(outcome.event)
     event.pop("guardian", None)  # what was done is in ``redactions``
     return RedactionDryRunResult(
@@ -356,9 +381,9 @@ async def dry_run_redaction(
     responses=responses(401, 403, 429),
 )
 async def get_retention(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    policies: Policies, store: Store, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> Policy:
-    return _retention(request)
+    return _retention(policies, store)
 
 
 @router.put(
@@ -369,21 +394,25 @@ async def get_retention(
 )
 async def put_retention(
     request: Request,
+    policies: Policies,
+    store: Store,
+    alerts: Alerts,
+    count: CountOverride,
     principal: Annotated[Principal, Depends(require("admin"))],
     body: Annotated[dict[str, Any], _POLICY_BODY],
 ) -> Policy:
-    guardian = guardian_of(request)
     notes: list[str] = []
     unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        policy = _stored(body, parse_retention(body, guardian), guardian.retention_policy, notes)
-        unsafe[:] = policy.unsafe_settings(guardian.settings.retention.max_duration)
+        policy = _stored(body, policies.parse_retention(body), policies.retention, notes)
+        unsafe[:] = policies.retention_unsafe(policy)
         _note_override(unsafe, policy.override, notes)
         return {"retention": policy.to_mapping()}
 
     await commit(
         request,
+        store,
         principal,
         "policy:retention",
         "replace",
@@ -391,8 +420,8 @@ async def put_retention(
         lambda d: d.retention,
         notes=notes,
     )
-    _count_override(request, "retention", unsafe, principal.name)
-    return _retention(request, notes)
+    _count_override(count, alerts, "retention", unsafe, principal.name)
+    return _retention(policies, store, notes)
 
 
 @router.post(
@@ -403,18 +432,15 @@ async def put_retention(
     responses=responses(401, 403, 413, 422, 429),
 )
 async def dry_run_retention(
-    request: Request,
+    policies: Policies,
+    runner: DryRunner,
     body: RetentionDryRun,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RetentionDryRunResult:
-    _dry_runs(request).admit(principal)
-    guardian = guardian_of(request)
+    runner.admit(principal)
     try:
         result = dry_run(
-            guardian.retention_policy,
-            body.event,
-            body.entities,
-            prefix=guardian.settings.kafka.topics.sanitized_prefix,
+            policies.retention, body.event, body.entities, prefix=policies.sanitized_prefix
         )
     except EventTimestampError:
         raise ApiError(422, "event.timestamp is not an ISO-8601 timestamp") from None
