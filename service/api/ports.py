@@ -22,11 +22,12 @@ from fastapi import Request
 if TYPE_CHECKING:
     from detectors.registry import DetectorInfo
     from service.alerting.engine import Alert, AlertFilter, Matcher, Silence
-    from service.api.dry_run import DryRuns
+    from service.api.auth import Principal
     from service.control.audit import AuditIndex, AuditRecord
     from service.control.document import ConfigDocument
     from service.overrides import UnsafeSetting
     from service.redaction.policy import RedactionPolicy
+    from service.redaction.redactor import RedactionOutcome
     from service.retention import RetentionPolicy
 
 
@@ -130,6 +131,14 @@ class Readiness(Protocol):
     def status(self) -> Mapping[str, Any]: ...
 
 
+class DryRunner(Protocol):
+    """Redaction dry runs, isolated from the pipeline (:class:`service.api.dry_run.DryRuns`)."""
+
+    def admit(self, principal: Principal) -> None: ...
+
+    async def redact(self, policy: RedactionPolicy, event: dict[str, Any]) -> RedactionOutcome: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiPorts:
     """Everything the routers may touch."""
@@ -140,7 +149,7 @@ class ApiPorts:
     store: ConfigStorePort
     alerts: AlertAdmin
     readiness: Readiness
-    dry_runs: DryRuns
+    dry_runs: DryRunner
     #: Counts an accepted override of unsafe policy settings (``guardian_policy_overrides_total``).
     count_override: Callable[[], None]
 
@@ -177,7 +186,7 @@ def readiness(request: Request) -> Readiness:
     return ports_of(request).readiness
 
 
-def dry_runs(request: Request) -> DryRuns:
+def dry_runner(request: Request) -> DryRunner:
     return ports_of(request).dry_runs
 
 

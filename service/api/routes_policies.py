@@ -30,15 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Principal, require
 from service.api.context import commit
-from service.api.dry_run import DryRuns
 from service.api.errors import ApiError, responses
 from service.api.ports import (
     AlertAdmin,
     ConfigStorePort,
+    DryRunner,
     PolicyHolder,
     alert_admin,
     config_store,
-    dry_runs,
+    dry_runner,
     override_counter,
     policy_holder,
 )
@@ -52,7 +52,7 @@ router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
 Policies = Annotated[PolicyHolder, Depends(policy_holder)]
 Store = Annotated[ConfigStorePort, Depends(config_store)]
-DryRunner = Annotated[DryRuns, Depends(dry_runs)]
+DryRuns = Annotated[DryRunner, Depends(dry_runner)]
 Alerts = Annotated[AlertAdmin, Depends(alert_admin)]
 CountOverride = Annotated[Callable[[], None], Depends(override_counter)]
 
@@ -356,7 +356,7 @@ async def put_redaction(
 )
 async def dry_run_redaction(
     policies: Policies,
-    runner: DryRunner,
+    runner: DryRuns,
     body: RedactionDryRun,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RedactionDryRunResult:
@@ -433,7 +433,7 @@ async def put_retention(
 )
 async def dry_run_retention(
     policies: Policies,
-    runner: DryRunner,
+    runner: DryRuns,
     body: RetentionDryRun,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RetentionDryRunResult:
