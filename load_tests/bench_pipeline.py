@@ -56,8 +56,8 @@ from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests import harness
+from load_tests.workload import demo_records
 
 PARTITIONS = 6
 #: Children read the input with this isolation level (``--isolation-level``).
@@ -185,7 +185,7 @@ async def _measure(
         # passthrough's must exist with as many partitions too, not be auto-created (with
         # the broker's default count) inside the timed run.
         await harness.create_topic(bootstrap, f"{out_prefix}standard", PARTITIONS)
-    log = tempfile.NamedTemporaryFile(prefix=f"bench-{role}-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{role}-", suffix=".log", delete=False)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -31,9 +31,9 @@ from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.replicas import Replica  # noqa: E402
-from load_tests.workload import StageDriver, wide_events  # noqa: E402
+from load_tests import harness
+from load_tests.replicas import Replica
+from load_tests.workload import StageDriver, wide_events
 
 PARTITIONS = 6
 MODELS = 60

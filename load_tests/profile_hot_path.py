@@ -23,7 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests.workload import demo_records
 
 STAGE_FRAMES = {
     "validate": "process (service/pipeline/stages.py",

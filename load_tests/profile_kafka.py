@@ -19,8 +19,8 @@ import uuid
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests import harness
+from load_tests.workload import demo_records
 
 
 async def _once(bootstrap: str, events: int, warm_up: int) -> tuple[float, float]:

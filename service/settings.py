@@ -32,9 +32,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from service.alerting.settings import AlertingSettings  # noqa: E402
-from service.redaction.settings import RedactionSettings  # noqa: E402
-from service.retention.settings import RetentionSettings  # noqa: E402
+from service.alerting.settings import AlertingSettings
+from service.redaction.settings import RedactionSettings
+from service.retention.settings import RetentionSettings
 from service.validation import safe_message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ import pytest
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from service.kafka.broker import LocalBroker  # noqa: E402
-from tests.kafka_helpers import free_port  # noqa: E402
+from service.kafka.broker import LocalBroker
+from tests.kafka_helpers import free_port
 
 # The run fails if a process it started outlives it (tests/process_guard.py).
-from tests.process_guard import pytest_sessionfinish, pytest_sessionstart  # noqa: E402, F401
+from tests.process_guard import pytest_sessionfinish, pytest_sessionstart  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,7 @@ async def list_audit(
     store: Store,
     _: Annotated[Principal, Depends(require("viewer"))],
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    object: Annotated[  # noqa: A002 - the query parameter's public name
+    object: Annotated[
         str | None,
         Query(
             max_length=1100, description="An object (``detector:<id>``) or a kind (``detector``)."

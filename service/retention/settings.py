@@ -1,4 +1,4 @@
-"""Settings of the retention stage, mounted by the lead as ``GuardianSettings.retention``."""
+"""Settings of the retention stage, mounted as ``GuardianSettings.retention``."""
 
 from __future__ import annotations
 
