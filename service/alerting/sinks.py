@@ -1,6 +1,6 @@
 """Where alert state changes go: the ``guardian.alerts`` topic, Alertmanager, a webhook.
 
-Every sink follows the engine's :class:`~service.alerting.engine.AlertSink`
+Every sink follows the engine's :class:`~service.alerting.model.AlertSink`
 protocol and never raises into its caller: a failed delivery is logged,
 counted in ``guardian_alert_deliveries_total{sink,outcome}`` and given up
 after the configured retries, because an alerting outage must not stop the
@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from service.alerting.am_silences import AlertmanagerSilences
-from service.alerting.engine import Alert, AlertChange, AlertSink, SilenceChange, rfc3339
+from service.alerting.model import Alert, AlertChange, AlertSink, SilenceChange, rfc3339
 from service.alerting.settings import AlertingSettings
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from fastapi import Request
 
 if TYPE_CHECKING:
     from detectors.registry import DetectorInfo
-    from service.alerting.engine import Alert, AlertFilter, Matcher, Silence
+    from service.alerting.model import Alert, AlertFilter, Matcher, Silence
     from service.api.auth import Principal
     from service.control.audit import AuditIndex, AuditRecord
     from service.control.document import ConfigDocument

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.alerting.engine import (
+from service.alerting.model import (
     Alert,
     AlertFilter,
     AlertNotFound,
