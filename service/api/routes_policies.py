@@ -25,12 +25,20 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Request
 
 from service.api.auth import Principal, require
 from service.api.context import commit
 from service.api.errors import ApiError, responses
+from service.api.policy_bodies import (
+    POLICY_BODY,
+    Policy,
+    RedactionDryRun,
+    RedactionDryRunResult,
+    RedactionFinding,
+    RetentionDryRun,
+    RetentionDryRunResult,
+)
 from service.api.ports import (
     AlertAdmin,
     ConfigStorePort,
@@ -55,152 +63,6 @@ Store = Annotated[ConfigStorePort, Depends(config_store)]
 DryRuns = Annotated[DryRunner, Depends(dry_runner)]
 Alerts = Annotated[AlertAdmin, Depends(alert_admin)]
 CountOverride = Annotated[Callable[[], None], Depends(override_counter)]
-
-_SAMPLE_EVENT: dict[str, Any] = {
-    "schema_version": 1,
-    "event_id": "7b0c6a9e-5f0e-4f43-9a49-2d2b9c1f6f10",
-    "timestamp": "2026-11-30T12:00:00.123Z",
-    "model": {"name": "credit-risk", "version": "3.2.0"},
-    "inputs": {"features": {"age": 41}, "text": "mail me at jane@example.com"},
-    "outputs": {"prediction": 1, "score": 0.83},
-}
-
-
-class Policy(BaseModel):
-    """A policy in its file format, its version and the config version it belongs to."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "version": "sha256:43d70fc5aca15db1",
-                    "config_version": 3,
-                    "policy": {
-                        "default_class": "standard",
-                        "classes": {"short": {"duration": "7d"}, "standard": {"duration": "30d"}},
-                        "rules": [],
-                    },
-                }
-            ]
-        }
-    )
-
-    version: str = Field(description="The policy's own version (explicit or content hash).")
-    config_version: int
-    policy: dict[str, Any]
-    notes: list[str] = Field(
-        default_factory=list,
-        description=(
-            "What a PUT did beyond storing the body: a new version for changed content "
-            "under an unchanged explicit version, an override of unsafe settings."
-        ),
-    )
-
-
-class RedactionDryRun(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"event": _SAMPLE_EVENT}]}
-    )
-
-    event: dict[str, Any] = Field(description="A sample event; it is not stored or logged.")
-
-
-class RedactionFinding(BaseModel):
-    path: str
-    entity: str
-    operator: str
-    count: int
-
-
-class RedactionDryRunResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "event": {"inputs": {"text": "mail me at <EMAIL_ADDRESS>"}},
-                    "redactions": [
-                        {
-                            "path": "inputs.text",
-                            "entity": "EMAIL_ADDRESS",
-                            "operator": "replace",
-                            "count": 1,
-                        }
-                    ],
-                    "entities": ["EMAIL_ADDRESS"],
-                    "failed": False,
-                    "reason": None,
-                    "policy_version": "cba7bcca72b4",
-                }
-            ]
-        }
-    )
-
-    event: dict[str, Any]
-    redactions: list[RedactionFinding]
-    entities: list[str]
-    failed: bool
-    reason: str | None
-    policy_version: str
-
-
-class RetentionDryRun(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"event": _SAMPLE_EVENT, "entities": ["EMAIL_ADDRESS"]}]},
-    )
-
-    event: dict[str, Any] = Field(description="A sample event; it is not stored or logged.")
-    entities: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Entity types redaction would have found in it.",
-    )
-
-
-class RetentionDryRunResult(BaseModel):
-    model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "class": "short",
-                    "expires_at": "2026-12-07T12:00:00.123Z",
-                    "rule": "pii",
-                    "rule_index": 0,
-                    "retention_ms": 604800000,
-                    "topic": "inference.sanitized.short",
-                    "timestamp": "2026-11-30T12:00:00.123Z",
-                    "policy_version": "sha256:43d70fc5aca15db1",
-                }
-            ]
-        },
-    )
-
-    class_name: str = Field(alias="class")
-    expires_at: str | None
-    rule: str | None
-    rule_index: int | None
-    retention_ms: int
-    topic: str
-    timestamp: str
-    policy_version: str
-
-
-_POLICY_BODY = Body(
-    description="The whole policy in its file format.",
-    openapi_examples={
-        "retention": {
-            "summary": "two classes, PII kept 7 days",
-            "value": {
-                "default_class": "standard",
-                "classes": {"short": {"duration": "7d"}, "standard": {"duration": "30d"}},
-                "rules": [
-                    {"name": "pii", "match": {"entities": {"any_of": ["*"]}}, "class": "short"}
-                ],
-            },
-        }
-    },
-)
 
 
 def _redaction(
@@ -320,7 +182,7 @@ async def put_redaction(
     alerts: Alerts,
     count: CountOverride,
     principal: Annotated[Principal, Depends(require("admin"))],
-    body: Annotated[dict[str, Any], _POLICY_BODY],
+    body: Annotated[dict[str, Any], POLICY_BODY],
 ) -> Policy:
     notes: list[str] = []
     unsafe: list[UnsafeSetting] = []
@@ -399,7 +261,7 @@ async def put_retention(
     alerts: Alerts,
     count: CountOverride,
     principal: Annotated[Principal, Depends(require("admin"))],
-    body: Annotated[dict[str, Any], _POLICY_BODY],
+    body: Annotated[dict[str, Any], POLICY_BODY],
 ) -> Policy:
     notes: list[str] = []
     unsafe: list[UnsafeSetting] = []

@@ -775,6 +775,7 @@ def load_policy(path: Path, *, strict_unreachable: bool = False) -> RetentionPol
 
 def _describe(exc: ValidationError, data: object) -> list[str]:
     """One line per validation error, naming the rule (index and name) where there is one."""
+
     def by_rule(loc: tuple[Any, ...], located: str) -> str:
         if not (len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int)):
             return located
