@@ -4,7 +4,8 @@ Applying a document is two steps so that a bad document changes nothing:
 :func:`prepare` validates every section that differs from what is applied
 (building the typed policies), then :func:`install` swaps them in. Sections
 that did not change are not touched, so detectors keep their state when only a
-policy changes.
+policy changes. The parts are reached through the small Protocols of
+:class:`LiveParts`, never through the whole process.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from detectors.drift import DETECTOR_KINDS
 from detectors.fairness.config import FairnessConfig
-from detectors.fairness.monitor import FairnessMonitor
-from detectors.registry import DetectorRegistry, UnknownDetectorError
+from detectors.registry import DetectorInfo, UnknownDetectorError
 from detectors.specs import DetectorSpecs
 from service.control.document import ConfigDocument, DetectorConfig, utc_now
-from service.control.policies import ConfigInvalid, LivePolicies
+from service.control.policies import ConfigInvalid
 from service.control.signing import ConfigCodec
 from service.control.store import ConfigStore
 from service.metrics import GuardianMetrics
@@ -48,13 +48,53 @@ __all__ = [
 ]
 
 
+class DetectorSpecsHolder(Protocol):
+    """The detectors a document configures (:class:`detectors.registry.DetectorRegistry`)."""
+
+    @property
+    def specs(self) -> DetectorSpecs: ...
+
+    def replace_specs(self, specs: DetectorSpecs) -> None: ...
+
+    def get(self, detector_id: str) -> DetectorInfo: ...
+
+    def patch_params(self, detector_id: str, partial: Mapping[str, Any]) -> DetectorInfo: ...
+
+
+class FairnessConfigHolder(Protocol):
+    """The fairness monitor (:class:`detectors.fairness.monitor.FairnessMonitor`)."""
+
+    @property
+    def config(self) -> FairnessConfig: ...
+
+    def replace_config(self, config: FairnessConfig) -> None: ...
+
+
+class PolicyInstaller(Protocol):
+    """The policies in force, validated and replaced (``service.control.policies.LivePolicies``)."""
+
+    @property
+    def redaction(self) -> RedactionPolicy: ...
+
+    @property
+    def retention(self) -> RetentionPolicy: ...
+
+    def parse_redaction(self, data: Mapping[str, Any]) -> RedactionPolicy: ...
+
+    def parse_retention(self, data: Mapping[str, Any]) -> RetentionPolicy: ...
+
+    def replace_redaction(self, policy: RedactionPolicy) -> None: ...
+
+    async def replace_retention(self, policy: RetentionPolicy) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LiveParts:
     """What a config document changes in this process."""
 
-    policies: LivePolicies
-    detectors: DetectorRegistry
-    fairness: FairnessMonitor
+    policies: PolicyInstaller
+    detectors: DetectorSpecsHolder
+    fairness: FairnessConfigHolder
 
 
 # -- section codecs ----------------------------------------------------------------------------
@@ -128,7 +168,7 @@ class Prepared:
 
 
 def prepare(
-    policies: LivePolicies, doc: ConfigDocument, applied: ConfigDocument | None
+    policies: PolicyInstaller, doc: ConfigDocument, applied: ConfigDocument | None
 ) -> Prepared:
     """Validate what ``doc`` changes relative to ``applied``; raises :class:`ConfigInvalid`."""
     out = Prepared(doc, patches=dict(doc.detectors.patches))
@@ -161,7 +201,9 @@ async def install(parts: LiveParts, prepared: Prepared) -> None:
     reconcile_patches(parts.detectors, prepared.patches)
 
 
-def reconcile_patches(registry: DetectorRegistry, patches: Mapping[str, Mapping[str, Any]]) -> int:
+def reconcile_patches(
+    registry: DetectorSpecsHolder, patches: Mapping[str, Mapping[str, Any]]
+) -> int:
     """Give every detector of this replica that has a patch the patched params.
 
     Idempotent: a detector whose params already agree is left alone (a patch
