@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import KafkaError
 
+from service.backoff import Backoff, Retrying
+from service.kafka.group_offsets import watch_group_offsets
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -106,12 +109,17 @@ class Guardian:
         self._tasks = [
             asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
             asyncio.create_task(self._watch_health(), name="health"),
+            # Lag and stalls from the broker's view, on clients of its own.
+            asyncio.create_task(
+                watch_group_offsets(self.settings.kafka, self.metrics.registry, self._stop),
+                name="group-offsets",
+            ),
         ]
         self._after_start()
         return True
 
     async def _connect(self, stop: asyncio.Event | None) -> bool:
-        delay = 1.0
+        retry = Retrying(Backoff(1.0, 30.0))  # full jitter: replicas do not reconnect in step
         while True:
             try:
                 await self.worker.start()
@@ -120,8 +128,9 @@ class Guardian:
                 await self.worker.close()
                 if stop is None:
                     raise
+                delay = retry.next()
                 log.warning(
-                    "Kafka at %s not reachable (%s); retrying in %.0f s",
+                    "Kafka at %s not reachable (%s); retrying in %.1f s",
                     self.settings.kafka.bootstrap_servers,
                     type(exc).__name__,
                     delay,
@@ -130,7 +139,6 @@ class Guardian:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 if stop.is_set():
                     return False
-                delay = min(delay * 2, 30.0)
 
     async def _watch_health(self) -> None:
         """Feed the alert engine the service's own health every few seconds."""

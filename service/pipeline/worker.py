@@ -31,6 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.producer.transaction_manager import TransactionState
 
+from service.backoff import Backoff, Retrying
 from service.errors import InvalidEvent
 from service.kafka.aiokafka_compat import UndecodableBatch, UndecodableBatches, guard_undecodable
 from service.kafka.clients import (
@@ -140,6 +141,10 @@ class PipelineWorker:
         self.on_undecodable: list[UndecodableHook] = []
         self.topic_mismatches: list[ConfigMismatch] = []
         self._kafka = settings.kafka
+        # Failed polls and failed batch writes are retried after kafka.retry_backoff_s doubling
+        # up to 30 s, with full jitter; a poll that answers (a batch written) resets its count.
+        self._poll_retry = Retrying(Backoff(settings.kafka.retry_backoff_s, 30.0))
+        self._write_retry = Retrying(Backoff(settings.kafka.retry_backoff_s, 30.0))
         self._topics = settings.kafka.topics
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -513,8 +518,9 @@ class PipelineWorker:
                     polled = poll.result()
                 except KafkaError as exc:
                     log.warning("poll failed: %s; retrying", exc)
-                    await asyncio.sleep(self._kafka.retry_backoff_s)
+                    await asyncio.sleep(self._poll_retry.next())
                     continue
+                self._poll_retry.reset()
                 skips = self._judge_undecodable()
                 if not polled and not self.queued and not skips:
                     continue
@@ -606,8 +612,9 @@ class PipelineWorker:
                     if tp in self._assigned:
                         self._consumer.seek(tp, offset)
                 await self._recover_producer()
-                await asyncio.sleep(self._kafka.retry_backoff_s)
+                await asyncio.sleep(self._write_retry.next())
                 return
+            self._write_retry.reset()
             self._release(queued)
             self._committed.update(offsets)
             for b in skipped:
@@ -798,6 +805,24 @@ class PipelineWorker:
         if events or labels:
             m.batch_size.observe(len(events) + len(labels))
             m.observe_processing(len(events) + len(labels), time.perf_counter() - started)
+            # Sizes and reason codes only, never values; INFO when something was rejected.
+            log.log(
+                logging.INFO if rejected else logging.DEBUG,
+                "batch of %d events and %d labels from %d partitions: %d processed, rejected %s",
+                len(events),
+                len(labels),
+                partitions,
+                sum(per_model.values()),
+                dict(rejected) or "none",
+                extra={
+                    "batch_size": len(events) + len(labels),
+                    "events": len(events),
+                    "labels": len(labels),
+                    "partitions": partitions,
+                    "processed": sum(per_model.values()),
+                    "rejected": dict(rejected),
+                },
+            )
         for ctx in events:
             if not ctx.ok:
                 log.debug("rejected %s: %s", ctx.where, ctx.error)
