@@ -61,7 +61,7 @@ async def wait_until(check: Callable[[], bool], within: float = 40.0, what: str 
 class _Capture(BaseHTTPRequestHandler):
     received: list[tuple[str, dict[str, Any]]]
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.received.append((self.path, json.loads(body)))
         self.send_response(200)
@@ -336,11 +336,11 @@ async def test_inhibition_on_a_real_alertmanager(tmp_path: Path) -> None:
 async def test_a_stalled_consumer_pages_from_the_brokers_view(
     tmp_path: Path, kafka_bootstrap: str
 ) -> None:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
 
     settings = make_settings(kafka_bootstrap, kafka={"group_offsets_interval_s": 0.5})
     events = settings.kafka.topics.events
-    guardian = Guardian(settings)
+    guardian = build_guardian(settings)
     await guardian.start()  # connected and subscribed; its pipeline does not run: stalled
     stop_input, resume = asyncio.Event(), asyncio.Event()
 

@@ -86,3 +86,25 @@ def test_schema_command_prints_json_schema() -> None:
     ).stdout
     schemas = json.loads(out)
     assert {"inference_event", "label"} <= schemas.keys()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        # Topics are named by kafka.topics (alerts, sanitized_prefix) only.
+        "GUARDIAN_ALERTING__TOPIC",
+        "GUARDIAN_RETENTION__TOPIC_PREFIX",
+    ],
+)
+def test_settings_without_effect_are_refused_by_name(
+    env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    from service.settings import describe_validation_error
+
+    monkeypatch.setenv(env, "x.")
+    with pytest.raises(ValidationError) as err:
+        GuardianSettings.load()
+    line = describe_validation_error(err.value)
+    assert f"({env}): Extra inputs are not permitted" in line and "x." not in line
