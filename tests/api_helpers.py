@@ -32,7 +32,10 @@ def token_specs() -> list[dict[str, str]]:
 def api_settings(bootstrap: str, **overrides: Any) -> Any:
     auth = {"tokens": token_specs(), "max_failures_per_minute": 1000, **overrides.pop("auth", {})}
     redaction = {"workers": 0, **overrides.pop("redaction", {})}
-    return make_settings(bootstrap, auth=auth, redaction=redaction, **overrides)
+    # The first dry run builds its sandbox engine; on a loaded machine that takes longer
+    # than the shipped 2 s budget, and the route answers 503 (tested on its own).
+    http = {"dry_run_timeout_s": 30.0, **overrides.pop("http", {})}
+    return make_settings(bootstrap, auth=auth, redaction=redaction, http=http, **overrides)
 
 
 def headers(role: str | None) -> dict[str, str]:
