@@ -30,17 +30,17 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.producer.transaction_manager import TransactionState
 
 from service.errors import InvalidEvent
-from service.kafka.aiokafka_compat import UndecodableBatch, UndecodableBatches, guard_undecodable
-from service.kafka.clients import (
-    BatchWriter,
-    MemoPartitioner,
-    common_options,
-    output_codec,
+from service.kafka.aiokafka_compat import (
+    UndecodableBatch,
+    UndecodableBatches,
+    guard_undecodable,
+    leave_group_on_close,
+    transaction_ready,
     wait_after_empty_fetch,
 )
+from service.kafka.clients import BatchWriter, MemoPartitioner, common_options, output_codec
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
@@ -284,7 +284,7 @@ class PipelineWorker:
         if self._consumer is not None and self.settings.replica_id is not None:
             # aiokafka never sends LeaveGroup for a static member (it expects to come back
             # within the session timeout); a stop we chose is a hand-over, so leave.
-            self._consumer._coordinator._group_instance_id = None
+            leave_group_on_close(self._consumer)
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -766,8 +766,7 @@ class PipelineWorker:
         producer = self._producer
         if not self.transactional or producer is None or self._producer_broken:
             return
-        txn = producer._txn_manager
-        if txn is not None and txn.state == TransactionState.READY:
+        if transaction_ready(producer):
             return
         log.warning("the transactional producer is unusable; it is replaced before the next write")
         self._producer_broken = True
