@@ -77,7 +77,7 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from service.kafka.clients import BatchWriter, MemoPartitioner, wait_after_empty_fetch
-    from service.pipeline.worker import OutputRecord
+    from service.pipeline.outputs import OutputRecord
     from service.settings import KafkaSettings
 
     defaults = KafkaSettings()
