@@ -143,11 +143,16 @@ class Guardian:
         self.retain = RetainStage(
             self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
         )
+        # Detector state follows the input partitions (off, with a warning, without a key).
+        self.checkpointer = Checkpointer.from_settings(
+            settings, self.detectors, self.fairness, self.metrics
+        )
         self.stages: list[Stage] = [
             ValidateStage(settings.limits, settings.event_schema.unknown_fields, self.metrics),
             RedactStage(self.redactor, max_depth=settings.limits.max_depth),
             self.retain,
             self.detect,
+            *([self.checkpointer] if self.checkpointer is not None else []),
         ]
         self.worker = PipelineWorker(
             settings,
@@ -157,12 +162,8 @@ class Guardian:
             on_label=self.detect.on_label,
         )
         self.worker.on_undecodable.append(self._alert_undecodable)
-        # Detector state follows the input partitions (off, with a warning, without a key).
-        self.checkpointer = Checkpointer.from_settings(
-            settings, self.worker, self.detectors, self.fairness, self.metrics
-        )
         if self.checkpointer is not None:
-            self.checkpointer.attach()
+            self.checkpointer.attach(self.worker)
         # The alert sink writes to the pipeline's alerts topic (one name for both settings).
         alerting = settings.alerting.model_copy(update={"topic": settings.kafka.topics.alerts})
         not_pushed = {n.value for n in self.alerts.rules.rules} - (

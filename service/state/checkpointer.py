@@ -4,8 +4,8 @@ Events are keyed by model name, so each model lives on one input partition
 and one replica owns its drift detectors and fairness window. This module
 keeps that state with the partition:
 
-- it tracks which models were seen on which input partition (it runs as the
-  last stage of the chain, so it sees what the detectors saw);
+- it tracks which models were seen on which input partition (it is the last
+  stage of the chain, so it sees what the detectors saw);
 - every ``checkpoint_interval_s`` (checked before a batch commits) it queues
   one signed checkpoint per detector (key: detector id) and per fairness
   window (key: ``fairness/<model>``) with :meth:`PipelineWorker.enqueue`, so
@@ -46,7 +46,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -58,9 +58,12 @@ from service.errors import ConfigError
 from service.kafka.clients import common_options
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
-from service.pipeline.worker import OutputRecord, PipelineWorker
+from service.pipeline.outputs import OutputRecord
 from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
+
+if TYPE_CHECKING:
+    from service.pipeline.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +87,6 @@ class Checkpointer:
     ----------
     settings
         Process settings (topics, interval, Kafka options).
-    worker
-        The pipeline worker whose hooks and output queue are used.
     registry, fairness
         The state being kept.
     metrics
@@ -95,10 +96,10 @@ class Checkpointer:
 
     Examples
     --------
-    >>> cp = Checkpointer.from_settings(  # doctest: +SKIP
-    ...     settings, worker, registry, fairness, metrics)
-    >>> if cp is not None:  # doctest: +SKIP
-    ...     cp.attach()
+    >>> cp = Checkpointer.from_settings(settings, registry, fairness, metrics)  # doctest: +SKIP
+    >>> stages = [validate, redact, retain, detect, cp]  # doctest: +SKIP
+    >>> worker = PipelineWorker(settings, metrics, stages)  # doctest: +SKIP
+    >>> cp.attach(worker)  # doctest: +SKIP
     """
 
     name = "checkpoint"
@@ -106,14 +107,14 @@ class Checkpointer:
     def __init__(
         self,
         settings: GuardianSettings,
-        worker: PipelineWorker,
         registry: DetectorRegistry,
         fairness: FairnessMonitor,
         metrics: GuardianMetrics,
         codec: CheckpointCodec,
     ) -> None:
         self.settings = settings
-        self.worker = worker
+        #: The worker whose stage this is (set by :meth:`attach`).
+        self.worker: PipelineWorker | None = None
         self.registry = registry
         self.fairness = fairness
         self.metrics = metrics
@@ -138,7 +139,6 @@ class Checkpointer:
     def from_settings(
         cls,
         settings: GuardianSettings,
-        worker: PipelineWorker,
         registry: DetectorRegistry,
         fairness: FairnessMonitor,
         metrics: GuardianMetrics,
@@ -162,14 +162,21 @@ class Checkpointer:
             codec = CheckpointCodec(key.get_secret_value().encode(), verify_keys=previous)
         except ValueError as exc:
             raise ConfigError(f"state.signing_key / previous_signing_keys: {exc}") from None
-        return cls(settings, worker, registry, fairness, metrics, codec)
+        return cls(settings, registry, fairness, metrics, codec)
 
-    def attach(self) -> None:
-        """Join the worker: last stage of the chain, commit and rebalance hooks."""
-        self.worker.stages.append(self)
-        self.worker.before_commit.append(self._before_commit)
-        self.worker.on_revoked.append(self._on_revoked)
-        self.worker.on_assigned.append(self._on_assigned)
+    def attach(self, worker: PipelineWorker) -> None:
+        """Take the commit and rebalance hooks of the worker whose last stage this is."""
+        if not worker.stages or worker.stages[-1] is not self:
+            raise ValueError("the checkpointer must be the last stage of the worker's chain")
+        self.worker = worker
+        worker.before_commit.append(self._before_commit)
+        worker.on_revoked.append(self._on_revoked)
+        worker.on_assigned.append(self._on_assigned)
+
+    @property
+    def _worker(self) -> PipelineWorker:
+        assert self.worker is not None, "attach() first"
+        return self.worker
 
     # ------------------------------------------------------------------ tracking (a stage)
     async def process(self, batch: list[EventContext]) -> None:
@@ -232,7 +239,7 @@ class Checkpointer:
             )
             self.metrics.checkpoints.labels("too_large").inc()
             return 0
-        self.worker.enqueue(
+        self._worker.enqueue(
             OutputRecord(
                 self._state_topic,
                 value,
@@ -280,7 +287,7 @@ class Checkpointer:
 
     async def _still_ours(self, partition: int) -> bool:
         """True when nobody else committed this partition since we last did."""
-        committed = await self.worker.committed_offset(
+        committed = await self._worker.committed_offset(
             TopicPartition(self._events_topic, partition)
         )
         return committed is not None and committed == self.next_offset.get(partition)
@@ -296,7 +303,7 @@ class Checkpointer:
 
     async def _learn_state_partitions(self) -> None:
         try:
-            parts = await self.worker.producer.partitions_for(self._state_topic)
+            parts = await self._worker.producer.partitions_for(self._state_topic)
         except KafkaError as exc:
             log.warning("state topic metadata unavailable: %s", exc)
             return
