@@ -24,7 +24,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.kafka.broker import LocalBroker
+from service.kafka.broker import LocalBroker, local_broker_env
 
 DEMO_TOKEN = "demo-admin-token"  # noqa: S105 - a documented demo credential for localhost only
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +179,8 @@ def main() -> int:
             ),
             "PYTHONPATH": str(ROOT),
         }
+        if broker is not None:  # the local-broker profile, unless set explicitly
+            env = {**local_broker_env(), **env}
         guardian_log = workdir / "guardian.log"
         _say("Starting Guardian ...")
         with guardian_log.open("wb") as log:
