@@ -39,7 +39,6 @@ from service.kafka.aiokafka_compat import (
     wait_after_empty_fetch,
 )
 from service.kafka.factory import AiokafkaClients, PipelineClients, close_client
-from service.kafka.factory import transactional_id as _transactional_id
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.assignment import Assignment
@@ -175,15 +174,6 @@ class PipelineWorker:
             self._admin, [*inputs, *self.topic_specs, *extra]
         )
         return self.topic_mismatches
-
-    @property
-    def transactional_id(self) -> str:
-        """The output producer's id (:func:`service.kafka.factory.transactional_id`)."""
-        return _transactional_id(self.settings)
-
-    @property
-    def transactional(self) -> bool:
-        return self.delivery.transactional
 
     @property
     def admin(self) -> Any:
