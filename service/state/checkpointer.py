@@ -48,19 +48,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from detectors.fairness.monitor import STATE_VERSION as FAIRNESS_STATE_VERSION
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.registry import DetectorRegistry
 from service.errors import ConfigError
-from service.kafka.clients import common_options
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
 from service.pipeline.outputs import OutputRecord
 from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
+from service.state.reader import read_latest
 
 if TYPE_CHECKING:
     from service.pipeline.worker import PipelineWorker
@@ -313,10 +313,13 @@ class Checkpointer:
     async def restore(self, partitions: set[int], timeout_s: float = 30.0) -> RestoreReport:
         """Read the state topic to its end and restore the models of input ``partitions``."""
         report = RestoreReport()
-        latest, newest_read = await self._read_latest(partitions, timeout_s)
+        n_state = self._state_partitions
+        wanted = sorted({p % n_state for p in partitions}) if n_state else []
+        latest, newest_read = await read_latest(
+            self.settings.kafka, self._state_topic, wanted, self.codec, timeout_s
+        )
         drift: dict[str, dict[str, Any]] = {}
         fairness_models: dict[str, Any] = {}
-        n_state = self._state_partitions
         for (state_partition, key), (value, headers) in latest.items():
             report.records += 1
             try:
@@ -376,67 +379,3 @@ class Checkpointer:
             len(report.refused),
         )
         return report
-
-    async def _read_latest(
-        self, partitions: set[int], timeout_s: float
-    ) -> tuple[
-        dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]],
-        dict[tuple[int, bytes], Checkpoint],
-    ]:
-        """Latest record per (state partition, key) for input ``partitions``, read to the end,
-        and the newest *verified* checkpoint read per key (to spot a replayed latest record).
-
-        Compaction keeps the latest record per key *per partition*, so that is
-        the unit: a checkpoint belongs to state partition ``input % n``. The
-        latest record is the candidate (as it would be after compaction); the
-        others are only verified to learn how far that key's state had got.
-        """
-        n_state = self._state_partitions
-        wanted = sorted({p % n_state for p in partitions}) if n_state else []
-        newest: dict[tuple[int, bytes], Checkpoint] = {}
-        if not wanted:
-            return {}, newest
-        tps = [TopicPartition(self._state_topic, p) for p in wanted]
-        consumer = AIOKafkaConsumer(
-            **common_options(self.settings.kafka),
-            client_id=f"{self.settings.kafka.client_id}-state",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # Checkpoints of an aborted transaction must never come back.
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=self.settings.kafka.max_partition_fetch_bytes,
-        )
-        latest: dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]] = {}
-        await consumer.start()
-        try:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                positions = [await consumer.position(tp) for tp in tps]
-                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                    break
-                polled = await consumer.getmany(*tps, timeout_ms=200, max_records=5000)
-                for tp, messages in polled.items():
-                    for m in messages:
-                        if m.key is None:
-                            continue
-                        slot = (tp.partition, m.key)
-                        if m.value is None:  # tombstone
-                            latest.pop(slot, None)
-                            continue
-                        latest[slot] = (m.value, list(m.headers))
-                        try:
-                            cp = self.codec.decode(m.key, m.value, m.headers)
-                        except CheckpointRefused:
-                            continue  # counted only if it is the latest (in restore)
-                        held = newest.get(slot)
-                        if held is None or held.is_older_than(cp):
-                            newest[slot] = replace(cp, state={})
-            else:
-                log.warning("reading the state topic timed out; restoring what was read")
-        finally:
-            await consumer.stop()
-        return latest, newest
