@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_TOOLS := kcat prometheus promtool prometheus-alertmanager amtool chromium
 
-.PHONY: install tools demo test test-fast lint typecheck bench clean
+.PHONY: install tools demo test test-fast lint typecheck bench clean lock
 
 install: $(VENV)/.installed
 
@@ -53,3 +53,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .broker .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# requirements/lock.txt: the image's runtime dependencies pinned with sha256 hashes (the
+# Dockerfile installs them with --require-hashes). Rerun after changing pyproject.toml's
+# dependencies; tests/test_dockerfile.py fails while the two disagree.
+lock: install
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \
+	  --output-file requirements/lock.txt pyproject.toml

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -16,16 +16,10 @@ from pydantic import ValidationError
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # At DEBUG these log the text being analysed; never let them.
-    # httpx logs full URLs (which may carry credentials) at INFO.
-    for noisy in ("presidio-analyzer", "presidio-anonymizer", "aiokafka", "uvicorn.error", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
+def _configure_logging(level: str, fmt: Literal["text", "json"] = "text") -> None:
+    from service.logs import configure_logging
+
+    configure_logging(level, fmt)
 
 
 def _load_settings(config: Path | None):  # type: ignore[no-untyped-def]
@@ -47,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load_settings(args.config)
     if settings is None:
         return 2
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log.format)
     try:
         return asyncio.run(serve(settings))
     except ConfigError as exc:

@@ -24,9 +24,11 @@ from service.alerting.engine import AlertEngine
 from service.alerting.rules import load_rules
 from service.alerting.sinks import build_sinks
 from service.api.app import create_app
+from service.backoff import Backoff, Retrying
 from service.control.live import store_for
 from service.errors import ConfigError
 from service.kafka.aiokafka_compat import UndecodableBatch
+from service.kafka.group_offsets import watch_group_offsets
 from service.kafka.topics import TopicSpec
 from service.metrics import GuardianMetrics
 from service.overrides import PolicyOverride, UnsafePolicy, UnsafeSetting, check_override
@@ -239,7 +241,7 @@ class Guardian:
         ``stop`` is set; returns False in the latter case. Without it, the error is raised.
         """
         await self.redactor.start()
-        delay = 1.0
+        retry = Retrying(Backoff(1.0, 30.0))  # full jitter: replicas do not reconnect in step
         while True:
             try:
                 await self.worker.start()
@@ -248,8 +250,9 @@ class Guardian:
                 await self.worker.close()
                 if stop is None:
                     raise
+                delay = retry.next()
                 log.warning(
-                    "Kafka at %s not reachable (%s); retrying in %.0f s",
+                    "Kafka at %s not reachable (%s); retrying in %.1f s",
                     self.settings.kafka.bootstrap_servers,
                     type(exc).__name__,
                     delay,
@@ -258,7 +261,6 @@ class Guardian:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 if stop.is_set():
                     return False
-                delay = min(delay * 2, 30.0)
         await self.control.start()  # adopts the newest shared config before processing starts
         self.report_topic_mismatches()
         await self.alerts.start()
@@ -266,6 +268,11 @@ class Guardian:
         self._tasks = [
             asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
             asyncio.create_task(self._watch_health(), name="health"),
+            # Lag and stalls from the broker's view, on clients of its own (issue 18).
+            asyncio.create_task(
+                watch_group_offsets(self.settings.kafka, self.metrics.registry, self._stop),
+                name="group-offsets",
+            ),
         ]
         return True
 

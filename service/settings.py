@@ -140,6 +140,15 @@ class KafkaSettings(_Section):
             "to back"
         ),
     )
+    group_offsets_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        le=3600,
+        description=(
+            "how often end and committed offsets of the group are read from the broker "
+            "(lag in messages and seconds, input rate, stall alerts); 0 turns it off"
+        ),
+    )
     topics: TopicSettings = TopicSettings()
 
     @field_validator("compression_type", mode="before")
@@ -274,6 +283,13 @@ class FairnessSettings(_Section):
     config_file: Path = Path("config/fairness.yaml")
 
 
+class LogSettings(_Section):
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description="text lines, or one JSON object per line (with the API request id)",
+    )
+
+
 class GuardianSettings(BaseSettings):
     """Every setting of one Guardian process."""
 
@@ -303,6 +319,7 @@ class GuardianSettings(BaseSettings):
     fairness: FairnessSettings = FairnessSettings()
     alerting: AlertingSettings = AlertingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log: LogSettings = LogSettings()
     #: Stable name of this replica (e.g. the pod name). Used as the consumer group instance id
     #: (static membership) and in the transactional id; None = dynamic membership.
     replica_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")

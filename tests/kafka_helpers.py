@@ -123,7 +123,7 @@ def process_log(proc: subprocess.Popen[bytes]) -> str:
     return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
-async def wait_ready(port: int, timeout_s: float = 30.0) -> None:
+async def wait_ready(port: int, timeout_s: float = 90.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s

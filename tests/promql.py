@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry
 
+from service.kafka.group_offsets import GroupOffsetMetrics
 from service.metrics import GuardianMetrics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,9 @@ def metric_names(expr: str) -> set[str]:
 
 def exported_names(registry: CollectorRegistry | None = None) -> set[str]:
     """Every series name Guardian's registry can expose (suffixes included)."""
-    registry = registry if registry is not None else GuardianMetrics().registry
+    if registry is None:
+        registry = GuardianMetrics().registry
+        GroupOffsetMetrics(registry)  # the broker's-view lag monitor of every replica
     names: set[str] = set()
     for family in registry.collect():
         if family.type == "counter":

@@ -33,7 +33,7 @@ async def test_schemathesis_finds_no_server_error(kafka_bootstrap: str, tmp_path
         GUARDIAN_REDACTION__WORKERS="0",
     )
     try:
-        await wait_ready(settings.http.port, timeout_s=30)
+        await wait_ready(settings.http.port)
         run = await asyncio.to_thread(
             subprocess.run,
             [

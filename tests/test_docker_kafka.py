@@ -56,7 +56,7 @@ def real_kafka() -> Iterator[str]:
         pytest.skip(reason)
     from testcontainers.kafka import KafkaContainer
 
-    with KafkaContainer("apache/kafka:3.8.0").with_kraft() as kafka:
+    with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
         yield kafka.get_bootstrap_server()
 
 

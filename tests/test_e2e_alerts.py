@@ -132,7 +132,7 @@ async def test_drift_alert_fires_in_prometheus_and_alertmanager_then_resolves(
         alertmanager=am,
     ) as prom:
         try:
-            await wait_ready(port, timeout_s=30)
+            await wait_ready(port)
             await _drift_fires_and_resolves(prom, am, kafka_bootstrap, settings)
             async with httpx.AsyncClient() as client:
                 exposition = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text

@@ -11,7 +11,10 @@ at a local capture server. What is checked is what on-call would see:
   label; a model whose group has 3 events (Fairlearn ratio 0) raises nothing;
 - drift arrives once, from the engine (no Prometheus copy);
 - inhibition: Kafka unreachable on a replica mutes its job's silent-model and
-  lag alerts (not another job's), and the redaction page mutes the warning.
+  lag alerts (not another job's), and the redaction page mutes the warning;
+- a stalled consumer pages: a real Guardian whose pipeline does not run, while
+  input keeps arriving, raises GuardianConsumerStalled from the broker's view of
+  its group (service/kafka/group_offsets.py), which clears once the pipeline runs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -37,6 +41,7 @@ from detectors.results import DriftResult
 from service.alerting import AlertEngine, AlertRules
 from service.alerting.sinks import AlertmanagerSink
 from service.metrics import GuardianMetrics
+from tests.kafka_helpers import make_settings, produce
 from tests.promql import PROJECT_ROOT, RULES_DIR
 from tests.promstack import free_port, running_alertmanager, running_prometheus
 
@@ -324,3 +329,69 @@ async def test_inhibition_on_a_real_alertmanager(tmp_path: Path) -> None:
         finally:
             stop.set()
             await task
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+async def test_a_stalled_consumer_pages_from_the_brokers_view(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    from service.runtime import Guardian
+
+    settings = make_settings(kafka_bootstrap, kafka={"group_offsets_interval_s": 0.5})
+    events = settings.kafka.topics.events
+    guardian = Guardian(settings)
+    await guardian.start()  # connected and subscribed; its pipeline does not run: stalled
+    stop_input, resume = asyncio.Event(), asyncio.Event()
+
+    async def input_arrives() -> None:
+        while not stop_input.is_set():
+            await produce(kafka_bootstrap, events, [b"{}"] * 20, key=b"m")
+            await asyncio.sleep(0.3)
+
+    feeder = asyncio.create_task(input_arrives())
+    pipeline: asyncio.Task[None] | None = None
+    try:
+        with (
+            webhook_capture() as (capture_url, received),
+            serving(guardian.metrics.registry) as target,
+            running_alertmanager(tmp_path, shipped_alertmanager_config(capture_url)) as am,
+            running_prometheus(
+                tmp_path,
+                targets=[target],
+                rule_files=fast_rules(tmp_path / "rules"),
+                alertmanager=am,
+            ) as prom,
+        ):
+
+            def stalled() -> list[dict[str, Any]]:
+                return [
+                    a
+                    for a in am_alerts(am.url)
+                    if a["labels"]["alertname"] == "GuardianConsumerStalled"
+                ]
+
+            await wait_until(lambda: bool(stalled()), within=90, what="stall alert")
+            (alert,) = stalled()
+            assert alert["labels"]["topic"] == events
+            assert alert["labels"]["severity"] == "critical"
+            await wait_until(
+                lambda: any(
+                    a["labels"]["alertname"] == "GuardianConsumerStalled"
+                    for path, body in list(received)
+                    if path == "/page"
+                    for a in body["alerts"]
+                ),
+                what="stall paged",
+            )
+            # The pipeline runs: commits resume and the rule stops firing.
+            pipeline = asyncio.create_task(guardian.worker.run(resume))
+            query = 'ALERTS{alertname="GuardianConsumerStalled", alertstate="firing"}'
+            await wait_until(lambda: not prom.query(query), within=90, what="stall cleared")
+    finally:
+        stop_input.set()
+        resume.set()
+        await feeder
+        if pipeline is not None:
+            await asyncio.wait_for(pipeline, timeout=10)
+        await guardian.close()

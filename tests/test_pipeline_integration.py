@@ -137,16 +137,14 @@ async def test_sigterm_exits_zero_within_ten_seconds(kafka_bootstrap: str) -> No
         await wait_ready(settings.http.port)
         await produce(kafka_bootstrap, settings.kafka.topics.events, demo_records(2000, seed=9))
         await asyncio.sleep(0.5)
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
+        # The contract: a SIGTERM'd Guardian exits within its 10 s drain budget.
         code = proc.wait(timeout=10)
-        elapsed = time.monotonic() - started
     finally:
         if proc.poll() is None:
             proc.kill()
     stderr = process_log(proc)
     assert code == 0, stderr
-    assert elapsed < 10
     assert "Traceback" not in stderr
 
 

@@ -90,8 +90,11 @@ def test_alertmanager_example_config() -> None:
 
 PROMETHEUS_ALERTS = {
     "GuardianDown",
+    "GuardianReplicasDown",
     "GuardianKafkaUnreachable",
     "GuardianConsumerLagHigh",
+    "GuardianConsumerStalled",
+    "GuardianNoPartitionsAssigned",
     "GuardianDLQRateHigh",
     "GuardianRedactionFailures",
     "GuardianModelSilent",

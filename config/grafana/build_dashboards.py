@@ -34,9 +34,12 @@ Panel = dict[str, Any]
 RUNBOOKS = (
     "GuardianDown",
     "GuardianKafkaUnreachable",
+    "GuardianConsumerStalled",
+    "GuardianNoPartitionsAssigned",
     "GuardianRedactionFailures",
     "GuardianUndecodableBatch",
     "GuardianConsumerLagHigh",
+    "GuardianReplicasDown",
     "GuardianDLQRateHigh",
     "GuardianModelSilent",
     "GuardianAlertDeliveryFailing",
@@ -331,9 +334,40 @@ def sre() -> dict[str, Any]:
                     "GuardianConsumerLagHigh at 10000 for 5m.",
                 ),
                 stat(
+                    "Lag (oldest unprocessed event)",
+                    "max(job_topic:guardian_group_lag_seconds:max)",
+                    steps("green", (60, "yellow"), (300, "red")),
+                    unit="s",
+                    description="Broker's view: age of the record at the group's committed "
+                    "offset (service/kafka/group_offsets.py); keeps growing when the consumer "
+                    "stalls.",
+                ),
+                stat(
                     "Alerts firing",
                     'count(ALERTS{alertname=~"Guardian.*", alertstate="firing"})',
                     ZERO_IS_GOOD,
+                ),
+            ],
+            [
+                series(
+                    "Input vs committed rate (broker)",
+                    [
+                        ("sum(job_topic:guardian_input_messages:rate5m)", "appended to input"),
+                        (
+                            "sum(job_topic:guardian_group_committed_messages:rate5m)",
+                            "committed by the group",
+                        ),
+                    ],
+                    "ops",
+                    description="From end and committed offsets read on the broker: input "
+                    "that grows while commits stay flat is a stalled consumer "
+                    "(GuardianConsumerStalled).",
+                ),
+                series(
+                    "Lag by topic (broker, seconds)",
+                    [("max by (topic) (job_topic:guardian_group_lag_seconds:max)", "{{topic}}")],
+                    "s",
+                    thresholds=steps("green", (300, "red")),
                 ),
             ],
             [

@@ -24,6 +24,7 @@ import orjson
 from service.alerting.am_silences import AlertmanagerSilences
 from service.alerting.engine import Alert, AlertChange, AlertSink, SilenceChange, rfc3339
 from service.alerting.settings import AlertingSettings
+from service.backoff import Backoff
 
 if TYPE_CHECKING:
     from service.metrics import GuardianMetrics
@@ -89,7 +90,7 @@ class KafkaAlertSink:
 
 
 class _HttpSink:
-    """POST JSON with retries and capped exponential backoff; never raises."""
+    """POST JSON with retries (capped exponential backoff, full jitter); never raises."""
 
     name = "http"
 
@@ -104,12 +105,13 @@ class _HttpSink:
         timeout_seconds: float = 5.0,
         headers: dict[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.url = url
         self._metrics = metrics
         self._retries = retries
-        self._backoff = backoff_seconds
-        self._backoff_max = backoff_max_seconds
+        # Full jitter: replicas that lost the receiver together do not retry in lock step.
+        self._delays = backoff or Backoff(backoff_seconds, backoff_max_seconds)
         self._timeout = timeout_seconds
         self._headers = headers or {}
         self._client = client
@@ -134,7 +136,7 @@ class _HttpSink:
         for attempt in range(self._retries + 1):
             if attempt:
                 _count(self._metrics, self.name, "retried")
-                await asyncio.sleep(min(self._backoff * 2 ** (attempt - 1), self._backoff_max))
+                await asyncio.sleep(self._delays.delay(attempt - 1))
             try:
                 response = await self._client.post(self.url, content=content, headers=headers)
             except httpx.HTTPError as exc:

@@ -9,7 +9,9 @@ and after.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request, Response
 
+from service import logs
 from service.api.auth import Principal
 from service.api.errors import ApiError, invalid
 from service.control.audit import AuditRecord
@@ -26,6 +29,8 @@ from service.control.store import ConfigStore, StaleWrite
 
 if TYPE_CHECKING:
     from service.runtime import Guardian
+
+log = logging.getLogger("service.api")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -41,9 +46,38 @@ def install_request_ids(app: FastAPI) -> None:
         given = request.headers.get(REQUEST_ID_HEADER)
         rid = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
         request.state.request_id = rid
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = rid
+        token = logs.request_id.set(rid)  # log lines of this request carry it
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+            response.headers[REQUEST_ID_HEADER] = rid
+            log_request(request, response.status_code, started)
+        finally:
+            logs.request_id.reset(token)
         return response
+
+
+#: Probes and scrapes: logged at DEBUG only (one line per scrape would drown the rest).
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def log_request(request: Request, status: int, started: float) -> None:
+    """One line per API request: method, route template (never the path's values), status."""
+    route = getattr(request.scope.get("route"), "path", None) or "<unmatched>"
+    level = logging.DEBUG if request.url.path in _QUIET_PATHS else logging.INFO
+    log.log(
+        level,
+        "%s %s %d",
+        request.method,
+        route,
+        status,
+        extra={
+            "method": request.method,
+            "route": route,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
 
 
 def guardian_of(request: Request) -> Guardian:

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from service.backoff import Backoff, Retrying
 from service.control.audit import AuditIndex, AuditRecord
 from service.control.document import CURRENT_KEY, ConfigDocument, history_key
 from service.control.signing import ConfigCodec, ConfigRefused, RefusalReason, ReplayGuard
@@ -253,6 +254,7 @@ class ConfigStore:
     async def _follow(self) -> None:
         assert self._consumer is not None
         last_idle = 0.0
+        retry = Retrying(Backoff(0.5, 10.0))  # full jitter: replicas do not poll in step
         while True:
             if self._on_idle is not None and time.monotonic() - last_idle >= 1.0:
                 last_idle = time.monotonic()
@@ -264,8 +266,9 @@ class ConfigStore:
                 batches = await self._consumer.getmany(timeout_ms=self._poll_ms)
             except KafkaError as exc:
                 log.warning("config: poll failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
+                await asyncio.sleep(retry.next())
                 continue
+            retry.reset()
             newest: ConfigDocument | None = None
             for tp, records in batches.items():
                 for record in records:

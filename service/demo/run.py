@@ -26,8 +26,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.kafka.broker import LocalBroker, local_broker_env
 
+# The local broker keeps every record in memory and in one file it rewrites, so the
+# publisher stops after this many events (10 minutes at 300/s, well past the drift and
+# bias at event 6,000): a demo left running all afternoon stays within about 1 GB.
+# DEMO_EVENTS=0 publishes until Ctrl-C.
+DEMO_EVENTS = int(os.environ.get("DEMO_EVENTS", "180000"))
+DEMO_RATE = 300
 DEMO_TOKEN = "demo-admin-token"  # noqa: S105 - a documented demo credential for localhost only
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"
 
 
 def _say(text: str) -> None:
@@ -210,7 +220,9 @@ def main() -> int:
                         "--bootstrap-servers",
                         bootstrap,
                         "--rate",
-                        "300",
+                        str(DEMO_RATE),
+                        "--count",
+                        str(DEMO_EVENTS),
                         "--drift-at",
                         "6000",
                         "--bias-at",
@@ -244,10 +256,18 @@ def main() -> int:
             "The publisher sends 300 events/s across three models; PII in prompts is redacted,\n"
             "income drifts by 2 sigma and the credit model turns biased against gender=f after\n"
             "event 6,000 (about 20 s in): watch the drift and fairness lines and the alerts.\n"
-            "Ctrl-C stops everything.\n"
+            + (
+                f"The publisher stops after {DEMO_EVENTS:,} events (about"
+                f" {_duration(DEMO_EVENTS / DEMO_RATE)}) so the local broker's data stays"
+                " bounded;\nGuardian keeps running. DEMO_EVENTS=0 publishes until Ctrl-C.\n"
+                if DEMO_EVENTS
+                else ""
+            )
+            + "Ctrl-C stops everything.\n"
         )
         started = time.monotonic()
         shown_samples = False
+        publisher_done = False
         while not stopping:
             for _ in range(10):
                 if stopping:
@@ -256,6 +276,9 @@ def main() -> int:
             if procs[0].poll() is not None and not stopping:
                 _say(f"Guardian exited ({procs[0].returncode}); its log: {guardian_log}")
                 return 1
+            if not publisher_done and procs[1].poll() is not None:
+                publisher_done = True
+                _say(f"The publisher has stopped ({procs[1].returncode}); Guardian keeps running.")
             if not stopping:
                 _summary(port, started)
                 if not shown_samples and time.monotonic() - started > 8:

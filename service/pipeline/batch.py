@@ -142,6 +142,24 @@ class BatchMetrics:
         if events or labels:
             m.batch_size.observe(len(events) + len(labels))
             m.observe_processing(len(events) + len(labels), time.perf_counter() - started)
+            # Sizes and reason codes only, never values; INFO when something was rejected.
+            log.log(
+                logging.INFO if rejected else logging.DEBUG,
+                "batch of %d events and %d labels from %d partitions: %d processed, rejected %s",
+                len(events),
+                len(labels),
+                partitions,
+                sum(per_model.values()),
+                dict(rejected) or "none",
+                extra={
+                    "batch_size": len(events) + len(labels),
+                    "events": len(events),
+                    "labels": len(labels),
+                    "partitions": partitions,
+                    "processed": sum(per_model.values()),
+                    "rejected": dict(rejected),
+                },
+            )
         for ctx in events:
             if not ctx.ok:
                 log.debug("rejected %s: %s", ctx.where, ctx.error)

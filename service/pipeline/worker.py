@@ -33,6 +33,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from service.backoff import Backoff, Retrying
 from service.kafka.aiokafka_compat import (
     UndecodableBatch,
     leave_group_on_close,
@@ -109,6 +110,10 @@ class PipelineWorker:
         self.before_commit: list[Callable[[], Awaitable[None]]] = []
         self.topic_mismatches: list[ConfigMismatch] = []
         self._kafka = settings.kafka
+        # Failed polls and failed batch writes are retried after kafka.retry_backoff_s doubling
+        # up to 30 s, with full jitter; a poll that answers (a batch written) resets its count.
+        self._poll_retry = Retrying(Backoff(settings.kafka.retry_backoff_s, 30.0))
+        self._write_retry = Retrying(Backoff(settings.kafka.retry_backoff_s, 30.0))
         self._topics = settings.kafka.topics
         self._clients: PipelineClients = clients or AiokafkaClients(settings)
         self._consumer: Any = None
@@ -320,8 +325,9 @@ class PipelineWorker:
                     polled = poll.result()
                 except KafkaError as exc:
                     log.warning("poll failed: %s; retrying", exc)
-                    await asyncio.sleep(self._kafka.retry_backoff_s)
+                    await asyncio.sleep(self._poll_retry.next())
                     continue
+                self._poll_retry.reset()
                 skips = self.gate.judge(self.assignment.owned)
                 if not polled and not self.outputs and not skips:
                     continue
@@ -380,8 +386,9 @@ class PipelineWorker:
                     if tp in owned:
                         self._consumer.seek(tp, offset)
                 await self.delivery.recover()
-                await asyncio.sleep(self._kafka.retry_backoff_s)
+                await asyncio.sleep(self._write_retry.next())
                 return
+            self._write_retry.reset()
             self.outputs.release(taken)
             for b in skipped:
                 log.error("skipped %s: cannot be decoded (%s)", b.where, b.error)
