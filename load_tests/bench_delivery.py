@@ -31,7 +31,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from service.kafka.broker import LocalBroker
+from service.kafka.broker import LOCAL_BROKER_KAFKA, LocalBroker
 from service.settings import GuardianSettings
 
 MODES = ("at_least_once", "exactly_once")
@@ -62,6 +62,7 @@ def _settings(bootstrap: str, delivery: str, max_batch: int) -> GuardianSettings
         None,
         kafka={
             "bootstrap_servers": bootstrap,
+            **LOCAL_BROKER_KAFKA,  # it always runs on the local broker
             "group_id": f"bench-{tag}",
             "delivery": delivery,
             "poll_timeout_ms": 100,

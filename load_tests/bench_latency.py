@@ -72,7 +72,7 @@ async def _publish(
     from aiokafka import AIOKafkaProducer
 
     from service.kafka.clients import BatchWriter, MemoPartitioner
-    from service.pipeline.worker import OutputRecord
+    from service.pipeline.outputs import OutputRecord
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
     await producer.start()

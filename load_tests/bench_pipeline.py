@@ -16,8 +16,8 @@ gets a fresh local broker (noida-db slows down as its one-file state grows):
   baseline): the same relay with Guardian's own I/O tuning: outputs written with
   :class:`service.kafka.clients.BatchWriter` (one record batch per partition,
   ``kafka.max_batch_bytes``) and the consumer waiting
-  ``kafka.empty_fetch_backoff_ms`` after an empty fetch. It shows how much of
-  Guardian's ratio comes from cheaper I/O rather than a cheap pipeline;
+  ``kafka.empty_fetch_backoff_ms`` after an empty fetch (the local-broker profile's 5 ms).
+  It shows how much of Guardian's ratio comes from cheaper I/O rather than a cheap pipeline;
 - *guardian*: an in-process :class:`service.runtime.Guardian` with the default
   config: validation, the redaction policy, retention, every default drift
   detector, fairness, label join, alerts, metrics, and per-class output.
@@ -77,7 +77,7 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from service.kafka.clients import BatchWriter, MemoPartitioner, wait_after_empty_fetch
-    from service.pipeline.worker import OutputRecord
+    from service.pipeline.outputs import OutputRecord
     from service.settings import KafkaSettings
 
     defaults = KafkaSettings()
@@ -104,7 +104,7 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
     await consumer.start()
     writer = BatchWriter(MemoPartitioner(), 1_048_576)
     if tuned:
-        wait_after_empty_fetch(consumer, defaults.empty_fetch_backoff_ms)
+        wait_after_empty_fetch(consumer, harness.fetch_backoff_ms())
     stop = _stop_event()
     await _until(lambda: bool(consumer.assignment()))
     print("READY", flush=True)

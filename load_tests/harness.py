@@ -147,10 +147,22 @@ class BenchBroker:
             self._local.stop()
 
 
+def fetch_backoff_ms() -> int:
+    """``kafka.empty_fetch_backoff_ms`` for the broker in use: the local-broker profile's, or 0."""
+    from service.kafka.broker import LOCAL_BROKER_KAFKA
+
+    return (
+        0
+        if os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
+        else LOCAL_BROKER_KAFKA["empty_fetch_backoff_ms"]
+    )
+
+
 def unique_kafka(bootstrap: str, tag: str | None = None, partitions: int = 6) -> dict[str, Any]:
     """Kafka settings (``GuardianSettings.kafka``) with topic and group names no run shares."""
     tag = tag or uuid.uuid4().hex[:10]
     return {
+        "empty_fetch_backoff_ms": fetch_backoff_ms(),
         "bootstrap_servers": bootstrap,
         "group_id": f"bench-{tag}",
         "poll_timeout_ms": 100,
@@ -178,6 +190,7 @@ def kafka_env(kafka: dict[str, Any]) -> dict[str, str]:
         "GUARDIAN_KAFKA__POLL_TIMEOUT_MS": str(kafka["poll_timeout_ms"]),
         "GUARDIAN_KAFKA__SESSION_TIMEOUT_MS": str(kafka["session_timeout_ms"]),
         "GUARDIAN_KAFKA__HEARTBEAT_INTERVAL_MS": str(kafka["heartbeat_interval_ms"]),
+        "GUARDIAN_KAFKA__EMPTY_FETCH_BACKOFF_MS": str(kafka["empty_fetch_backoff_ms"]),
     }
     for name, value in kafka["topics"].items():
         env[f"GUARDIAN_KAFKA__TOPICS__{name.upper()}"] = str(value)

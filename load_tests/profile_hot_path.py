@@ -30,20 +30,24 @@ STAGE_FRAMES = {
     "redact": "redact_batch (service/redaction/redactor.py",
     "retain": "classify (service/retention/policy.py",
     "detect": "process (service/pipeline/detect.py",
-    "outputs": "_outputs (service/pipeline/worker.py",
-    "metrics": "_record (service/pipeline/worker.py",
+    "outputs": "batch_outputs (service/pipeline/outputs.py",
+    "metrics": "record (service/pipeline/batch.py",
 }
 
 
 async def _run(events: int, mix: bool, default_gc: bool) -> dict[str, float]:
     from service.composition import build_guardian
+    from service.pipeline.batch import BatchMetrics
     from service.pipeline.context import EventContext
+    from service.pipeline.outputs import batch_outputs
     from service.settings import GuardianSettings
 
     records = demo_records(events, mix=mix)
     guardian = build_guardian(GuardianSettings.load(None))
     await guardian.redactor.start()
     worker = guardian.worker
+    dlq = guardian.settings.kafka.topics.dlq
+    batch_metrics = BatchMetrics(guardian.metrics)
     if not default_gc:
         from service.composition import tune_gc
 
@@ -62,8 +66,8 @@ async def _run(events: int, mix: bool, default_gc: bool) -> dict[str, float]:
                     if measured:
                         cost[stage.name] += time.process_time() - started
                 started = time.process_time()
-                worker._outputs(batch, [], [])
-                worker._record(batch, [], 1, 0.0)
+                batch_outputs(batch, [], [], dlq)
+                batch_metrics.record(batch, [], 1, 0.0)
                 if measured:
                     cost["outputs+metrics"] += time.process_time() - started
     finally:

@@ -92,17 +92,21 @@ class StageDriver:
 
     def __init__(self, guardian: Any) -> None:
         from service.composition import tune_gc
+        from service.pipeline.batch import BatchMetrics
 
         tune_gc()  # as Guardian.start() does in the service (service.composition)
         self.guardian = guardian
         self.worker = guardian.worker
         self.topic = guardian.settings.kafka.topics.events
+        self.dlq = guardian.settings.kafka.topics.dlq
+        self.metrics = BatchMetrics(guardian.metrics)
         self.outputs = 0
         self.rejected = 0
         self._offset = 0
 
     async def run_batch(self, records: list[tuple[bytes, bytes]]) -> None:
         from service.pipeline.context import EventContext
+        from service.pipeline.outputs import batch_outputs
 
         started = time.perf_counter()
         base = self._offset
@@ -113,8 +117,9 @@ class StageDriver:
         ]
         for stage in self.worker.stages:
             await stage.process(batch)
-        out = self.worker._outputs(batch, [], [])
-        self.worker._pending.clear()
+        out = batch_outputs(batch, [], [], self.dlq)
+        queue = self.worker.outputs  # alerts the stages queued: dropped, as if written
+        queue.release(queue.take())
         self.outputs += len(out)
         self.rejected += sum(1 for ctx in batch if not ctx.ok)
-        self.worker._record(batch, [], 1, started)
+        self.metrics.record(batch, [], 1, started)

@@ -191,11 +191,15 @@ def build_guardian(
     _report_file_overrides(files.overrides, metrics, alerts)
     detect = DetectStage(detectors, fairness, label_join, alerts)
     retain = RetainStage(policies.retention, topics.sanitized_prefix, metrics)
+    # Detector state follows the input partitions (off, with a warning, without a key); the
+    # checkpointer is the last stage, so it sees every event the others have processed.
+    checkpointer = Checkpointer.from_settings(settings, detectors, fairness, metrics)
     stages: list[Stage] = [
         ValidateStage(settings.limits, settings.event_schema.unknown_fields, metrics),
         RedactStage(redactor, max_depth=settings.limits.max_depth),
         retain,
         detect,
+        *([checkpointer] if checkpointer is not None else []),
     ]
     worker = PipelineWorker(
         settings,
@@ -208,10 +212,8 @@ def build_guardian(
     outbox.connect(lambda topic, key, value: worker.enqueue(OutputRecord(topic, value, key)))
     worker.on_undecodable.append(partial(_alert_undecodable, alerts))
     policies.on_retention(_follow_retention(settings, metrics, retain, worker))
-    # Detector state follows the input partitions (off, with a warning, without a key).
-    checkpointer = Checkpointer.from_settings(settings, worker, detectors, fairness, metrics)
     if checkpointer is not None:
-        checkpointer.attach()
+        checkpointer.attach(worker)
     dry_runs = DryRuns.from_settings(settings)
     ports = ApiPorts(
         detectors=detectors,

@@ -130,13 +130,14 @@ class KafkaSettings(_Section):
         ),
     )
     empty_fetch_backoff_ms: int = Field(
-        default=5,
+        default=0,
         ge=0,
         le=1000,
         description=(
             "after a fetch that returned no records, wait this long before the next fetch "
-            "to that broker (0: never); brokers that ignore fetch.max.wait.ms (noida-db) "
-            "otherwise get fetches back to back"
+            "to that broker (0: never); only for a broker that ignores fetch.max.wait.ms "
+            "(the local noida-db, whose profile sets 5), which otherwise gets fetches back "
+            "to back"
         ),
     )
     group_offsets_interval_s: float = Field(

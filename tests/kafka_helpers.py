@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from service.kafka.broker import LOCAL_BROKER_KAFKA
 from service.settings import GuardianSettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,8 @@ def unique_topics(prefix: str | None = None) -> dict[str, Any]:
 def make_settings(bootstrap: str, **overrides: Any) -> GuardianSettings:
     names = unique_topics()
     kafka = {
+        # The local-broker profile, unless the tests run against a real Kafka.
+        **({} if os.environ.get("GUARDIAN_TEST_BOOTSTRAP") else LOCAL_BROKER_KAFKA),
         "bootstrap_servers": bootstrap,
         "poll_timeout_ms": 100,
         "session_timeout_ms": 6000,
@@ -78,6 +81,7 @@ def settings_env(settings: GuardianSettings) -> dict[str, str]:
         "GUARDIAN_KAFKA__POLL_TIMEOUT_MS": "100",
         "GUARDIAN_KAFKA__SESSION_TIMEOUT_MS": "6000",
         "GUARDIAN_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+        "GUARDIAN_KAFKA__EMPTY_FETCH_BACKOFF_MS": str(settings.kafka.empty_fetch_backoff_ms),
         "GUARDIAN_HTTP__PORT": str(settings.http.port),
         "PYTHONPATH": str(ROOT),
     }

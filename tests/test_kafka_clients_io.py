@@ -23,7 +23,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
 from service.kafka.clients import BatchWriter, MemoPartitioner, wait_after_empty_fetch
-from service.pipeline.worker import OutputRecord
+from service.pipeline.outputs import OutputRecord
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from service.kafka.clients import MemoPartitioner
 from service.metrics import GuardianMetrics
-from service.pipeline.worker import OutputRecord, PipelineWorker
+from service.pipeline.outputs import OutputRecord
+from service.pipeline.worker import PipelineWorker
 from service.settings import GuardianSettings
 
 
@@ -47,8 +49,12 @@ class _SlowProducer:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.sending = asyncio.Event()
+        self.started = False
         self.release = asyncio.Event()
         self.client = type("Client", (), {"cluster": _Cluster()})()
+
+    async def start(self) -> None:
+        self.started = True
 
     async def partitions_for(self, topic: str) -> set[int]:
         return {0}
@@ -76,21 +82,42 @@ class _Consumer:
         return None
 
 
+class _Clients:
+    """The worker's client factory, handing out the fakes above."""
+
+    def __init__(self, producer: _SlowProducer) -> None:
+        self.partitioner = MemoPartitioner()
+        self._producer = producer
+
+    def output_producer(self) -> Any:
+        return self._producer
+
+    def input_consumer(self) -> Any:
+        return _Consumer()
+
+    def admin(self) -> Any:
+        raise AssertionError("not used")
+
+
 async def test_record_enqueued_during_a_write_is_written_with_the_next_batch() -> None:
-    worker = PipelineWorker(GuardianSettings.load(None), GuardianMetrics(CollectorRegistry()), [])
     producer = _SlowProducer()
-    worker._producer = producer  # type: ignore[assignment]
-    worker._consumer = _Consumer()  # type: ignore[assignment]
+    worker = PipelineWorker(
+        GuardianSettings.load(None),
+        GuardianMetrics(CollectorRegistry()),
+        [],
+        clients=_Clients(producer),
+    )
+    await worker.delivery.start(_Consumer())
 
     worker.enqueue(OutputRecord("guardian.alerts", b"first"))
-    batch = asyncio.create_task(worker._process({}))
+    batch = asyncio.create_task(worker.process_batch({}))
     await asyncio.wait_for(producer.sending.wait(), timeout=5)
     worker.enqueue(OutputRecord("guardian.alerts", b"second"))  # while "first" is in flight
     producer.release.set()
     await asyncio.wait_for(batch, timeout=5)
 
     assert producer.sent == [b"first"]
-    assert [r.value for r in worker._pending] == [b"second"]
-    await asyncio.wait_for(worker._process({}), timeout=5)
+    assert [r.value for r in worker.outputs.take().records] == [b"second"]
+    await asyncio.wait_for(worker.process_batch({}), timeout=5)
     assert producer.sent == [b"first", b"second"]
-    assert worker._pending == []
+    assert worker.queued == 0

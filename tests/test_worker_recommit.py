@@ -17,6 +17,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry
 
+from service.kafka.clients import MemoPartitioner
 from service.metrics import GuardianMetrics
 from service.pipeline.worker import PipelineWorker
 from service.settings import GuardianSettings
@@ -44,17 +45,41 @@ class _Consumer:
         self.seeks.append((tp, offset))
 
 
-def _worker(consumer: Any) -> PipelineWorker:
-    worker = PipelineWorker(GuardianSettings.load(None), GuardianMetrics(CollectorRegistry()), [])
-    worker._consumer = consumer
+class _Producer:
+    """Acknowledges at once; the batches carry no records here, only offsets commit."""
+
+    async def start(self) -> None:
+        return None
+
+
+class _Clients:
+    def __init__(self) -> None:
+        self.partitioner = MemoPartitioner()
+
+    def output_producer(self) -> Any:
+        return _Producer()
+
+    def input_consumer(self) -> Any:
+        raise AssertionError("not used")
+
+    def admin(self) -> Any:
+        raise AssertionError("not used")
+
+
+async def _worker(consumer: Any) -> PipelineWorker:
+    worker = PipelineWorker(
+        GuardianSettings.load(None), GuardianMetrics(CollectorRegistry()), [], clients=_Clients()
+    )
+    await worker.delivery.start(consumer)
     return worker
 
 
 async def test_a_refused_commit_is_made_again_for_the_partitions_that_come_back() -> None:
     consumer = _Consumer({T0: 100, T1: 40, T2: 70}, refuse=True)
-    worker = _worker(consumer)
-    await worker._commit_or_remember({T0: 130, T1: 55, T2: 90})
+    worker = await _worker(consumer)
+    await worker.delivery.deliver([], {T0: 130, T1: 55, T2: 90})
     assert consumer.commits == []  # refused
+    assert worker.refused_commits == {T0: 130, T1: 55, T2: 90}
 
     consumer.refuse = False
     consumer.group[T1] = 60  # another owner got further on T1 meanwhile
@@ -64,20 +89,20 @@ async def test_a_refused_commit_is_made_again_for_the_partitions_that_come_back(
         seen_by_hooks.append(dict(consumer.group))
 
     worker.on_assigned.append(hook)
-    await worker._on_assigned({T0, T1})  # T2 went to another replica
+    await worker.assignment.on_partitions_assigned({T0, T1})  # T2 went to another replica
 
     assert consumer.commits == [{T0: 130}]  # T1 not moved back, T2 not ours
     assert consumer.seeks == [(T0, 130)]
     assert seen_by_hooks == [{T0: 130, T1: 60, T2: 70}]  # committed before the hooks ran
     assert worker.committed[T0] == 130
-    assert worker._refused_commits == {}
+    assert worker.refused_commits == {}
 
 
 async def test_a_later_assignment_does_not_commit_old_refusals_again() -> None:
     consumer = _Consumer({T0: 100}, refuse=True)
-    worker = _worker(consumer)
-    await worker._commit_or_remember({T0: 130})
+    worker = await _worker(consumer)
+    await worker.delivery.deliver([], {T0: 130})
     consumer.refuse = False
-    await worker._on_assigned({T1})  # T0 went elsewhere: its new owner replays it
-    await worker._on_assigned({T0})  # back later: whatever was refused is long stale
+    await worker.assignment.on_partitions_assigned({T1})  # T0 went elsewhere: replayed there
+    await worker.assignment.on_partitions_assigned({T0})  # back later: the refusal is stale
     assert consumer.commits == [] and consumer.seeks == []

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.kafka.broker import LocalBroker
+from service.kafka.broker import LocalBroker, local_broker_env
 
 # The local broker keeps every record in memory and in one file it rewrites, so the
 # publisher stops after this many events (10 minutes at 300/s, well past the drift and
@@ -189,6 +189,8 @@ def main() -> int:
             ),
             "PYTHONPATH": str(ROOT),
         }
+        if broker is not None:  # the local-broker profile, unless set explicitly
+            env = {**local_broker_env(), **env}
         guardian_log = workdir / "guardian.log"
         _say("Starting Guardian ...")
         with guardian_log.open("wb") as log:

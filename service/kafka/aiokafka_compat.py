@@ -1,5 +1,16 @@
 """The aiokafka internals Guardian relies on, in one place, checked against aiokafka 0.14.0.
 
+Nothing else in ``service/`` touches a private attribute of an aiokafka object.
+Four seams live here:
+
+- :func:`guard_undecodable`: a batch that cannot be decoded stops in front of it
+  instead of stalling the partition (below);
+- :func:`wait_after_empty_fetch`: the local-broker work-around (the consumer
+  waits after an empty fetch);
+- :func:`leave_group_on_close`: a static member leaves the group on a stop we chose;
+- :func:`transaction_ready`: whether a transactional producer can take the next
+  transaction.
+
 aiokafka has no public seam for a record batch it cannot decode: the error
 (``UnsupportedCodecError`` for a codec whose library is missing or unknown,
 ``CorruptRecordException`` for a bad CRC, or whatever a decompressor raises)
@@ -17,11 +28,14 @@ and the caller decides: fetch again (the next fetch starts at that batch),
 skip past it with ``seek``, or pause the partition.
 
 ``tests/test_aiokafka_compat.py`` fails when the pinned aiokafka changes the
-copied function or the attributes used here.
+copied function, the functions whose behaviour the others rely on, or the
+attributes used here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,6 +109,7 @@ class UndecodableBatches:
 def check_supported() -> None:
     """Refuse an aiokafka whose internals differ; warn about an untested version."""
     from aiokafka.consumer.fetcher import Fetcher, PartitionRecords
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
 
     missing = [a for a in ("_proc_fetch_request",) if not hasattr(Fetcher, a)]
     missing += [
@@ -102,6 +117,7 @@ def check_supported() -> None:
         for a in ("_consume_aborted_up_to", "_contains_abort_marker", "_consumer_record")
         if not hasattr(PartitionRecords, a)
     ]
+    missing += [a for a in ("_maybe_leave_group",) if not hasattr(GroupCoordinator, a)]
     if missing:
         raise RuntimeError(
             f"aiokafka {aiokafka.__version__} lacks {', '.join(missing)}: "
@@ -143,6 +159,78 @@ def guard_undecodable(consumer: Any) -> UndecodableBatches:
 
     fetcher._proc_fetch_request = fetch_guarded
     return found
+
+
+def wait_after_empty_fetch(consumer: Any, backoff_ms: int) -> None:
+    """Make a started consumer wait ``backoff_ms`` after a fetch that brought no records.
+
+    Only for a broker that answers an empty fetch at once (``kafka.empty_fetch_backoff_ms``,
+    0 by default; the local-broker profile turns it on). A Kafka broker holds a fetch
+    for up to ``fetch.max.wait.ms`` (500 ms by default) while the partitions in it
+    have no data, so a caught-up consumer sends about two fetches a second. The local
+    noida-db broker answers at once (as some brokers have: redpanda-data/redpanda#1115),
+    and aiokafka's fetcher then sends the next fetch right away: an idle Guardian
+    burned a whole core, and under load about a quarter of its CPU went on empty
+    fetches for the labels topic and idle partitions. This emulates the broker's
+    wait on the client: after an empty answer, the next fetch to that broker waits
+    ``backoff_ms`` (data that arrives meanwhile is fetched then). Against a real
+    broker, whose empty answers already took ``fetch.max.wait.ms``, it only adds
+    latency: leave it off there.
+
+    aiokafka 0.14 has no option for it: this wraps the consumer's own fetcher's
+    ``_proc_fetch_request``, which returns whether new records arrived
+    (``tests/test_aiokafka_compat.py`` checks that function's source and
+    ``tests/test_kafka_clients_io.py`` the wait against a broker).
+    """
+    if backoff_ms <= 0:
+        return
+    fetcher = consumer._fetcher
+    fetch = fetcher._proc_fetch_request
+    backoff_s = backoff_ms / 1000
+
+    async def fetch_then_wait_if_empty(assignment: Any, node_id: int, request: Any) -> bool:
+        got_records: bool = await fetch(assignment, node_id, request)
+        if not got_records:
+            # The node stays "in flight" meanwhile, so no fetch goes to it. A cancel (the
+            # consumer stops, or the assignment changed) ends the wait as aiokafka's own
+            # cancelled fetch ends: without records, not with an error.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(backoff_s)
+        return got_records
+
+    fetcher._proc_fetch_request = fetch_then_wait_if_empty
+
+
+def leave_group_on_close(consumer: Any) -> None:
+    """Make a started static member send LeaveGroup when it stops.
+
+    aiokafka never sends LeaveGroup for a member with a ``group_instance_id``
+    (``GroupCoordinator._maybe_leave_group``: it expects the member back within
+    the session timeout). For a stop Guardian chose (a hand-over), forgetting
+    the instance id on the coordinator makes ``stop()`` leave, so another
+    replica takes the partitions at once.
+    """
+    coordinator = consumer._coordinator
+    if coordinator is None:  # not started, or started without a group
+        return
+    if not hasattr(coordinator, "_group_instance_id"):
+        raise RuntimeError(
+            "aiokafka's GroupCoordinator has no _group_instance_id: see aiokafka_compat.py"
+        )
+    coordinator._group_instance_id = None
+
+
+def transaction_ready(producer: Any) -> bool:
+    """Whether a producer can begin its next transaction (always, without transactions).
+
+    After a failed transactional write, an abort that could not reach the broker
+    leaves aiokafka's transaction manager outside ``READY``; aiokafka has no public
+    accessor for that state.
+    """
+    from aiokafka.producer.transaction_manager import TransactionState
+
+    txn = producer._txn_manager
+    return txn is None or txn.state == TransactionState.READY
 
 
 def guard_partition_records(records: Any, found: UndecodableBatches) -> None:

@@ -25,6 +25,17 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+#: The local-broker profile: Kafka settings every Guardian on noida-db runs with (``make demo``,
+#: the test fixtures, the benchmarks). noida-db answers an empty fetch at once instead of
+#: holding it for ``fetch.max.wait.ms``, so the consumers wait 5 ms after one (off by default:
+#: against Apache Kafka it would only add latency).
+LOCAL_BROKER_KAFKA: dict[str, int] = {"empty_fetch_backoff_ms": 5}
+
+
+def local_broker_env() -> dict[str, str]:
+    """:data:`LOCAL_BROKER_KAFKA` as ``GUARDIAN_KAFKA__*`` variables, for ``guardian run``."""
+    return {f"GUARDIAN_KAFKA__{name.upper()}": str(v) for name, v in LOCAL_BROKER_KAFKA.items()}
+
 
 def _binary() -> str:
     candidate = Path(sys.executable).parent / "noida-db"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+# Re-exported for the control store, which waits after empty fetches too.
+from service.kafka.aiokafka_compat import wait_after_empty_fetch as wait_after_empty_fetch
 from service.settings import KafkaSettings
 
 
@@ -36,43 +37,6 @@ def output_codec(kafka: KafkaSettings) -> str | None:
     it writes carry this codec too.
     """
     return None if kafka.compression_type == "none" else kafka.compression_type
-
-
-def wait_after_empty_fetch(consumer: Any, backoff_ms: int) -> None:
-    """Make a started consumer wait ``backoff_ms`` after a fetch that brought no records.
-
-    A Kafka broker holds a fetch for up to ``fetch.max.wait.ms`` (500 ms by default)
-    while the partitions in it have no data, so a caught-up consumer sends about two
-    fetches a second. The local noida-db broker answers at once (as some brokers
-    have: redpanda-data/redpanda#1115), and aiokafka's fetcher then sends the next
-    fetch right away: an idle Guardian burned a whole core, and under load about a
-    quarter of its CPU went on empty fetches for the labels topic and idle
-    partitions. This emulates the broker's wait on the client: after an empty
-    answer, the next fetch to that broker waits ``backoff_ms`` (data that arrives
-    meanwhile is fetched then; against a real broker, whose empty answers already
-    took ``fetch.max.wait.ms``, it adds at most ``backoff_ms`` to them).
-
-    aiokafka 0.14 has no option for it: this wraps the consumer's own fetcher's
-    ``_proc_fetch_request``, which returns whether new records arrived (checked
-    by ``tests/test_kafka_fetch_backoff.py`` against the pinned aiokafka).
-    """
-    if backoff_ms <= 0:
-        return
-    fetcher = consumer._fetcher
-    fetch = fetcher._proc_fetch_request
-    backoff_s = backoff_ms / 1000
-
-    async def fetch_then_wait_if_empty(assignment: Any, node_id: int, request: Any) -> bool:
-        got_records: bool = await fetch(assignment, node_id, request)
-        if not got_records:
-            # The node stays "in flight" meanwhile, so no fetch goes to it. A cancel (the
-            # consumer stops, or the assignment changed) ends the wait as aiokafka's own
-            # cancelled fetch ends: without records, not with an error.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(backoff_s)
-        return got_records
-
-    fetcher._proc_fetch_request = fetch_then_wait_if_empty
 
 
 class MemoPartitioner:

@@ -122,30 +122,12 @@ def decode_event(
     in the same order and give the same reasons as the full sequence.
     """
     obj = _load_object(raw, limits)
-    extra: dict[str, Any] | None = None
     names = unknown_names(obj)
-    if names:
-        if seen_unknown is not None:
-            seen_unknown.extend(names)
-        if unknown_fields != "reject":
-            extra = split_unknown(obj, names)
-            if unknown_fields == "drop":
-                extra = None
-            elif _depth_exceeds(extra, limits.max_depth - 1):
-                raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
-    if limits.max_depth >= _SCHEMA_DEPTH:
-        try:
-            _event_check.validate_python(obj)
-        except ValidationError:
-            pass
-        else:
-            metadata = obj.get("metadata")
-            if type(metadata) in _CONTAINERS and _depth_exceeds(metadata, limits.max_depth - 1):
-                raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
-            _check_limits(obj, limits)
-            if extra:
-                obj[EXTRA] = extra
-            return obj
+    extra = _take_unknown(obj, names, unknown_fields, seen_unknown, limits) if names else None
+    if limits.max_depth >= _SCHEMA_DEPTH and _passes_fast_check(obj, limits):
+        if extra:
+            obj[EXTRA] = extra
+        return obj
     if _depth_exceeds(obj, limits.max_depth):
         raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
     _check_limits(obj, limits)
@@ -160,6 +142,42 @@ def decode_event(
 
 #: How deep a schema-valid event nests outside ``metadata``: event > inputs > features.
 _SCHEMA_DEPTH = 3
+
+
+def _take_unknown(
+    obj: dict[str, Any],
+    names: list[str],
+    unknown_fields: UnknownFields,
+    seen_unknown: list[str] | None,
+    limits: LimitSettings,
+) -> dict[str, Any] | None:
+    """Count the unknown fields ``names``; take them out of ``obj`` unless they are rejected.
+
+    Returns what goes under ``extra`` (``scan``), else ``None``.
+    """
+    if seen_unknown is not None:
+        seen_unknown.extend(names)
+    if unknown_fields == "reject":
+        return None
+    extra = split_unknown(obj, names)
+    if unknown_fields == "drop":
+        return None
+    if _depth_exceeds(extra, limits.max_depth - 1):
+        raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
+    return extra
+
+
+def _passes_fast_check(obj: dict[str, Any], limits: LimitSettings) -> bool:
+    """True when the schema accepts ``obj`` and the limits hold (they raise otherwise)."""
+    try:
+        _event_check.validate_python(obj)
+    except ValidationError:
+        return False
+    metadata = obj.get("metadata")
+    if type(metadata) in _CONTAINERS and _depth_exceeds(metadata, limits.max_depth - 1):
+        raise InvalidEvent(f"nesting deeper than {limits.max_depth}", "too_deep")
+    _check_limits(obj, limits)
+    return True
 
 
 def _check_limits(obj: dict[str, Any], limits: LimitSettings) -> None:

@@ -4,8 +4,8 @@ Events are keyed by model name, so each model lives on one input partition
 and one replica owns its drift detectors and fairness window. This module
 keeps that state with the partition:
 
-- it tracks which models were seen on which input partition (it runs as the
-  last stage of the chain, so it sees what the detectors saw);
+- it tracks which models were seen on which input partition (it is the last
+  stage of the chain, so it sees what the detectors saw);
 - every ``checkpoint_interval_s`` (checked before a batch commits) it queues
   one signed checkpoint per detector (key: detector id) and per fairness
   window (key: ``fairness/<model>``) with :meth:`PipelineWorker.enqueue`, so
@@ -46,21 +46,24 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from detectors.fairness.monitor import STATE_VERSION as FAIRNESS_STATE_VERSION
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.registry import DetectorRegistry
 from service.errors import ConfigError
-from service.kafka.clients import common_options
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
-from service.pipeline.worker import OutputRecord, PipelineWorker
+from service.pipeline.outputs import OutputRecord
 from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
+from service.state.reader import read_latest
+
+if TYPE_CHECKING:
+    from service.pipeline.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +87,6 @@ class Checkpointer:
     ----------
     settings
         Process settings (topics, interval, Kafka options).
-    worker
-        The pipeline worker whose hooks and output queue are used.
     registry, fairness
         The state being kept.
     metrics
@@ -95,10 +96,10 @@ class Checkpointer:
 
     Examples
     --------
-    >>> cp = Checkpointer.from_settings(  # doctest: +SKIP
-    ...     settings, worker, registry, fairness, metrics)
-    >>> if cp is not None:  # doctest: +SKIP
-    ...     cp.attach()
+    >>> cp = Checkpointer.from_settings(settings, registry, fairness, metrics)  # doctest: +SKIP
+    >>> stages = [validate, redact, retain, detect, cp]  # doctest: +SKIP
+    >>> worker = PipelineWorker(settings, metrics, stages)  # doctest: +SKIP
+    >>> cp.attach(worker)  # doctest: +SKIP
     """
 
     name = "checkpoint"
@@ -106,14 +107,14 @@ class Checkpointer:
     def __init__(
         self,
         settings: GuardianSettings,
-        worker: PipelineWorker,
         registry: DetectorRegistry,
         fairness: FairnessMonitor,
         metrics: GuardianMetrics,
         codec: CheckpointCodec,
     ) -> None:
         self.settings = settings
-        self.worker = worker
+        #: The worker whose stage this is (set by :meth:`attach`).
+        self.worker: PipelineWorker | None = None
         self.registry = registry
         self.fairness = fairness
         self.metrics = metrics
@@ -138,7 +139,6 @@ class Checkpointer:
     def from_settings(
         cls,
         settings: GuardianSettings,
-        worker: PipelineWorker,
         registry: DetectorRegistry,
         fairness: FairnessMonitor,
         metrics: GuardianMetrics,
@@ -162,14 +162,21 @@ class Checkpointer:
             codec = CheckpointCodec(key.get_secret_value().encode(), verify_keys=previous)
         except ValueError as exc:
             raise ConfigError(f"state.signing_key / previous_signing_keys: {exc}") from None
-        return cls(settings, worker, registry, fairness, metrics, codec)
+        return cls(settings, registry, fairness, metrics, codec)
 
-    def attach(self) -> None:
-        """Join the worker: last stage of the chain, commit and rebalance hooks."""
-        self.worker.stages.append(self)
-        self.worker.before_commit.append(self._before_commit)
-        self.worker.on_revoked.append(self._on_revoked)
-        self.worker.on_assigned.append(self._on_assigned)
+    def attach(self, worker: PipelineWorker) -> None:
+        """Take the commit and rebalance hooks of the worker whose last stage this is."""
+        if not worker.stages or worker.stages[-1] is not self:
+            raise ValueError("the checkpointer must be the last stage of the worker's chain")
+        self.worker = worker
+        worker.before_commit.append(self._before_commit)
+        worker.on_revoked.append(self._on_revoked)
+        worker.on_assigned.append(self._on_assigned)
+
+    @property
+    def _worker(self) -> PipelineWorker:
+        assert self.worker is not None, "attach() first"
+        return self.worker
 
     # ------------------------------------------------------------------ tracking (a stage)
     async def process(self, batch: list[EventContext]) -> None:
@@ -232,7 +239,7 @@ class Checkpointer:
             )
             self.metrics.checkpoints.labels("too_large").inc()
             return 0
-        self.worker.enqueue(
+        self._worker.enqueue(
             OutputRecord(
                 self._state_topic,
                 value,
@@ -280,7 +287,7 @@ class Checkpointer:
 
     async def _still_ours(self, partition: int) -> bool:
         """True when nobody else committed this partition since we last did."""
-        committed = await self.worker.committed_offset(
+        committed = await self._worker.committed_offset(
             TopicPartition(self._events_topic, partition)
         )
         return committed is not None and committed == self.next_offset.get(partition)
@@ -296,7 +303,7 @@ class Checkpointer:
 
     async def _learn_state_partitions(self) -> None:
         try:
-            parts = await self.worker.producer.partitions_for(self._state_topic)
+            parts = await self._worker.producer.partitions_for(self._state_topic)
         except KafkaError as exc:
             log.warning("state topic metadata unavailable: %s", exc)
             return
@@ -306,10 +313,13 @@ class Checkpointer:
     async def restore(self, partitions: set[int], timeout_s: float = 30.0) -> RestoreReport:
         """Read the state topic to its end and restore the models of input ``partitions``."""
         report = RestoreReport()
-        latest, newest_read = await self._read_latest(partitions, timeout_s)
+        n_state = self._state_partitions
+        wanted = sorted({p % n_state for p in partitions}) if n_state else []
+        latest, newest_read = await read_latest(
+            self.settings.kafka, self._state_topic, wanted, self.codec, timeout_s
+        )
         drift: dict[str, dict[str, Any]] = {}
         fairness_models: dict[str, Any] = {}
-        n_state = self._state_partitions
         for (state_partition, key), (value, headers) in latest.items():
             report.records += 1
             try:
@@ -369,67 +379,3 @@ class Checkpointer:
             len(report.refused),
         )
         return report
-
-    async def _read_latest(
-        self, partitions: set[int], timeout_s: float
-    ) -> tuple[
-        dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]],
-        dict[tuple[int, bytes], Checkpoint],
-    ]:
-        """Latest record per (state partition, key) for input ``partitions``, read to the end,
-        and the newest *verified* checkpoint read per key (to spot a replayed latest record).
-
-        Compaction keeps the latest record per key *per partition*, so that is
-        the unit: a checkpoint belongs to state partition ``input % n``. The
-        latest record is the candidate (as it would be after compaction); the
-        others are only verified to learn how far that key's state had got.
-        """
-        n_state = self._state_partitions
-        wanted = sorted({p % n_state for p in partitions}) if n_state else []
-        newest: dict[tuple[int, bytes], Checkpoint] = {}
-        if not wanted:
-            return {}, newest
-        tps = [TopicPartition(self._state_topic, p) for p in wanted]
-        consumer = AIOKafkaConsumer(
-            **common_options(self.settings.kafka),
-            client_id=f"{self.settings.kafka.client_id}-state",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # Checkpoints of an aborted transaction must never come back.
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=self.settings.kafka.max_partition_fetch_bytes,
-        )
-        latest: dict[tuple[int, bytes], tuple[bytes | None, list[tuple[str, bytes]]]] = {}
-        await consumer.start()
-        try:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                positions = [await consumer.position(tp) for tp in tps]
-                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                    break
-                polled = await consumer.getmany(*tps, timeout_ms=200, max_records=5000)
-                for tp, messages in polled.items():
-                    for m in messages:
-                        if m.key is None:
-                            continue
-                        slot = (tp.partition, m.key)
-                        if m.value is None:  # tombstone
-                            latest.pop(slot, None)
-                            continue
-                        latest[slot] = (m.value, list(m.headers))
-                        try:
-                            cp = self.codec.decode(m.key, m.value, m.headers)
-                        except CheckpointRefused:
-                            continue  # counted only if it is the latest (in restore)
-                        held = newest.get(slot)
-                        if held is None or held.is_older_than(cp):
-                            newest[slot] = replace(cp, state={})
-            else:
-                log.warning("reading the state topic timed out; restoring what was read")
-        finally:
-            await consumer.stop()
-        return latest, newest
