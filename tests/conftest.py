@@ -8,14 +8,29 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
 
 from service.kafka.broker import LocalBroker
 from tests.kafka_helpers import free_port
 
 # The run fails if a process it started outlives it (tests/process_guard.py).
 from tests.process_guard import pytest_sessionfinish, pytest_sessionstart  # noqa: F401
+
+# `make test` must give the same answer on every run: Hypothesis draws the same examples
+# (derandomize) and never fails on time (deadline, too_slow) on a loaded machine.
+# HYPOTHESIS_PROFILE=explore draws fresh random examples to hunt for new failures.
+settings.register_profile(
+    "repeatable",
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("explore", deadline=None, print_blob=True, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")
