@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Detector, DetectorStateError
+from detectors.drift.family import join_family
+from detectors.drift.values import usable
 from detectors.results import DriftResult
 from detectors.specs import INPUT_OF, DetectorSpec, DetectorSpecs
 from detectors.telemetry import DetectorTelemetry
@@ -90,6 +92,16 @@ class _Stream:
     score: list[_Watch] | None = None
     prediction: list[_Watch] | None = None
     error: list[_Watch] | None = None
+    last_ts: float = 0.0
+
+    def clock(self) -> float:
+        """Time of this model version's latest event (budgeted detectors measure the rate)."""
+        return self.last_ts
+
+    def n_value_watches(self) -> int:
+        """Detectors on this model version's values: the family sharing its alarm budget."""
+        n = sum(len(slot.values) for slot in self.slots)
+        return n + sum(len(ws or ()) for ws in (self.score, self.prediction))
 
 
 def _output_values(
@@ -101,8 +113,8 @@ def _output_values(
     values: list[Any] = []
     at: list[float] = []
     for _, outputs, ts in rows:
-        value = outputs.get(name) if outputs else None
-        if value is not None and (not numeric or type(value) in _NUMERIC_TYPES):
+        value = usable(outputs.get(name), numeric) if outputs else None
+        if value is not None:
             values.append(value)
             at.append(ts)
     return values, at
@@ -175,23 +187,19 @@ class DetectorRegistry:
             if stream is None:
                 return []
         results: list[DriftResult] = []
+        stream.last_ts = ts
         if not stream.features.keys() >= features.keys():
             self._admit_features(stream, features)
         for slot in stream.slots:
-            value = features.get(slot.name)
+            value = usable(features.get(slot.name), slot.numeric)
             if slot.missing:
                 self._feed(slot.missing, value is None, ts, results)
             if value is None:
                 continue
-            if slot.numeric:
-                if type(value) not in _NUMERIC_TYPES:
-                    continue  # a string or bool in a numeric feature: not comparable
-            elif type(value) is float and value != value:  # NaN is never a category
-                continue
             self._feed(slot.values, value, ts, results)
         if outputs:
-            score = outputs.get("score")
-            if score is not None and type(score) in _NUMERIC_TYPES:
+            score = usable(outputs.get("score"), True)
+            if score is not None:
                 watches = stream.score
                 if watches is None:
                     watches = stream.score = self._create_watches(stream, SCORE, "score")
@@ -235,6 +243,7 @@ class DetectorRegistry:
             stream = run.stream
             n = len(run.rows)
             run.rows.append((features, outputs, ts))
+            stream.last_ts = ts
             if not stream.features.keys() >= features.keys():
                 before = len(stream.slots)
                 self._admit_features(stream, features)
@@ -242,8 +251,8 @@ class DetectorRegistry:
                     run.first[slot.name] = n
             if outputs:
                 if stream.score is None:
-                    score = outputs.get("score")
-                    if score is not None and type(score) in _NUMERIC_TYPES:
+                    score = usable(outputs.get("score"), True)
+                    if score is not None:
                         stream.score = self._create_watches(stream, SCORE, "score")
                         run.first[SCORE] = n
                 if stream.prediction is None and outputs.get("prediction") is not None:
@@ -264,15 +273,10 @@ class DetectorRegistry:
             values: list[Any] = []
             value_at: list[float] = []
             for features, _, ts in rows[start:] if start else rows:
-                value = features.get(name)
+                value = usable(features.get(name), numeric)
                 missing.append(value is None)
                 at.append(ts)
                 if value is None:
-                    continue
-                if numeric:
-                    if type(value) not in _NUMERIC_TYPES:
-                        continue
-                elif type(value) is float and value != value:  # NaN is never a category
                     continue
                 values.append(value)
                 value_at.append(ts)
@@ -425,6 +429,7 @@ class DetectorRegistry:
                 n += 1
                 wid = f"{base_id}#{n}"
             w = _Watch(wid, stream.model, stream.version, feature, ftype, spec, spec.build())
+            join_family(w.detector, self._specs.budget, stream.n_value_watches, stream.clock)
             self._attach_metrics(w)
             self._watches[wid] = w
             watches.append(w)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from detectors.base import Detector, DetectorParams, InputType
 from detectors.drift import DETECTOR_KINDS
+from detectors.drift.budget import AlarmBudget
 
 FeatureType = Literal["numeric", "categorical", "score", "prediction", "missing", "error"]
 
@@ -137,6 +138,10 @@ class DetectorSpecs(_Frozen):
     limits: Limits = Field(default_factory=lambda: Limits())
     defaults: Defaults = Field(default_factory=lambda: Defaults())
     overrides: list[Override] = Field(default_factory=list)
+    budget: AlarmBudget = Field(
+        default_factory=lambda: AlarmBudget(),
+        description="False-alarm budget of the budgeted kinds (rank_window).",
+    )
     statistic_every: int = Field(
         default=256,
         ge=1,
