@@ -50,8 +50,8 @@ DEFAULT_EVENTS_PER_DAY = 8.64e6
 class RankWindowParams(DetectorParams):
     """Window sizes and the false-alarm budget (hand-set knobs stay for experts)."""
 
-    reference_size: int = Field(default=2000, ge=50, le=100_000)
-    window_size: int = Field(default=200, ge=10, le=20_000)
+    reference_size: int = Field(default=2000, ge=20, le=100_000)
+    window_size: int = Field(default=200, ge=5, le=20_000)
     check_every: int = Field(default=25, ge=1, le=20_000, description="Values between tests.")
     false_alarms_per_day: float | None = Field(
         default=None,
