@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Detector, DetectorStateError
+from detectors.drift.explain import explain_numbers
 from detectors.drift.family import join_family
 from detectors.drift.values import usable
 from detectors.results import DriftResult
@@ -355,7 +356,7 @@ class DetectorRegistry:
             statistic=statistic,
             at=ts,
             n_seen=det.n_seen,
-            details={"n_detections": float(det.n_detections)},
+            details={"n_detections": float(det.n_detections), **explain_numbers(det)},
         )
 
     # -- admission -----------------------------------------------------------------------------

@@ -334,7 +334,11 @@ class RankWindowDetector(Detector):
         """Numbers behind the last test: threshold, budget, and quantiles before and after."""
         p = self._params
         assert isinstance(p, RankWindowParams)
-        out: dict[str, float] = {"score": self._last}
+        out: dict[str, float] = {
+            "score": self._last,
+            "reference_size": float(p.reference_size),
+            "window_size": float(p.window_size),
+        }
         if self._z is not None and self._alpha is not None:
             out["threshold_z"] = self._z * max(self._kappa)
             out["alpha_per_test"] = self._alpha

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from detectors.drift.explain import describe
 from detectors.results import DriftResult, FairnessResult
 from service.alerting.rules import AlertName, AlertRule, AlertRules, LevelThreshold
 
@@ -350,8 +351,7 @@ class AlertEngine:
                 "feature": result.feature,
                 "detector": result.detector,
             }
-            extra = {"description": f"{result.detector} saw a change after {result.n_seen} values"}
-            self._detect(AlertName.DRIFT, labels, at, extra=extra)
+            self._detect(AlertName.DRIFT, labels, at, extra=describe(result))
             return
         labels = {
             "model": result.model,
