@@ -37,7 +37,9 @@ def test_alert_of_a_budgeted_detection_explains_itself() -> None:
     (alert,) = engine.list_alerts(now=1000.0)
     for key in ("feature", "segment", "reference", "statistic", "threshold", "before", "after"):
         assert alert.annotations[key] == notes[key]
-    assert "age (segment all) changed against the 2000 values" in alert.annotations["description"]
+    description = alert.annotations["description"]
+    assert description.startswith(f"rank_window saw a change after {hit.n_seen} values: ")
+    assert "age (segment all) changed against the 2000 values" in description
 
 
 def test_hand_set_detections_keep_the_short_description() -> None:

@@ -70,6 +70,7 @@ def describe(result: DriftResult, segment: str = ALL_SEGMENTS) -> dict[str, str]
     if before and after:
         notes["before"], notes["after"] = before, after
     summary = (
+        f"{result.detector} saw a change after {result.n_seen} values: "
         f"{result.feature} (segment {segment}) changed against {reference}: "
         f"rank statistic {notes['statistic']} over the threshold {notes['threshold']} "
         f"set for {notes['alarm_rate_per_day']} false alarms per day"
