@@ -27,6 +27,7 @@ from typing import Any
 from detectors.base import Detector, DetectorStateError
 from detectors.drift.explain import explain_numbers
 from detectors.drift.family import join_family
+from detectors.drift.reference import pin_from_profile
 from detectors.drift.values import usable
 from detectors.results import DriftResult
 from detectors.specs import INPUT_OF, DetectorSpec, DetectorSpecs
@@ -431,6 +432,7 @@ class DetectorRegistry:
                 wid = f"{base_id}#{n}"
             w = _Watch(wid, stream.model, stream.version, feature, ftype, spec, spec.build())
             join_family(w.detector, self._specs.budget, stream.n_value_watches, stream.clock)
+            pin_from_profile(w.detector, self._specs.references.get(stream.model), feature)
             self._attach_metrics(w)
             self._watches[wid] = w
             watches.append(w)
@@ -612,8 +614,12 @@ class DetectorRegistry:
         (state and patched params included); the others get fresh detectors.
         New limits apply to what is created from now on.
         """
+        before = self._specs.references
         self._specs = specs
         self._stat_every = specs.statistic_every
+        if specs.references != before:
+            for w in self._watches.values():
+                pin_from_profile(w.detector, specs.references.get(w.model), w.feature)
         for stream in self._streams.values():
             for slot in stream.slots:
                 ftype = "numeric" if slot.numeric else "categorical"

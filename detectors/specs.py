@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from detectors.base import Detector, DetectorParams, InputType
 from detectors.drift import DETECTOR_KINDS
 from detectors.drift.budget import AlarmBudget
+from detectors.drift.reference import ReferenceProfile
 
 FeatureType = Literal["numeric", "categorical", "score", "prediction", "missing", "error"]
 
@@ -141,6 +142,11 @@ class DetectorSpecs(_Frozen):
     budget: AlarmBudget = Field(
         default_factory=lambda: AlarmBudget(),
         description="False-alarm budget of the budgeted kinds (rank_window).",
+    )
+    references: dict[str, ReferenceProfile] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Reference profile per model name (PUT /v1/models/{name}/reference).",
     )
     statistic_every: int = Field(
         default=256,

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
 from detectors.drift.budget import AlarmBudget, per_test_alpha, stream_budget, z_for
+from detectors.drift.distances import distances
 from detectors.drift.ranks import rank_z, rng_from_words, rng_words
 
 _SECONDS_PER_DAY = 86_400.0
@@ -68,6 +69,12 @@ class RankWindowParams(DetectorParams):
     bootstrap: int = Field(default=200, ge=0, le=5000, description="0: no calibration.")
     block: int = Field(default=50, ge=1, le=10_000, description="Bootstrap block length.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    reference: Literal["sliding", "first"] = Field(
+        default="sliding",
+        description="sliding: the values before the window; first: the first reference_size "
+        "values of the stream (a model version's first events), kept. An uploaded reference "
+        "profile of the feature overrides both.",
+    )
 
     @model_validator(mode="after")
     def _window_fits(self) -> RankWindowParams:
@@ -112,6 +119,8 @@ class RankWindowDetector(Detector):
         "_family",
         "_clock",
         "_fired_at",
+        "_first",
+        "_profile",
     )
 
     _buf: np.ndarray
@@ -127,6 +136,8 @@ class RankWindowDetector(Detector):
     _rng: np.random.Generator
     _last: float
     _fired_at: int
+    _first: np.ndarray | None
+    _profile: np.ndarray | None
     _budget: AlarmBudget | None
     _family: Callable[[], int] | None
     _clock: Callable[[], float] | None
@@ -188,7 +199,7 @@ class RankWindowDetector(Detector):
         elapsed = self._clock() - self._t0
         if not elapsed > 0:
             return _FAST_EVENTS_PER_DAY
-        return min(_FAST_EVENTS_PER_DAY, self._cap() * _SECONDS_PER_DAY / elapsed)
+        return min(_FAST_EVENTS_PER_DAY, max(1, self._n_learnt) * _SECONDS_PER_DAY / elapsed)
 
     def _bootstrap_spread(self) -> tuple[float, float]:
         """Spread of both statistics on block-bootstrap streams of the first fill (>= 1)."""
@@ -196,7 +207,8 @@ class RankWindowDetector(Detector):
         assert isinstance(p, RankWindowParams)
         if p.bootstrap == 0:
             return (1.0, 1.0)
-        pool = self._ordered()
+        pinned = self._pinned()
+        pool = self._ordered() if pinned is None else self._rng.choice(pinned, self._cap())
         cap = pool.shape[0]
         block = min(p.block, cap)
         n_blocks = -(-cap // block)
@@ -235,16 +247,33 @@ class RankWindowDetector(Detector):
         self._end += n
         self._filled = min(cap, self._filled + n)
 
+    def pin_reference(self, values: np.ndarray | None) -> None:
+        """Test against these reference values (a profile's sample); ``None`` to unpin.
+
+        Configuration, not learnt state: it survives :meth:`reset`. The threshold
+        is calibrated again at the next test.
+        """
+        self._profile = None if values is None else np.sort(np.asarray(values, np.float64))
+        self._z = None
+
+    def _pinned(self) -> np.ndarray | None:
+        return self._profile if self._profile is not None else self._first
+
     def _test(self) -> bool:
-        if self._filled < self._cap():
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        ref = self._pinned()
+        if self._filled < (self._cap() if ref is None else p.window_size):
             return False
+        values = self._ordered()
+        if ref is None and p.reference == "first":
+            ref = self._first = np.sort(values[: p.reference_size])
         if self._z is None:
             self._calibrate()
-        p = self._params
-        assert isinstance(p, RankWindowParams) and self._z is not None
-        values = self._ordered()
-        ref = np.sort(values[: p.reference_size])
-        loc, scale = rank_z(ref, values[p.reference_size :], self._rng)
+        assert self._z is not None
+        if ref is None:
+            ref = np.sort(values[: p.reference_size])
+        loc, scale = rank_z(ref, values[-p.window_size :], self._rng)
         k_loc, k_scale = self._kappa
         self._last = max(abs(loc) / k_loc, abs(scale) / k_scale) / self._z
         if self._last <= 1.0:
@@ -253,10 +282,13 @@ class RankWindowDetector(Detector):
         return True
 
     def _after_detection(self) -> None:
-        """Keep the window (the new regime) as the start of the next reference."""
+        """Keep the window (the new regime) as the start of the next reference.
+
+        Against a pinned reference the window starts afresh instead.
+        """
         p = self._params
         assert isinstance(p, RankWindowParams)
-        self._filled = min(self._filled, p.window_size)
+        self._filled = 0 if self._pinned() is not None else min(self._filled, p.window_size)
 
     # -- contract --------------------------------------------------------------------------
 
@@ -306,6 +338,7 @@ class RankWindowDetector(Detector):
         assert isinstance(params, RankWindowParams)
         self._every = params.check_every
         if not hasattr(self, "_budget"):
+            self._profile = None
             self._budget = None
             self._family = None
             self._clock = None
@@ -325,6 +358,7 @@ class RankWindowDetector(Detector):
         self._rng = np.random.default_rng(p.seed)
         self._last = 0.0
         self._fired_at = -1
+        self._first = None
 
     def _statistic(self) -> float:
         """The last test's largest |z| over the threshold (1.0 = at the threshold)."""
@@ -343,15 +377,20 @@ class RankWindowDetector(Detector):
             out["threshold_z"] = self._z * max(self._kappa)
             out["alpha_per_test"] = self._alpha
             out["alarm_rate_per_day"] = self.alarm_rate_per_day() or 0.0
-        if self._fired_at >= 0 and self._fired_at <= self._end:
+        out["reference_kind"] = (
+            2.0 if self._profile is not None else 1.0 if self._first is not None else 0.0
+        )
+        if 0 <= self._fired_at <= self._end:
             lo = max(0, self._fired_at - self._cap())
             values = self._buf[lo : self._fired_at]
-            if values.shape[0] > p.window_size:
-                before = values[: -p.window_size]
-                after = values[-p.window_size :]
+            pinned = self._pinned()
+            before = values[: -p.window_size] if pinned is None else pinned
+            after = values[-p.window_size :]
+            if before.shape[0] and after.shape[0] == p.window_size:
                 for q in (10, 50, 90):
                     out[f"before_p{q}"] = float(np.percentile(before, q))
                     out[f"after_p{q}"] = float(np.percentile(after, q))
+                out.update(distances(np.sort(before), after))
         return out
 
     def _export(self) -> dict[str, StateValue]:
@@ -363,6 +402,7 @@ class RankWindowDetector(Detector):
             "alpha": self._alpha,
             "rate": self._rate,
             "last": self._last,
+            "first": None if self._first is None else [float(v) for v in self._first],
             "t0": self._t0,
             "rng": rng_words(self._rng),
         }
@@ -386,6 +426,12 @@ class RankWindowDetector(Detector):
         ]
         self._z, self._alpha, self._rate = optional
         self._last = as_float(state["last"])
+        first = state["first"]
+        if first is not None:
+            pinned = [as_float(v) for v in first]
+            if len(pinned) > self._cap() or not all(math.isfinite(v) for v in pinned):
+                raise ValueError("first reference does not fit")
+            self._first = np.asarray(pinned, dtype=np.float64)
         self._t0 = _optional(state["t0"])
         self._rng = rng_from_words(state["rng"])
 

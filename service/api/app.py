@@ -29,6 +29,7 @@ from service.api import (
     routes_detectors,
     routes_models,
     routes_policies,
+    routes_references,
 )
 from service.api.auth import Authenticator
 from service.api.context import install_request_ids
@@ -78,6 +79,7 @@ def create_app(guardian: Guardian) -> FastAPI:
         )
     for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
         app.include_router(module.router)
+    app.include_router(routes_references.router)  # issue 17: reference profiles
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
