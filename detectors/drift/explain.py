@@ -54,10 +54,16 @@ def describe(result: DriftResult, segment: str = ALL_SEGMENTS) -> dict[str, str]
     if "threshold_z" not in d:
         return base
     threshold = d["threshold_z"]
-    reference = (
-        f"the {d.get('reference_size', 0):.0f} values before the latest "
-        f"{d.get('window_size', 0):.0f}"
-    )
+    kind = d.get("reference_kind", 0.0)
+    if kind == 2.0:
+        reference = "the model's uploaded reference profile"
+    elif kind == 1.0:
+        reference = f"the first {d.get('reference_size', 0):.0f} values of this model version"
+    else:
+        reference = (
+            f"the {d.get('reference_size', 0):.0f} values before the latest "
+            f"{d.get('window_size', 0):.0f}"
+        )
     notes = {
         "feature": result.feature,
         "segment": segment,
@@ -66,6 +72,9 @@ def describe(result: DriftResult, segment: str = ALL_SEGMENTS) -> dict[str, str]
         "threshold": f"|z| > {threshold:.3g}",
         "alarm_rate_per_day": f"{d.get('alarm_rate_per_day', 0.0):.3g}",
     }
+    for name in ("psi", "jensen_shannon", "wasserstein", "ks"):
+        if name in d:
+            notes[name] = f"{d[name]:.3g}"
     before, after = _quantiles(d, "before"), _quantiles(d, "after")
     if before and after:
         notes["before"], notes["after"] = before, after
