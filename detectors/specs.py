@@ -19,6 +19,7 @@ from detectors.base import Detector, DetectorParams, InputType
 from detectors.drift import DETECTOR_KINDS
 from detectors.drift.budget import AlarmBudget
 from detectors.drift.reference import ReferenceProfile
+from detectors.drift.segments import SegmentSpec
 
 FeatureType = Literal["numeric", "categorical", "score", "prediction", "missing", "error"]
 
@@ -142,6 +143,11 @@ class DetectorSpecs(_Frozen):
     budget: AlarmBudget = Field(
         default_factory=lambda: AlarmBudget(),
         description="False-alarm budget of the budgeted kinds (rank_window).",
+    )
+    segments: list[SegmentSpec] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Drift per segment: tenant, metadata.<key> or protected.<attribute>.",
     )
     references: dict[str, ReferenceProfile] = Field(
         default_factory=dict,

@@ -10,6 +10,7 @@ threshold, the calibrated false-alarm rate, and a before/after summary
 from __future__ import annotations
 
 from detectors.base import Detector
+from detectors.drift.segments import split_version
 from detectors.results import DriftResult
 
 #: Segment of a detection when drift is watched on the whole stream.
@@ -33,7 +34,7 @@ def _quantiles(details: dict[str, float], side: str) -> str | None:
     return f"p10 {p10:.4g}, median {p50:.4g}, p90 {p90:.4g}"
 
 
-def describe(result: DriftResult, segment: str = ALL_SEGMENTS) -> dict[str, str]:
+def describe(result: DriftResult, segment: str | None = None) -> dict[str, str]:
     """Alert annotations explaining ``result``; only ``description`` for unexplained kinds.
 
     Examples
@@ -49,6 +50,8 @@ def describe(result: DriftResult, segment: str = ALL_SEGMENTS) -> dict[str, str]
     >>> notes["after"]
     'p10 2, median 3, p90 4'
     """
+    if segment is None:
+        segment = split_version(result.version)[1]
     d = result.details
     base = {"description": f"{result.detector} saw a change after {result.n_seen} values"}
     if "threshold_z" not in d:
