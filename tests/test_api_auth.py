@@ -118,6 +118,7 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
             "admin",
             {"score": [{"kind": "adwin", "params": {"delta": 0.001}}]},
         ),
+        ("POST", "/v1/detectors/backtest", "operator", {"model": "credit-risk", "since": "5m"}),
         ("GET", "/v1/models/credit-risk/reference", "viewer", None),
         ("PUT", "/v1/models/credit-risk/reference", "admin", REFERENCE),
         ("DELETE", "/v1/models/credit-risk/reference", "admin", None),

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service.api import (
     routes_alerts,
     routes_audit,
+    routes_backtest,
     routes_detectors,
     routes_models,
     routes_policies,
@@ -80,6 +81,7 @@ def create_app(guardian: Guardian) -> FastAPI:
     for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
         app.include_router(module.router)
     app.include_router(routes_references.router)  # issue 17: reference profiles
+    app.include_router(routes_backtest.router)  # issue 17: POST /v1/detectors/backtest
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
