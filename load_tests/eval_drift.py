@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import builtins
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -272,14 +273,11 @@ def _fmt(v: float) -> str:
 REPORT = Path(__file__).with_name("report.md")
 
 
-def write_report(lines: list[str], path: Path = REPORT) -> None:
+def write_report(lines: list[str], path: Path = REPORT, args: Sequence[str] = ()) -> None:
     """Replace the ``## eval_drift`` section of report.md with these figures."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    section = (
-        "## eval_drift\n\n`python -m load_tests.eval_drift` — ok\n\n```\n"
-        + "\n".join(lines)
-        + "\n```\n\n"
-    )
+    command = " ".join(["python -m load_tests.eval_drift", *args])
+    section = f"## eval_drift\n\n`{command}` — ok\n\n```\n" + "\n".join(lines) + "\n```\n\n"
     start = text.find("## eval_drift\n")
     if start < 0:
         path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
@@ -322,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     lines.append(f"\nelapsed {time.perf_counter() - started:.1f} s")
     print(lines[-1])
     if not args.quick and not args.no_report:
-        write_report(lines)
+        write_report(lines, args=list(sys.argv[1:] if argv is None else argv))
 
 
 def _hand_set(specs: DetectorSpecs, runs: int, n_stat: int, stat_runs: int, seed: int) -> list[str]:
