@@ -253,7 +253,10 @@ class RankWindowDetector(Detector):
         Configuration, not learnt state: it survives :meth:`reset`. The threshold
         is calibrated again at the next test.
         """
-        self._profile = None if values is None else np.sort(np.asarray(values, np.float64))
+        pinned = None if values is None else np.asarray(values, np.float64)
+        if pinned is not None:
+            pinned = np.sort(pinned[np.isfinite(pinned)])  # a profile spanning ±1e308 overflows
+        self._profile = pinned if pinned is not None and pinned.size >= 2 else None
         self._z = None
 
     def _pinned(self) -> np.ndarray | None:

@@ -65,16 +65,16 @@ class BacktestResponse(BaseModel):
 def since_ms(value: str, now: float) -> int:
     """Start of the replay in ms since the epoch, from ``"1h"`` or an ISO 8601 time."""
     try:
-        return int((now - parse_duration(value)) * 1000)
-    except ValueError:
+        return max(0, int((now - parse_duration(value)) * 1000))
+    except (ValueError, OverflowError):
         pass
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        return max(0, int(at.timestamp() * 1000))
+    except (ValueError, OverflowError, OSError):
         raise invalid([f"since: {value!r} is neither a duration (1h) nor an ISO time"]) from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return int(at.timestamp() * 1000)
 
 
 def _event_ts(event: dict[str, Any], fallback_ms: int) -> float:
