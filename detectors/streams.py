@@ -82,6 +82,8 @@ class Stream:
     #: derived stream name (``SCORE``, ``PREDICTION``, ``ERROR_RATE``) -> its detectors,
     #: present once the stream was first seen (an empty list when refused at a limit)
     derived: dict[str, list[Watch]] = field(default_factory=dict)
+    #: output streams not seen yet: the per-event check is one truth test while any is left
+    unseen_outputs: list[str] = field(default_factory=lambda: list(OUTPUT_STREAMS))
     #: time of the latest event, for detectors that measure the stream's rate
     last_ts: float = 0.0
 
@@ -166,6 +168,8 @@ class StreamTable:
             else:
                 watches = self._build(stream, name, ftype, specs)
             stream.derived[name] = watches
+            if name in stream.unseen_outputs:
+                stream.unseen_outputs.remove(name)
         return watches
 
     def _refuse(self, limit: str) -> None:
