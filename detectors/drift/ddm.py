@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import DDM
 
-from detectors import river_compat
+from detectors import river_compat_binary
 from detectors.base import DetectorParams, StateValue
 from detectors.drift.river_backed import RiverDetector
 
@@ -60,11 +60,11 @@ class DDMDetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        return river_compat.ddm_error_rate(self._river)
+        return river_compat_binary.ddm_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        return river_compat.export_ddm(self._river)
+        return river_compat_binary.export_ddm(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        river_compat.import_ddm(self._river, state)
+        river_compat_binary.import_ddm(self._river, state)

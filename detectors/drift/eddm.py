@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import EDDM
 
-from detectors import river_compat
+from detectors import river_compat_binary
 from detectors.base import DetectorParams, StateValue
 from detectors.drift.river_backed import RiverDetector
 
@@ -56,11 +56,11 @@ class EDDMDetector(RiverDetector):
         self._river = EDDM(warm_start=p.warm_start, alpha=p.alpha, beta=p.beta)
 
     def _statistic(self) -> float:
-        return river_compat.eddm_mean_distance(self._river)
+        return river_compat_binary.eddm_mean_distance(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        return river_compat.export_eddm(self._river)
+        return river_compat_binary.export_eddm(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        river_compat.import_eddm(self._river, state)
+        river_compat_binary.import_eddm(self._river, state)

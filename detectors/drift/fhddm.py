@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import FHDDM
 
-from detectors import river_compat
+from detectors import river_compat, river_compat_binary
 from detectors.base import DetectorParams, StateValue
 from detectors.drift.river_backed import RiverDetector
 
@@ -69,11 +69,11 @@ class FHDDMDetector(RiverDetector):
         return river_compat.drift_flag(river)
 
     def _statistic(self) -> float:
-        return river_compat.fhddm_error_rate(self._river)
+        return river_compat_binary.fhddm_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        return river_compat.export_fhddm(self._river)
+        return river_compat_binary.export_fhddm(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        river_compat.import_fhddm(self._river, state)
+        river_compat_binary.import_fhddm(self._river, state)

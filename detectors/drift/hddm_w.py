@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 from river.drift.binary import HDDMW
 
-from detectors import river_compat
+from detectors import river_compat_binary
 from detectors.base import DetectorParams, StateValue
 from detectors.drift.river_backed import RiverDetector
 
@@ -57,11 +57,11 @@ class HDDMWDetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        return river_compat.hddm_w_error_rate(self._river)
+        return river_compat_binary.hddm_w_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        return river_compat.export_hddm_w(self._river)
+        return river_compat_binary.export_hddm_w(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        river_compat.import_hddm_w(self._river, state)
+        river_compat_binary.import_hddm_w(self._river, state)
