@@ -7,10 +7,11 @@ then each detector learns its run of values in one :meth:`Detector.feed` call
 per-event dispatch. Each detection carries the statistic, ``n_seen`` and event
 time of the value that revealed it.
 
-Filters, here and nowhere else: a missing-rate detector sees whether a feature
-was absent or null; a numeric feature or output takes ``int``/``float`` values
-only (a string or bool in a numeric feature is not comparable); a categorical one
-takes anything but ``NaN`` (never a category).
+Filters, here and nowhere else (:func:`detectors.drift.values.usable`): a
+numeric feature or output takes finite ``int``/``float`` values only; ``NaN``,
+``±inf``, a string or a bool in a numeric feature counts as missing, so the
+missing-rate detector sees it (as it sees an absent or null feature); a
+categorical one takes anything but ``NaN`` (never a category).
 
 Metric children are resolved once per detector; the statistic gauge is set
 every ``statistic_every`` values, not every value.
@@ -22,8 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.drift.explain import explain_numbers
+from detectors.drift.values import usable
 from detectors.results import DriftResult
-from detectors.streams import NUMERIC_TYPES, OUTPUT_STREAMS, Stream, StreamTable, Watch
+from detectors.streams import OUTPUT_STREAMS, Stream, StreamTable, Watch
 
 Row = tuple[Mapping[str, Any], Mapping[str, Any], float]
 """``(features, outputs, ts)`` of one event."""
@@ -50,15 +53,10 @@ def _feature_values(
     values: list[Any] = []
     value_at: list[float] = []
     for features, _, ts in rows:
-        value = features.get(name)
+        value = usable(features.get(name), numeric)
         missing.append(value is None)
         at.append(ts)
         if value is None:
-            continue
-        if numeric:
-            if type(value) not in NUMERIC_TYPES:
-                continue
-        elif type(value) is float and value != value:  # NaN is never a category
             continue
         values.append(value)
         value_at.append(ts)
@@ -70,8 +68,8 @@ def _output_values(rows: Sequence[Row], key: str, numeric: bool) -> tuple[list[A
     values: list[Any] = []
     at: list[float] = []
     for _, outputs, ts in rows:
-        value = outputs.get(key) if outputs else None
-        if value is not None and (not numeric or type(value) in NUMERIC_TYPES):
+        value = usable(outputs.get(key), numeric) if outputs else None
+        if value is not None:
             values.append(value)
             at.append(ts)
     return values, at
@@ -99,6 +97,7 @@ class Feeder:
             if outputs and stream.unseen_outputs:
                 self._admit_outputs(run, outputs)
             run.rows.append((features, outputs, ts))
+            run.stream.last_ts = ts
         results: list[DriftResult] = []
         for run in runs.values():
             self._feed_run(run, results)
@@ -117,8 +116,7 @@ class Feeder:
         stream, n = run.stream, len(run.rows)
         for name in list(stream.unseen_outputs):
             key, _, numeric = OUTPUT_STREAMS[name]
-            value = outputs.get(key)
-            if value is not None and (not numeric or type(value) in NUMERIC_TYPES):
+            if usable(outputs.get(key), numeric) is not None:
                 self._table.derived(stream, name)
                 run.first[name] = n
 
@@ -173,5 +171,5 @@ def _fire(w: Watch, ts: float) -> DriftResult:
         statistic=statistic,
         at=ts,
         n_seen=det.n_seen,
-        details={"n_detections": float(det.n_detections)},
+        details={"n_detections": float(det.n_detections), **explain_numbers(det)},
     )

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from detectors.base import Detector, DetectorParams, InputType
 from detectors.drift import DETECTOR_KINDS
+from detectors.drift.budget import AlarmBudget
+from detectors.drift.reference import ReferenceProfile
+from detectors.drift.segments import SegmentSpec
 
 FeatureType = Literal["numeric", "categorical", "score", "prediction", "missing", "error"]
 
@@ -137,6 +140,20 @@ class DetectorSpecs(_Frozen):
     limits: Limits = Field(default_factory=lambda: Limits())
     defaults: Defaults = Field(default_factory=lambda: Defaults())
     overrides: list[Override] = Field(default_factory=list)
+    budget: AlarmBudget = Field(
+        default_factory=lambda: AlarmBudget(),
+        description="False-alarm budget of the budgeted kinds (rank_window).",
+    )
+    segments: list[SegmentSpec] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Drift per segment: tenant, metadata.<key> or protected.<attribute>.",
+    )
+    references: dict[str, ReferenceProfile] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Reference profile per model name (PUT /v1/models/{name}/reference).",
+    )
     statistic_every: int = Field(
         default=256,
         ge=1,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Detector
+from detectors.drift.family import join_family
+from detectors.drift.reference import pin_from_profile
 from detectors.specs import INPUT_OF, DetectorSpec, DetectorSpecs
 from detectors.telemetry import DetectorTelemetry
 
@@ -82,6 +84,17 @@ class Stream:
     derived: dict[str, list[Watch]] = field(default_factory=dict)
     #: output streams not seen yet: the per-event check is one truth test while any is left
     unseen_outputs: list[str] = field(default_factory=lambda: list(OUTPUT_STREAMS))
+    #: time of the latest event, for detectors that measure the stream's rate
+    last_ts: float = 0.0
+
+    def clock(self) -> float:
+        """Time of this model version's latest event (budgeted detectors measure the rate)."""
+        return self.last_ts
+
+    def n_value_watches(self) -> int:
+        """Detectors on this model version's values: the family sharing its alarm budget."""
+        n = sum(len(slot.values) for slot in self.slots)
+        return n + sum(len(self.derived.get(name) or ()) for name in OUTPUT_STREAMS)
 
 
 class StreamTable:
@@ -179,6 +192,8 @@ class StreamTable:
                 n += 1
                 wid = f"{base_id}#{n}"
             w = Watch(wid, stream.model, stream.version, feature, ftype, spec, spec.build())
+            join_family(w.detector, self.specs.budget, stream.n_value_watches, stream.clock)
+            pin_from_profile(w.detector, self.specs.references.get(stream.model), feature)
             self._attach_metrics(w)
             self.watches[wid] = w
             watches.append(w)
@@ -233,7 +248,11 @@ class StreamTable:
 
     def replace_specs(self, specs: DetectorSpecs) -> None:
         """Rebuild the detectors whose resolved spec list changed; keep the others."""
+        before = self.specs.references
         self.specs = specs
+        if specs.references != before:
+            for w in self.watches.values():
+                pin_from_profile(w.detector, specs.references.get(w.model), w.feature)
         for stream in self.streams.values():
             for slot in stream.slots:
                 slot.values = self._respec(stream, slot.name, slot.ftype, slot.values)

@@ -27,17 +27,21 @@ most 300 values.
 from __future__ import annotations
 
 import argparse
+import builtins
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from detectors.base import Detector
 from detectors.drift import DETECTOR_KINDS
-from detectors.specs import DetectorSpecs
+from detectors.specs import DetectorSpec, DetectorSpecs
+from load_tests import eval_drift_budget as budgeted
 
 PRE = 3000
 POST = 3000
@@ -185,14 +189,15 @@ def evaluate_stationary(
 
 def shipped_factory(specs: DetectorSpecs, kind: str, ftype: str) -> Callable[[], Detector]:
     """Guardian's settings: the shipped spec for a default kind, else class defaults + guards."""
-    for spec in getattr(specs.defaults, ftype):
+    shipped: list[DetectorSpec] = getattr(specs.defaults, ftype)
+    for spec in shipped:
         if spec.kind == kind:
             return spec.build
-    guards = {"min_samples": 200, "cooldown": 1000}
+    guards: dict[str, Any] = {"min_samples": 200, "cooldown": 1000}
     if ftype in ("categorical", "prediction"):
         guards = {"cooldown": 1000}
     cls = DETECTOR_KINDS[kind]
-    return lambda: cls(**guards)
+    return lambda: cls(None, **guards)
 
 
 # -- TCPD ----------------------------------------------------------------------------------------
@@ -265,9 +270,40 @@ def _fmt(v: float) -> str:
     return "-" if v != v else f"{v:.0f}"
 
 
+REPORT = Path(__file__).with_name("report.md")
+
+
+def write_report(lines: list[str], path: Path = REPORT, args: Sequence[str] = ()) -> None:
+    """Replace the ``## eval_drift`` section of report.md with these figures."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    command = " ".join(["python -m load_tests.eval_drift", *args])
+    section = f"## eval_drift\n\n`{command}` — ok\n\n```\n" + "\n".join(lines) + "\n```\n\n"
+    start = text.find("## eval_drift\n")
+    if start < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+        return
+    end = text.find("\n## ", start + 1)
+    rest = text[end + 1 :] if end >= 0 else ""
+    path.write_text(text[:start] + section + rest, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few runs, 20k stationary values")
+    parser.add_argument(
+        "--values",
+        type=int,
+        default=None,
+        help="stationary values per stream for the budgeted detector (default 1M; quick 20k)",
+    )
+    parser.add_argument("--features", type=int, default=10)
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite report.md")
+    parser.add_argument(
+        "--hand-set",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also evaluate the hand-set detectors (ADWIN, Page-Hinkley, ...)",
+    )
     parser.add_argument("--runs", type=int, default=None, help="streams per change scenario")
     parser.add_argument("--stationary", type=int, default=None, help="stationary values per run")
     parser.add_argument("--stationary-runs", type=int, default=None)
@@ -278,6 +314,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     stat_runs = args.stationary_runs or (1 if args.quick else 2)
     specs = DetectorSpecs.load()
     started = time.perf_counter()
+    lines = budgeted.run(args.quick, args.values, args.features, args.runs, args.seed)
+    if args.hand_set:
+        lines += _hand_set(specs, runs, n_stat, stat_runs, args.seed)
+    lines.append(f"\nelapsed {time.perf_counter() - started:.1f} s")
+    print(lines[-1])
+    if not args.quick and not args.no_report:
+        write_report(lines, args=list(sys.argv[1:] if argv is None else argv))
+
+
+def _hand_set(specs: DetectorSpecs, runs: int, n_stat: int, stat_runs: int, seed: int) -> list[str]:
+    """The hand-set detectors as before; returns the printed lines."""
+    out: list[str] = []
+
+    def print(*parts: object) -> None:  # noqa: A001 - collect what this part prints
+        line = " ".join(str(p) for p in parts)
+        builtins.print(line, flush=True)
+        out.extend(line.split("\n"))
+
+    print("\n# Hand-set detectors (config/detectors.yaml and class defaults)")
 
     numeric_changes: list[tuple[str, Stream]] = [
         ("mean +0.5sd", mean_shift(0.5)),
@@ -319,10 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
     ]
 
-    print(
-        f"# Drift detector evaluation (runs={runs}, "
-        f"stationary={stat_runs}x{n_stat:,}, seed={args.seed})"
-    )
+    print(f"(runs={runs}, stationary={stat_runs}x{n_stat:,}, seed={seed})")
     print("Settings: config/detectors.yaml for default kinds; class defaults + guards otherwise.")
     print(
         "delays in values after the change; FA = detections in stationary streams per 100k values\n"
@@ -336,14 +388,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for kind in kinds:
             factory = shipped_factory(specs, kind, family)
             for scenario, stream in changes:
-                row = evaluate_changes(factory, kind, scenario, stream, runs, args.seed)
+                row = evaluate_changes(factory, kind, scenario, stream, runs, seed)
                 med = statistics.median(row.delays) if row.delays else float("nan")
                 print(
                     f"{kind:<13} {scenario:<20} {_fmt(med):>7} {_fmt(_p90(row.delays)):>7} "
                     f"{row.missed:>4}/{row.runs:<2} {row.early:>6}"
                 )
             for scenario, stream in stationaries:
-                alarms, seen = evaluate_stationary(factory, stream, stat_runs, args.seed)
+                alarms, seen = evaluate_stationary(factory, stream, stat_runs, seed)
                 print(
                     f"{kind:<13} {'stationary ' + scenario:<20} "
                     f"FA/100k = {alarms * 100_000 / seen:.2f}"
@@ -379,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(105-8,195 points) and unscaled; Guardian's settings trade their recall "
         "for no false alarms."
     )
-    print(f"\nelapsed {time.perf_counter() - started:.1f} s")
+    return out
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from service.alerting.outbox import AlertOutbox
 from service.alerting.rules import AlertRules
 from service.alerting.sinks import build_sinks
 from service.api.app import create_app
+from service.api.backtester import KafkaBacktester
 from service.api.dry_run import DryRuns
 from service.api.ports import ApiPorts
 from service.config_files import load_files, owned_topics
@@ -224,6 +225,7 @@ def build_guardian(
         readiness=worker,
         dry_runs=dry_runs,
         count_override=metrics.policy_overrides.inc,
+        backtests=KafkaBacktester(settings.kafka, detectors, policies),
     )
     return Guardian(
         settings=settings,

@@ -118,6 +118,10 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
             "admin",
             {"score": [{"kind": "adwin", "params": {"delta": 0.001}}]},
         ),
+        ("POST", "/v1/detectors/backtest", "operator", {"model": "credit-risk", "since": "5m"}),
+        ("GET", "/v1/models/credit-risk/reference", "viewer", None),
+        ("PUT", "/v1/models/credit-risk/reference", "admin", REFERENCE),
+        ("DELETE", "/v1/models/credit-risk/reference", "admin", None),
         ("GET", "/v1/policies/redaction", "viewer", None),
         ("PUT", "/v1/policies/redaction", "admin", redaction),
         ("POST", "/v1/policies/redaction/dry-run", "operator", {"event": sample}),
@@ -135,6 +139,9 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
         ("GET", "/v1/config/versions", "viewer", None),
         ("POST", "/v1/config/rollback", "admin", {"version": 0}),
     ]
+
+
+REFERENCE = {"features": {"age": {"quantiles": {"probs": [0, 0.5, 1], "values": [18, 40, 90]}}}}
 
 
 async def test_role_matrix_over_every_route(kafka_bootstrap: str) -> None:

@@ -181,7 +181,7 @@ def test_contract(cls: type[Detector], check: Callable[[type[Detector]], None]) 
 
 
 def test_every_kind_is_unique_and_documented() -> None:
-    assert len({c.kind for c in DETECTOR_KINDS.values()}) == len(DETECTOR_KINDS) == 10
+    assert len({c.kind for c in DETECTOR_KINDS.values()}) == len(DETECTOR_KINDS) == 11
     for cls in DETECTOR_KINDS.values():
         assert cls.__doc__ and "Examples" in cls.__doc__
 
@@ -202,6 +202,7 @@ def test_every_kind_is_unique_and_documented() -> None:
         ("hddm_a", [3034]),
         ("hddm_w", [3064, 5072]),
         ("fhddm", [3063]),
+        ("rank_window", [3099]),
     ],
 )
 def test_exact_detection_indices(kind: str, expected: list[int]) -> None:

@@ -13,6 +13,7 @@ from detectors.drift.hddm_w import HDDMWDetector
 from detectors.drift.kswin import KSWINDetector
 from detectors.drift.missing_rate import MissingRateDetector
 from detectors.drift.page_hinkley import PageHinkleyDetector
+from detectors.drift.rank_window import RankWindowDetector
 
 DETECTOR_KINDS: dict[str, type[Detector]] = {
     cls.kind: cls
@@ -27,6 +28,7 @@ DETECTOR_KINDS: dict[str, type[Detector]] = {
         HDDMADetector,
         HDDMWDetector,
         FHDDMDetector,
+        RankWindowDetector,
     )
 }
 
@@ -42,4 +44,5 @@ __all__ = [
     "KSWINDetector",
     "MissingRateDetector",
     "PageHinkleyDetector",
+    "RankWindowDetector",
 ]

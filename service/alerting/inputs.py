@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from detectors.drift.explain import describe
 from detectors.results import DriftResult, FairnessResult
 from service.alerting.rules import AlertName, AlertRules, LevelThreshold
 
@@ -65,8 +66,7 @@ class AlertInputs:
                 "feature": result.feature,
                 "detector": result.detector,
             }
-            extra = {"description": f"{result.detector} saw a change after {result.n_seen} values"}
-            self._detect(AlertName.DRIFT, labels, at, extra=extra)
+            self._detect(AlertName.DRIFT, labels, at, extra=describe(result))
             return
         labels = {
             "model": result.model,

@@ -26,9 +26,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service.api import (
     routes_alerts,
     routes_audit,
+    routes_backtest,
     routes_detectors,
     routes_models,
     routes_policies,
+    routes_references,
 )
 from service.api.auth import Authenticator
 from service.api.context import install_request_ids
@@ -80,6 +82,8 @@ def create_app(
         )
     for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
         app.include_router(module.router)
+    app.include_router(routes_references.router)  # issue 17: reference profiles
+    app.include_router(routes_backtest.router)  # issue 17: POST /v1/detectors/backtest
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:

@@ -139,6 +139,14 @@ class DryRunner(Protocol):
     async def redact(self, policy: RedactionPolicy, event: dict[str, Any]) -> RedactionOutcome: ...
 
 
+class Backtester(Protocol):
+    """Replays a model's sanitized events through detector specs, off the pipeline."""
+
+    async def backtest(
+        self, model: str, start_ms: int, specs: Any | None, max_events: int, timeout_s: float
+    ) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiPorts:
     """Everything the routers may touch."""
@@ -152,6 +160,8 @@ class ApiPorts:
     dry_runs: DryRunner
     #: Counts an accepted override of unsafe policy settings (``guardian_policy_overrides_total``).
     count_override: Callable[[], None]
+    #: ``POST /v1/detectors/backtest``; None where no Kafka is behind the API (503).
+    backtests: Backtester | None = None
 
 
 def ports_of(request: Request) -> ApiPorts:
@@ -192,3 +202,7 @@ def dry_runner(request: Request) -> DryRunner:
 
 def override_counter(request: Request) -> Callable[[], None]:
     return ports_of(request).count_override
+
+
+def backtester(request: Request) -> Backtester | None:
+    return ports_of(request).backtests

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+from detectors.drift.segments import Segmenter
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.label_join import JoinedOutcome, LabelJoin
 from detectors.registry import DetectorRegistry
@@ -43,6 +44,7 @@ class DetectStage:
         self.fairness = fairness
         self.join = join
         self.alerts = alerts
+        self.segments = Segmenter(lambda: registry.specs.segments)  # issue 17: drift per segment
         #: model name -> processing time it was last seen (for the "model silent" alert)
         self.last_seen: OrderedDict[str, float] = OrderedDict()
         #: (model, version) pairs seen, for GET /v1/models
@@ -75,7 +77,9 @@ class DetectStage:
             ts = ctx.ts if ctx.ts is not None else event_time(event["timestamp"])
             inputs = event.get("inputs") or {}
             outputs = event.get("outputs") or {}
-            drift_rows.append((model, version, inputs.get("features") or {}, outputs, ts))
+            features = inputs.get("features") or {}
+            drift_rows.append((model, version, features, outputs, ts))
+            drift_rows += self.segments.rows(event, model, version, features, outputs, ts)
             protected = (event.get("subject") or {}).get("protected") or {}
             prediction = outputs.get("prediction")
             event_id = event["event_id"]

@@ -1,0 +1,80 @@
+"""The false-alarm budget: from "alarms per stream per day" to a per-test threshold.
+
+On-call people can say how many false alarms they accept ("one per model per
+quarter"); nobody can say what ADWIN's ``delta`` should be. A budget of
+``false_alarms_per_stream_per_day`` becomes a per-test false-positive rate
+with the stream's event rate and how often the detector tests::
+
+    tests_per_day = events_per_day / check_every
+    alpha         = budget_per_stream_per_day / tests_per_day
+
+A model-level family budget (``false_alarms_per_model_per_day``) is split over
+the model's budgeted detectors (Bonferroni): each gets ``family / m``, or its
+own stream budget if that is smaller. Holm's step-down procedure gives the
+same first rejection as Bonferroni (its first step compares the smallest
+p-value with ``alpha / m``), and the first rejection is what raises an alarm,
+so the simpler split loses nothing here. Overlapping windows make successive
+tests positively correlated, which only makes the split conservative.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Never test at a rate so small that float precision decides, nor so large that alarms flood.
+ALPHA_MIN = 1e-15
+ALPHA_MAX = 0.01
+
+
+class AlarmBudget(BaseModel):
+    """The false-alarm budget of ``detectors.yaml`` (``budget:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    false_alarms_per_stream_per_day: float = Field(
+        default=0.01,
+        gt=0.0,
+        le=100.0,
+        description="Expected false alarms of one detector on one stationary stream per day.",
+    )
+    false_alarms_per_model_per_day: float | None = Field(
+        default=0.1,
+        gt=0.0,
+        le=1000.0,
+        description="Family budget of a model version, split over its budgeted detectors; "
+        "null to give every stream its own budget only.",
+    )
+    events_per_day: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1e12,
+        description="Event rate of a stream; null to measure it (wall clock) during warm-up.",
+    )
+
+
+def stream_budget(budget: AlarmBudget, family_size: int) -> float:
+    """False alarms per day one detector may raise, after the family split."""
+    per_stream = budget.false_alarms_per_stream_per_day
+    family = budget.false_alarms_per_model_per_day
+    if family is None:
+        return per_stream
+    return min(per_stream, family / max(1, family_size))
+
+
+def per_test_alpha(per_day: float, events_per_day: float, check_every: int) -> float:
+    """Per-test false-positive rate that spends ``per_day`` alarms at this rate of tests.
+
+    Examples
+    --------
+    >>> f"{per_test_alpha(0.01, 864_000.0, 25):.2e}"  # 10 events/s, a test every 25 events
+    '2.89e-07'
+    """
+    tests_per_day = max(events_per_day, 1.0) / check_every
+    return min(ALPHA_MAX, max(ALPHA_MIN, per_day / tests_per_day))
+
+
+def z_for(alpha: float, n_statistics: int = 1) -> float:
+    """Two-sided standard-normal critical value of ``alpha`` shared by ``n_statistics`` tests."""
+    return -NormalDist().inv_cdf(alpha / (2 * n_statistics))

@@ -1,0 +1,443 @@
+"""A rank test of a recent window against the values just before it, with a calibrated threshold.
+
+Every ``check_every`` values the newest ``window_size`` values are ranked among
+the ``reference_size`` values that preceded them (ties broken at random, which
+makes the ranks exactly uniform under no change whatever the values' shape:
+heavy tails, counts, a spike of zeros, several modes). Two statistics of those
+ranks are tested, each standardised with its known null variance:
+
+- location: the Mann–Whitney rank sum (a shift of the median or the mean);
+- scale: the mean squared distance of the ranks from the middle (a Mood-type
+  test: the values spread out or narrow).
+
+The critical value comes from the false-alarm budget (see
+:mod:`detectors.drift.budget`) and is calibrated on the stream itself when the
+buffer first fills: a moving-block bootstrap of those first values (blocks keep
+short-range dependence) gives the spread of both statistics under "no change";
+the normal critical value is widened by that spread when it exceeds the
+theoretical one. This follows Alibi Detect's online detectors
+(``cd/cvm_online.py``, ``mmd_online.py``), which simulate the statistic on
+bootstrap streams drawn from the reference to set thresholds for an expected
+run time; here the expected run time is the budget (events per false alarm)
+and the rank transform makes the null distribution shape-free, so a few
+hundred bootstrap draws suffice instead of the tail quantile itself.
+
+Because the reference slides along with the stream, slow regular change (a
+daily cycle) is not drift; a change faster than the window is. After a
+detection the buffer keeps only the window (the new regime) and refills.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
+from detectors.drift.budget import AlarmBudget, per_test_alpha, stream_budget, z_for
+from detectors.drift.distances import distances
+from detectors.drift.ranks import rank_z, rng_from_words, rng_words
+
+_SECONDS_PER_DAY = 86_400.0
+#: Rate assumed when the first fill took no measurable event time: very fast, so conservative.
+_FAST_EVENTS_PER_DAY = 1e10
+#: Rate assumed without a rate and without an event clock (a detector used alone): 100 events/s.
+DEFAULT_EVENTS_PER_DAY = 8.64e6
+
+
+class RankWindowParams(DetectorParams):
+    """Window sizes and the false-alarm budget (hand-set knobs stay for experts)."""
+
+    reference_size: int = Field(default=2000, ge=20, le=100_000)
+    window_size: int = Field(default=200, ge=5, le=20_000)
+    check_every: int = Field(default=25, ge=1, le=20_000, description="Values between tests.")
+    false_alarms_per_day: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=100.0,
+        description="This detector's budget; null for the budget section of detectors.yaml.",
+    )
+    events_per_day: float | None = Field(
+        default=None, gt=0.0, le=1e12, description="Stream rate; null to measure it in warm-up."
+    )
+    family_size: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Detectors sharing the model budget."
+    )
+    bootstrap: int = Field(default=200, ge=0, le=5000, description="0: no calibration.")
+    block: int = Field(default=50, ge=1, le=10_000, description="Bootstrap block length.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    reference: Literal["sliding", "first"] = Field(
+        default="sliding",
+        description="sliding: the values before the window; first: the first reference_size "
+        "values of the stream (a model version's first events), kept. An uploaded reference "
+        "profile of the feature overrides both.",
+    )
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> RankWindowParams:
+        if self.window_size > self.reference_size:
+            raise ValueError("window_size must not exceed reference_size")
+        return self
+
+
+class RankWindowDetector(Detector):
+    """Budgeted, shape-free drift test of a numeric stream (the ``rank_window`` kind).
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(7)
+    >>> det = RankWindowDetector(events_per_day=864_000)
+    >>> before = [rng.lognormvariate(0, 1.5) for _ in range(5000)]
+    >>> stream = before + [2.7 * rng.lognormvariate(0, 1.5) for _ in range(2000)]
+    >>> hits = [i for i, x in enumerate(stream) if det.update(x).drift_detected]
+    >>> len(hits) == 1 and 5000 < hits[0] < 5300
+    True
+    """
+
+    kind = "rank_window"
+    input_type: ClassVar[InputType] = "numeric"
+    Params = RankWindowParams
+
+    __slots__ = (
+        "_buf",
+        "_end",
+        "_filled",
+        "_tick",
+        "_every",
+        "_kappa",
+        "_z",
+        "_alpha",
+        "_rate",
+        "_t0",
+        "_rng",
+        "_last",
+        "_budget",
+        "_family",
+        "_clock",
+        "_fired_at",
+        "_first",
+        "_profile",
+    )
+
+    _buf: np.ndarray
+    _end: int
+    _filled: int
+    _tick: int
+    _every: int
+    _kappa: tuple[float, float]
+    _z: float | None
+    _alpha: float | None
+    _rate: float | None
+    _t0: float | None
+    _rng: np.random.Generator
+    _last: float
+    _fired_at: int
+    _first: np.ndarray | None
+    _profile: np.ndarray | None
+    _budget: AlarmBudget | None
+    _family: Callable[[], int] | None
+    _clock: Callable[[], float] | None
+
+    # -- budget ----------------------------------------------------------------------------
+
+    def join_family(
+        self,
+        budget: AlarmBudget,
+        family_size: Callable[[], int],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Take the spec-level budget, a count of the model's detectors and the event clock.
+
+        The registry calls this once after creating the detector. The family
+        size is read when the threshold is calibrated (end of the first fill),
+        when the model's features are known; ``clock`` gives the time of the
+        stream's latest event, from which the event rate is measured over the
+        first fill (event time, so a replay measures the rate it replays).
+        """
+        self._budget = budget
+        self._family = family_size
+        self._clock = clock
+
+    @property
+    def threshold(self) -> float | None:
+        """Critical |z| (after calibration), ``None`` before the buffer first fills."""
+        return self._z
+
+    @property
+    def alpha(self) -> float | None:
+        """Per-test false-positive rate spent, ``None`` before calibration."""
+        return self._alpha
+
+    def alarm_rate_per_day(self) -> float | None:
+        """The budget this detector spends: expected false alarms per day at its rate."""
+        if self._alpha is None or self._rate is None:
+            return None
+        return self._alpha * self._rate / self._every
+
+    def _calibrate(self) -> None:
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        budget = self._budget or AlarmBudget()
+        rate = p.events_per_day or budget.events_per_day
+        if rate is None:
+            rate = self._measured_rate()
+        family = p.family_size or (self._family() if self._family else 1)
+        per_day = p.false_alarms_per_day or stream_budget(budget, family)
+        self._rate = float(rate)
+        self._alpha = per_test_alpha(per_day, self._rate, p.check_every)
+        self._kappa = self._bootstrap_spread()
+        self._z = z_for(self._alpha, n_statistics=2)
+
+    def _measured_rate(self) -> float:
+        """Events per day over the first fill, by event time; fast (conservative) if unknown."""
+        if self._clock is None or self._t0 is None:
+            return DEFAULT_EVENTS_PER_DAY
+        elapsed = self._clock() - self._t0
+        if not elapsed > 0:
+            return _FAST_EVENTS_PER_DAY
+        return min(_FAST_EVENTS_PER_DAY, max(1, self._n_learnt) * _SECONDS_PER_DAY / elapsed)
+
+    def _bootstrap_spread(self) -> tuple[float, float]:
+        """Spread of both statistics on block-bootstrap streams of the first fill (>= 1)."""
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        if p.bootstrap == 0:
+            return (1.0, 1.0)
+        pinned = self._pinned()
+        pool = self._ordered() if pinned is None else self._rng.choice(pinned, self._cap())
+        cap = pool.shape[0]
+        block = min(p.block, cap)
+        n_blocks = -(-cap // block)
+        starts = self._rng.integers(0, cap, size=(p.bootstrap, n_blocks))
+        idx = ((starts[:, :, None] + np.arange(block)) % cap).reshape(p.bootstrap, -1)[:, :cap]
+        sims = pool[idx]
+        refs = np.sort(sims[:, : p.reference_size], axis=1)
+        zs = np.array(
+            [rank_z(refs[b], sims[b, p.reference_size :], self._rng) for b in range(p.bootstrap)]
+        )
+        spread = zs.std(axis=0)
+        return (max(1.0, float(spread[0])), max(1.0, float(spread[1])))
+
+    # -- buffer ----------------------------------------------------------------------------
+
+    def _ordered(self) -> np.ndarray:
+        """The newest ``reference_size + window_size`` values, oldest first."""
+        cap = self._cap()
+        return self._buf[self._end - min(cap, self._filled) : self._end]
+
+    def _cap(self) -> int:
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        return p.reference_size + p.window_size
+
+    def _append(self, values: Sequence[Any] | np.ndarray) -> None:
+        arr = np.asarray(values, dtype=np.float64)
+        n = arr.shape[0]
+        cap = self._cap()
+        if self._end + n > self._buf.shape[0]:
+            keep = min(cap, self._end)
+            self._buf[:keep] = self._buf[self._end - keep : self._end]
+            self._end = keep
+            self._fired_at = -1
+        self._buf[self._end : self._end + n] = arr
+        self._end += n
+        self._filled = min(cap, self._filled + n)
+
+    def pin_reference(self, values: np.ndarray | None) -> None:
+        """Test against these reference values (a profile's sample); ``None`` to unpin.
+
+        Configuration, not learnt state: it survives :meth:`reset`. The threshold
+        is calibrated again at the next test.
+        """
+        pinned = None if values is None else np.asarray(values, np.float64)
+        if pinned is not None:
+            pinned = np.sort(pinned[np.isfinite(pinned)])  # a profile spanning ±1e308 overflows
+        self._profile = pinned if pinned is not None and pinned.size >= 2 else None
+        self._z = None
+
+    def _pinned(self) -> np.ndarray | None:
+        return self._profile if self._profile is not None else self._first
+
+    def _test(self) -> bool:
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        ref = self._pinned()
+        if self._filled < (self._cap() if ref is None else p.window_size):
+            return False
+        values = self._ordered()
+        if ref is None and p.reference == "first":
+            ref = self._first = np.sort(values[: p.reference_size])
+        if self._z is None:
+            self._calibrate()
+        assert self._z is not None
+        if ref is None:
+            ref = np.sort(values[: p.reference_size])
+        loc, scale = rank_z(ref, values[-p.window_size :], self._rng)
+        k_loc, k_scale = self._kappa
+        self._last = max(abs(loc) / k_loc, abs(scale) / k_scale) / self._z
+        if self._last <= 1.0:
+            return False
+        self._fired_at = self._end
+        return True
+
+    def _after_detection(self) -> None:
+        """Keep the window (the new regime) as the start of the next reference.
+
+        Against a pinned reference the window starts afresh instead.
+        """
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        self._filled = 0 if self._pinned() is not None else min(self._filled, p.window_size)
+
+    # -- contract --------------------------------------------------------------------------
+
+    def _learn(self, x: Any) -> bool:
+        if self._t0 is None and self._clock is not None:
+            self._t0 = self._clock()
+        self._append((x,))
+        self._tick += 1
+        if self._tick < self._every:
+            return False
+        self._tick = 0
+        fired = self._test()
+        if fired:
+            self._after_detection()
+        return fired
+
+    def feed(self, values: Sequence[Any], start: int = 0) -> int:
+        """:meth:`Detector.feed` in slices up to the next test (numpy, not one call per value)."""
+        i, n = start, len(values)
+        while i < n:
+            if self._n_seen < self._warm_up:
+                skip = min(n - i, self._warm_up - self._n_seen)
+                self._n_seen += skip
+                i += skip
+                continue
+            if self._t0 is None and self._clock is not None:
+                self._t0 = self._clock()
+            j = min(n, i + self._every - self._tick)
+            self._append(values[i:j])
+            self._n_seen += j - i
+            self._n_learnt += j - i
+            self._tick += j - i
+            i = j
+            if self._tick < self._every:
+                break
+            self._tick = 0
+            if self._test():
+                self._after_detection()
+                if self._admit():
+                    self._drift_detected = True
+                    return i - 1
+        self._drift_detected = False
+        return -1
+
+    def _apply_params(self, params: DetectorParams) -> None:
+        super()._apply_params(params)
+        assert isinstance(params, RankWindowParams)
+        self._every = params.check_every
+        if not hasattr(self, "_budget"):
+            self._profile = None
+            self._budget = None
+            self._family = None
+            self._clock = None
+
+    def _reset_state(self) -> None:
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        self._buf = np.empty(2 * (p.reference_size + p.window_size), dtype=np.float64)
+        self._end = 0
+        self._filled = 0
+        self._tick = 0
+        self._kappa = (1.0, 1.0)
+        self._z = None
+        self._alpha = None
+        self._rate = None
+        self._t0 = None
+        self._rng = np.random.default_rng(p.seed)
+        self._last = 0.0
+        self._fired_at = -1
+        self._first = None
+
+    def _statistic(self) -> float:
+        """The last test's largest |z| over the threshold (1.0 = at the threshold)."""
+        return self._last
+
+    def explain(self) -> dict[str, float]:
+        """Numbers behind the last test: threshold, budget, and quantiles before and after."""
+        p = self._params
+        assert isinstance(p, RankWindowParams)
+        out: dict[str, float] = {
+            "score": self._last,
+            "reference_size": float(p.reference_size),
+            "window_size": float(p.window_size),
+        }
+        if self._z is not None and self._alpha is not None:
+            out["threshold_z"] = self._z * max(self._kappa)
+            out["alpha_per_test"] = self._alpha
+            out["alarm_rate_per_day"] = self.alarm_rate_per_day() or 0.0
+        out["reference_kind"] = (
+            2.0 if self._profile is not None else 1.0 if self._first is not None else 0.0
+        )
+        if 0 <= self._fired_at <= self._end:
+            lo = max(0, self._fired_at - self._cap())
+            values = self._buf[lo : self._fired_at]
+            pinned = self._pinned()
+            before = values[: -p.window_size] if pinned is None else pinned
+            after = values[-p.window_size :]
+            if before.shape[0] and after.shape[0] == p.window_size:
+                for q in (10, 50, 90):
+                    out[f"before_p{q}"] = float(np.percentile(before, q))
+                    out[f"after_p{q}"] = float(np.percentile(after, q))
+                out.update(distances(np.sort(before), after))
+        return out
+
+    def _export(self) -> dict[str, StateValue]:
+        return {
+            "values": [float(v) for v in self._ordered()],
+            "tick": self._tick,
+            "kappa": list(self._kappa),
+            "z": self._z,
+            "alpha": self._alpha,
+            "rate": self._rate,
+            "last": self._last,
+            "first": None if self._first is None else [float(v) for v in self._first],
+            "t0": self._t0,
+            "rng": rng_words(self._rng),
+        }
+
+    def _import(self, state: Mapping[str, Any]) -> None:
+        self._reset_state()
+        values = [as_float(v) for v in state["values"]]
+        if len(values) > self._cap() or not all(math.isfinite(v) for v in values):
+            raise ValueError("values do not fit the buffer")
+        tick = int(state["tick"])
+        if not 0 <= tick < self._every:
+            raise ValueError("tick out of range")
+        kappa = [as_float(v) for v in state["kappa"]]
+        if len(kappa) != 2 or min(kappa) < 1.0:
+            raise ValueError("bad kappa")
+        self._append(values)
+        self._tick = tick
+        self._kappa = (kappa[0], kappa[1])
+        optional = [
+            None if state[k] is None else as_float(state[k]) for k in ("z", "alpha", "rate")
+        ]
+        self._z, self._alpha, self._rate = optional
+        self._last = as_float(state["last"])
+        first = state["first"]
+        if first is not None:
+            pinned = [as_float(v) for v in first]
+            if len(pinned) > self._cap() or not all(math.isfinite(v) for v in pinned):
+                raise ValueError("first reference does not fit")
+            self._first = np.asarray(pinned, dtype=np.float64)
+        self._t0 = _optional(state["t0"])
+        self._rng = rng_from_words(state["rng"])
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else as_float(value)

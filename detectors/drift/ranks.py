@@ -1,0 +1,60 @@
+"""Rank statistics of a window against a reference, and a JSON-safe random state.
+
+Ties are broken at random, so under "no change" each window value's rank is
+uniform on ``0..len(reference)`` whatever the values' distribution (continuous,
+counts, a spike of zeros): the null distribution of both statistics does not
+depend on the stream's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def rank_z(
+    ref_sorted: np.ndarray, window: np.ndarray, rng: np.random.Generator
+) -> tuple[float, float]:
+    """(location z, scale z) of ``window`` ranked in ``ref_sorted``, ties broken at random."""
+    n_ref, n_win = ref_sorted.shape[0], window.shape[0]
+    lo = np.searchsorted(ref_sorted, window, "left")
+    hi = np.searchsorted(ref_sorted, window, "right")
+    ranks = lo + np.floor(rng.random(n_win) * (hi - lo + 1))
+    loc = (ranks.sum() - n_win * n_ref / 2.0) / math.sqrt(
+        n_win * n_ref * (n_win + n_ref + 1) / 12.0
+    )
+    m = n_ref + 1
+    u = (ranks + 0.5) / m
+    mean_sq = (m * m - 1) / (12.0 * m * m)
+    spread = ((u - 0.5) ** 2).mean() - mean_sq
+    scale = spread / math.sqrt((1.0 / 180.0) * (1.0 / n_win + 1.0 / n_ref))
+    return float(loc), float(scale)
+
+
+def rng_words(rng: np.random.Generator) -> list[int]:
+    """PCG64 state, increment and buffered half-word as ten 32-bit words (JSON integers)."""
+    full = rng.bit_generator.state
+    inner = full["state"]
+    words: list[int] = []
+    for big in (int(inner["state"]), int(inner["inc"])):
+        words += [(big >> (32 * k)) & 0xFFFFFFFF for k in range(4)]
+    return [*words, int(full["has_uint32"]), int(full["uinteger"]) & 0xFFFFFFFF]
+
+
+def rng_from_words(words: Any) -> np.random.Generator:
+    if not isinstance(words, list) or len(words) != 10:
+        raise ValueError("rng state must be ten words")
+    if not all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w < 2**32 for w in words):
+        raise ValueError("rng words must be 32-bit integers")
+    state = sum(w << (32 * k) for k, w in enumerate(words[:4]))
+    inc = sum(w << (32 * k) for k, w in enumerate(words[4:8]))
+    bits = np.random.PCG64()
+    bits.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": state, "inc": inc},
+        "has_uint32": words[8] & 1,
+        "uinteger": words[9],
+    }
+    return np.random.Generator(bits)
