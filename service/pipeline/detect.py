@@ -114,7 +114,11 @@ class DetectStage:
         results.extend(
             self.registry.observe_outcome(outcome.model, outcome.version, outcome.error, now)
         )
-        self.fairness.observe_label(outcome.event_id, outcome.label, model=outcome.model)
+        # Labels drive evaluation too: a batch of labels after traffic stopped must update the
+        # label-based fairness metrics without waiting for the next event.
+        results.extend(
+            self.fairness.join_label(outcome.event_id, outcome.label, model=outcome.model)
+        )
         return results
 
     def _seen(self, model: str, version: str, now: float) -> None:
