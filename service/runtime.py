@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from detectors.fairness.config import FairnessConfig
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.label_join import LabelJoin
+from detectors.performance.config import PerformanceConfig
+from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
 from detectors.specs import DetectorSpecs
 from service.alerting.engine import AlertEngine
@@ -120,6 +122,10 @@ class Guardian:
             _load("fairness config", settings.fairness.config_file, FairnessConfig.load),
             self.metrics,
         )
+        self.performance = PerformanceMonitor(
+            _load("performance config", settings.performance.config_file, PerformanceConfig.load),
+            self.metrics,
+        )
         self.label_join = LabelJoin(
             settings.detectors.label_join_max, settings.detectors.label_join_ttl_s, self.metrics
         )
@@ -139,7 +145,9 @@ class Guardian:
                 )
                 self.metrics.policy_overrides.inc()
                 self.alerts.policy_override(section, fields, "<files>")
-        self.detect = DetectStage(self.detectors, self.fairness, self.label_join, self.alerts)
+        self.detect = DetectStage(
+            self.detectors, self.fairness, self.label_join, self.alerts, self.performance
+        )
         self.retain = RetainStage(
             self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
         )
@@ -162,6 +170,7 @@ class Guardian:
             settings, self.worker, self.detectors, self.fairness, self.metrics
         )
         if self.checkpointer is not None:
+            self.checkpointer.performance = self.performance
             self.checkpointer.attach()
         # The alert sink writes to the pipeline's alerts topic (one name for both settings).
         alerting = settings.alerting.model_copy(update={"topic": settings.kafka.topics.alerts})
@@ -287,7 +296,7 @@ class Guardian:
             last_consumed, last_rejected, last_failures = consumed, rejected, failures
             # Time-driven evaluations (labels joined after their events, windows draining when
             # traffic stops) declare and clear breaches too: they must reach the alert engine.
-            for result in self.fairness.tick(self.detect.event_clock()):
+            for result in self.detect.tick():
                 self.alerts.ingest(result)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=5)

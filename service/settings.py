@@ -273,6 +273,10 @@ class FairnessSettings(_Section):
     config_file: Path = Path("config/fairness.yaml")
 
 
+class PerformanceSettings(_Section):
+    config_file: Path = Path("config/performance.yaml")
+
+
 class GuardianSettings(BaseSettings):
     """Every setting of one Guardian process."""
 
@@ -300,6 +304,7 @@ class GuardianSettings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     detectors: DetectorSettings = DetectorSettings()
     fairness: FairnessSettings = FairnessSettings()
+    performance: PerformanceSettings = PerformanceSettings()
     alerting: AlertingSettings = AlertingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Stable name of this replica (e.g. the pod name). Used as the consumer group instance id

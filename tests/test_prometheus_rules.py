@@ -97,6 +97,7 @@ PROMETHEUS_ALERTS = {
     "GuardianModelSilent",
     "GuardianAlertDeliveryFailing",
     "GuardianFairnessBreach",
+    "GuardianPerformanceEstimateLow",
     "GuardianPolicyOverride",
     "GuardianConfigRefused",
     "GuardianUndecodableBatch",

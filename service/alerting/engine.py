@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from detectors.results import DriftResult, FairnessResult
+from detectors.results import DriftResult, FairnessResult, PerformanceResult
 from service.alerting.rules import AlertName, AlertRule, AlertRules, LevelThreshold
 
 if TYPE_CHECKING:
@@ -334,7 +334,9 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ inputs
 
-    def ingest(self, result: DriftResult | FairnessResult, now: float | None = None) -> None:
+    def ingest(
+        self, result: DriftResult | FairnessResult | PerformanceResult, now: float | None = None
+    ) -> None:
         """Take one detector result.
 
         A drift result opens or refreshes the drift alert of its (model,
@@ -353,6 +355,9 @@ class AlertEngine:
             extra = {"description": f"{result.detector} saw a change after {result.n_seen} values"}
             self._detect(AlertName.DRIFT, labels, at, extra=extra)
             return
+        if isinstance(result, PerformanceResult):
+            self._ingest_performance(result, at)
+            return
         labels = {
             "model": result.model,
             "version": result.version,
@@ -368,6 +373,20 @@ class AlertEngine:
             self._detect(AlertName.FAIRNESS, labels, at, holding=True, extra=extra)
         else:
             self._release(AlertName.FAIRNESS, labels, at)
+
+    def _ingest_performance(self, result: PerformanceResult, at: float) -> None:
+        """A ``breach`` holds the alert of its (model, version, metric) until its ``clear``."""
+        labels = {"model": result.model, "version": result.version, "metric": result.metric}
+        if result.state == "breach":
+            extra = {
+                "description": (
+                    f"estimated {result.metric} = {result.value:.4g} below threshold "
+                    f"{result.threshold:.4g} over {result.n} events"
+                )
+            }
+            self._detect(AlertName.PERFORMANCE, labels, at, holding=True, extra=extra)
+        else:
+            self._release(AlertName.PERFORMANCE, labels, at)
 
     def observe_health(
         self,

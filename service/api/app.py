@@ -28,6 +28,7 @@ from service.api import (
     routes_audit,
     routes_detectors,
     routes_models,
+    routes_performance,
     routes_policies,
 )
 from service.api.auth import Authenticator
@@ -78,6 +79,7 @@ def create_app(guardian: Guardian) -> FastAPI:
         )
     for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
         app.include_router(module.router)
+    app.include_router(routes_performance.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:

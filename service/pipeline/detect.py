@@ -14,8 +14,9 @@ from typing import Any
 
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.label_join import JoinedOutcome, LabelJoin
+from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
-from detectors.results import DriftResult, FairnessResult
+from detectors.results import DriftResult, FairnessResult, PerformanceResult
 from service.alerting.engine import AlertEngine
 from service.pipeline.context import EventContext
 
@@ -38,11 +39,13 @@ class DetectStage:
         fairness: FairnessMonitor,
         join: LabelJoin,
         alerts: AlertEngine | None,
+        performance: PerformanceMonitor | None = None,
     ) -> None:
         self.registry = registry
         self.fairness = fairness
         self.join = join
         self.alerts = alerts
+        self.performance = performance
         #: model name -> processing time it was last seen (for the "model silent" alert)
         self.last_seen: OrderedDict[str, float] = OrderedDict()
         #: (model, version) pairs seen, for GET /v1/models
@@ -61,8 +64,9 @@ class DetectStage:
 
     async def process(self, batch: list[EventContext]) -> None:
         now = time.time()
-        results: list[DriftResult | FairnessResult] = []
+        results: list[DriftResult | FairnessResult | PerformanceResult] = []
         registry, fairness, join = self.registry, self.fairness, self.join
+        performance = self.performance
         # Drift detectors learn over the whole batch (one call per detector); fairness and the
         # label join per event.
         drift_rows: list[tuple[str, str, dict[str, Any], dict[str, Any], float]] = []
@@ -90,6 +94,8 @@ class DetectStage:
                     ts=ts,
                 )
             )
+            if performance is not None:
+                results.extend(performance.observe(model, version, outputs, event_id, ts))
             if prediction is not None:
                 early = join.add_event(event_id, model, version, prediction, protected, ts, now=now)
                 if early is not None:
@@ -109,8 +115,10 @@ class DetectStage:
         if outcome is not None:
             self._emit(self._joined(outcome, now))
 
-    def _joined(self, outcome: JoinedOutcome, now: float) -> list[DriftResult | FairnessResult]:
-        results: list[DriftResult | FairnessResult] = []
+    def _joined(
+        self, outcome: JoinedOutcome, now: float
+    ) -> list[DriftResult | FairnessResult | PerformanceResult]:
+        results: list[DriftResult | FairnessResult | PerformanceResult] = []
         results.extend(
             self.registry.observe_outcome(outcome.model, outcome.version, outcome.error, now)
         )
@@ -119,6 +127,12 @@ class DetectStage:
         results.extend(
             self.fairness.join_label(outcome.event_id, outcome.label, model=outcome.model)
         )
+        if self.performance is not None:
+            results.extend(
+                self.performance.join_label(
+                    outcome.event_id, outcome.label, outcome.model, outcome.version
+                )
+            )
         return results
 
     def _seen(self, model: str, version: str, now: float) -> None:
@@ -136,7 +150,15 @@ class DetectStage:
         if len(versions) < 100:
             versions.add(version)
 
-    def _emit(self, results: list[DriftResult | FairnessResult]) -> None:
+    def tick(self) -> list[FairnessResult | PerformanceResult]:
+        """Periodic (wall-clock) evaluations: time windows draining, labels joined since."""
+        results: list[FairnessResult | PerformanceResult] = []
+        results.extend(self.fairness.tick(self.event_clock()))
+        if self.performance is not None:
+            results.extend(self.performance.tick())
+        return results
+
+    def _emit(self, results: list[DriftResult | FairnessResult | PerformanceResult]) -> None:
         if self.alerts is None:
             return
         for result in results:
