@@ -22,6 +22,8 @@ from detectors.performance.config import PerformanceConfig
 from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
 from detectors.specs import DetectorSpecs
+from detectors.text.config import TextConfig
+from detectors.text.statistics import TextStatistics
 from service.alerting.engine import AlertEngine
 from service.alerting.rules import load_rules
 from service.alerting.sinks import build_sinks
@@ -126,6 +128,9 @@ class Guardian:
             _load("performance config", settings.performance.config_file, PerformanceConfig.load),
             self.metrics,
         )
+        self.text = TextStatistics(
+            _load("text statistics config", settings.text.config_file, TextConfig.load)
+        )
         self.label_join = LabelJoin(
             settings.detectors.label_join_max, settings.detectors.label_join_ttl_s, self.metrics
         )
@@ -146,7 +151,12 @@ class Guardian:
                 self.metrics.policy_overrides.inc()
                 self.alerts.policy_override(section, fields, "<files>")
         self.detect = DetectStage(
-            self.detectors, self.fairness, self.label_join, self.alerts, self.performance
+            self.detectors,
+            self.fairness,
+            self.label_join,
+            self.alerts,
+            self.performance,
+            self.text,
         )
         self.retain = RetainStage(
             self.retention_policy, settings.kafka.topics.sanitized_prefix, self.metrics
@@ -171,6 +181,7 @@ class Guardian:
         )
         if self.checkpointer is not None:
             self.checkpointer.performance = self.performance
+            self.checkpointer.text = self.text
             self.checkpointer.attach()
         # The alert sink writes to the pipeline's alerts topic (one name for both settings).
         alerting = settings.alerting.model_copy(update={"topic": settings.kafka.topics.alerts})
@@ -247,6 +258,7 @@ class Guardian:
         ``stop`` is set; returns False in the latter case. Without it, the error is raised.
         """
         await self.redactor.start()
+        await asyncio.to_thread(self.text.load)  # the language model, off the event loop
         delay = 1.0
         while True:
             try:

@@ -277,6 +277,10 @@ class PerformanceSettings(_Section):
     config_file: Path = Path("config/performance.yaml")
 
 
+class TextSettings(_Section):
+    config_file: Path = Path("config/text.yaml")
+
+
 class GuardianSettings(BaseSettings):
     """Every setting of one Guardian process."""
 
@@ -305,6 +309,7 @@ class GuardianSettings(BaseSettings):
     detectors: DetectorSettings = DetectorSettings()
     fairness: FairnessSettings = FairnessSettings()
     performance: PerformanceSettings = PerformanceSettings()
+    text: TextSettings = TextSettings()
     alerting: AlertingSettings = AlertingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Stable name of this replica (e.g. the pod name). Used as the consumer group instance id

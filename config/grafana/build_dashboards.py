@@ -577,6 +577,31 @@ def drift() -> dict[str, Any]:
                 ),
             ],
             [
+                series(
+                    "LLM text streams (text.<field>.<statistic>)",
+                    [
+                        (
+                            'guardian_drift_statistic{model=~"$model", feature=~"text\\\\..+"}',
+                            "{{model}} / {{feature}} ({{detector}})",
+                        )
+                    ],
+                    description="Lengths, language share, PII and refusal rates per 1,000 "
+                    "texts and n-gram distance of LLM traffic, as their detectors see them "
+                    "(config/text.yaml).",
+                ),
+                series(
+                    "LLM text stream detections",
+                    [
+                        (
+                            "sum by (model, feature) (increase(guardian_drift_detected_total"
+                            f'{{model=~"$model", feature=~"text\\\\..+"}}[{RATE}]))',
+                            "{{model}} / {{feature}}",
+                        )
+                    ],
+                    bars=True,
+                ),
+            ],
+            [
                 table(
                     "Detections in the last 24h",
                     "sort_desc(sum by (model, feature, detector) "

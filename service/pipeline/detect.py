@@ -17,6 +17,7 @@ from detectors.label_join import JoinedOutcome, LabelJoin
 from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
 from detectors.results import DriftResult, FairnessResult, PerformanceResult
+from detectors.text.statistics import TextStatistics
 from service.alerting.engine import AlertEngine
 from service.pipeline.context import EventContext
 
@@ -40,12 +41,15 @@ class DetectStage:
         join: LabelJoin,
         alerts: AlertEngine | None,
         performance: PerformanceMonitor | None = None,
+        text: TextStatistics | None = None,
     ) -> None:
         self.registry = registry
         self.fairness = fairness
         self.join = join
         self.alerts = alerts
         self.performance = performance
+        #: ``text.<field>.<statistic>`` streams of LLM traffic, fed as extra features
+        self.text = text
         #: model name -> processing time it was last seen (for the "model silent" alert)
         self.last_seen: OrderedDict[str, float] = OrderedDict()
         #: (model, version) pairs seen, for GET /v1/models
@@ -79,7 +83,12 @@ class DetectStage:
             ts = ctx.ts if ctx.ts is not None else event_time(event["timestamp"])
             inputs = event.get("inputs") or {}
             outputs = event.get("outputs") or {}
-            drift_rows.append((model, version, inputs.get("features") or {}, outputs, ts))
+            features = inputs.get("features") or {}
+            if self.text is not None:
+                texts = self.text.features(model, version, event)
+                if texts:
+                    features = {**features, **texts}
+            drift_rows.append((model, version, features, outputs, ts))
             protected = (event.get("subject") or {}).get("protected") or {}
             prediction = outputs.get("prediction")
             event_id = event["event_id"]

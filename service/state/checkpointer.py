@@ -57,6 +57,7 @@ from detectors.fairness.monitor import FairnessMonitor
 from detectors.performance.monitor import STATE_VERSION as PERFORMANCE_STATE_VERSION
 from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
+from detectors.text.statistics import TextStatistics
 from service.errors import ConfigError
 from service.kafka.clients import common_options
 from service.metrics import GuardianMetrics
@@ -69,6 +70,7 @@ log = logging.getLogger(__name__)
 
 FAIRNESS_PREFIX = "fairness/"
 PERFORMANCE_PREFIX = "performance/"
+TEXT_PREFIX = "text/"
 
 
 @dataclass(slots=True)
@@ -122,6 +124,8 @@ class Checkpointer:
         self.fairness = fairness
         #: Set by the composition root when performance estimation runs (windows, calibrators).
         self.performance: PerformanceMonitor | None = None
+        #: Likewise for the text statistics (n-gram reference profiles, entities seen).
+        self.text: TextStatistics | None = None
         self.metrics = metrics
         self.codec = codec
         self.interval_s = settings.state.checkpoint_interval_s
@@ -227,6 +231,7 @@ class Checkpointer:
                         )
                     )
                 records.extend(self._performance_records(model, partition, offset, created))
+                records.extend(self._text_records(model, partition, offset, created))
                 for cp in records:
                     queued += self._enqueue(cp, partition % n_state if n_state else None)
         return queued
@@ -241,6 +246,17 @@ class Checkpointer:
             return []
         key = PERFORMANCE_PREFIX + model
         return [Checkpoint(key, "performance", model, partition, offset, state, created)]
+
+    def _text_records(
+        self, model: str, partition: int, offset: int, created: float
+    ) -> list[Checkpoint]:
+        if self.text is None:
+            return []
+        fields = self.text.export_state(model)
+        if not fields:
+            return []
+        state = {"fields": fields}
+        return [Checkpoint(TEXT_PREFIX + model, "text", model, partition, offset, state, created)]
 
     def _enqueue(self, cp: Checkpoint, state_partition: int | None) -> int:
         value, headers = self.codec.encode(cp)
@@ -311,6 +327,8 @@ class Checkpointer:
             self.fairness.drop_model(model)
             if self.performance is not None:
                 self.performance.drop_model(model)
+            if self.text is not None:
+                self.text.drop_model(model)
         if models:
             log.info("dropped the detectors of %d models of partition %d", len(models), partition)
 
@@ -330,6 +348,7 @@ class Checkpointer:
         drift: dict[str, dict[str, Any]] = {}
         fairness_models: dict[str, Any] = {}
         performance_windows: dict[str, Any] = {}
+        text_fields: dict[str, Any] = {}
         n_state = self._state_partitions
         for (state_partition, key), (value, headers) in latest.items():
             report.records += 1
@@ -362,6 +381,13 @@ class Checkpointer:
                     report.refused[cp.key] = "refused_malformed"
                     continue
                 performance_windows.update(windows)
+            elif cp.kind == "text":
+                fields = cp.state.get("fields")
+                if not isinstance(fields, dict):
+                    self.metrics.checkpoints.labels("refused_malformed").inc()
+                    report.refused[cp.key] = "refused_malformed"
+                    continue
+                text_fields[cp.model] = fields
             else:
                 saved = cp.state.get("models")
                 if cp.state.get("version") == FAIRNESS_STATE_VERSION and isinstance(saved, dict):
@@ -397,6 +423,14 @@ class Checkpointer:
                 report.refused[PERFORMANCE_PREFIX + window_key] = "refused_state"
             restored = {k.partition("|")[0] for k in performance_windows.keys() - set(not_restored)}
             report.restored.extend(PERFORMANCE_PREFIX + m for m in sorted(restored))
+        for model, fields in text_fields.items():
+            if self.text is None:
+                break
+            try:
+                self.text.import_state(model, fields)
+                report.restored.append(TEXT_PREFIX + model)
+            except (ValueError, KeyError, TypeError) as exc:
+                report.refused[TEXT_PREFIX + model] = f"refused_state: {type(exc).__name__}"
         self.metrics.checkpoints.labels("restored").inc(len(report.restored))
         log.info(
             "restored %d checkpoints of %d models for partitions %s (%d read, %d refused)",
