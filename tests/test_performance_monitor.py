@@ -260,3 +260,44 @@ async def test_the_route_answers_the_latest_version_or_404() -> None:
         assert (await client.get("/v1/models/unknown/performance")).status_code == 404
         missing = await client.get(f"/v1/models/{MODEL}/performance", params={"version": "9"})
         assert missing.status_code == 404
+
+
+def test_a_regression_model_gets_realized_mae_and_rmse_once_labels_join() -> None:
+    registry = CollectorRegistry()
+    cfg = PerformanceConfig.from_mapping(
+        {"models": [{"model": "*", "window": 1000, "evaluate_every": {"labels": 100}}]}
+    )
+    monitor = PerformanceMonitor(cfg, GuardianMetrics(registry))
+    rng = np.random.default_rng(4)
+    predictions = rng.normal(50.0, 10.0, 500)
+    labels = predictions + rng.normal(0.0, 2.0, 500)
+    for i, p in enumerate(predictions):
+        monitor.observe("house-price", "2", {"prediction": float(p)}, event_id=f"h{i}")
+    monitor.observe("house-price", "2", {"prediction": "high"}, event_id="bad")
+    view = monitor.snapshot("house-price")
+    assert view is not None and view["task"] == "regression"
+    assert view["realized"]["mae"]["reason"] == "no joined labels in the window"
+    assert view["window"]["excluded"]["missing"] == 1
+    for i in range(300):
+        monitor.join_label(f"h{i}", float(labels[i]), "house-price", "2")
+    monitor.join_label("h400", "not a number", "house-price", "2")
+    view = monitor.snapshot("house-price")
+    assert view is not None
+    errors = predictions[:300] - labels[:300]
+    assert view["realized"]["mae"]["value"] == pytest.approx(np.abs(errors).mean(), rel=1e-9)
+    assert view["realized"]["rmse"]["value"] == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-9)
+    assert view["realized"]["mae"]["lower"] < view["realized"]["mae"]["value"]
+    assert view["estimated"]["mae"]["value"] is None and view["estimated"]["mae"]["reason"]
+    assert view["window"]["excluded"]["label_not_numeric"] == 1
+    gauge = registry.get_sample_value(
+        "guardian_performance_realized",
+        {"model": "house-price", "version": "2", "metric": "rmse"},
+    )
+    assert gauge == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-9)
+    restored = PerformanceMonitor(cfg)
+    assert restored.import_state(monitor.export_state()) == []
+    again = restored.snapshot("house-price")
+    assert again is not None
+    assert again["realized"]["rmse"]["value"] == pytest.approx(
+        view["realized"]["rmse"]["value"], rel=1e-9
+    )

@@ -66,6 +66,9 @@ class ModelPerformanceConfig(_Frozen):
     """
 
     model: str = "*"
+    #: ``auto``: a binary classifier when events carry ``outputs.score``, a regression model
+    #: when they carry a float ``outputs.prediction`` and no score (decided on the first event).
+    task: Literal["auto", "binary", "regression"] = "auto"
     window: Annotated[int, Field(ge=10, le=200_000)] = 5_000
     prediction: Binarizer = Binarizer()
     label: Binarizer = Binarizer()

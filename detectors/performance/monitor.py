@@ -24,8 +24,9 @@ from statistics import NormalDist
 from typing import Any, Literal, Protocol
 
 from detectors.performance import cbpe
-from detectors.performance.calibration import Calibrator, Method, isotonic_available
 from detectors.performance.config import ModelPerformanceConfig, PerformanceConfig
+from detectors.performance.regression import METRICS as REGRESSION_METRICS
+from detectors.performance.regression import NO_ESTIMATE, RegressionWindow
 from detectors.performance.window import NO_LABEL, ScoreWindow
 from detectors.results import PerformanceResult
 from detectors.telemetry import LabelledMetric
@@ -75,6 +76,14 @@ class _Slot:
     window: ScoreWindow
     view: dict[str, Any] | None = None
     hysteresis: dict[str, _Hysteresis] | None = None
+    #: set for a regression model (realized MAE and RMSE only)
+    regression: RegressionWindow | None = None
+    task: str | None = None  # "binary" or "regression" once decided
+
+    def due(self) -> tuple[int, int]:
+        """Events and labels since the last evaluation, of whichever window is in use."""
+        w = self.regression if self.regression is not None else self.window
+        return w.since_eval, w.labels_since_eval
 
 
 def _number(value: float | None) -> float:
@@ -86,6 +95,7 @@ class PerformanceMonitor:
 
     Examples
     --------
+    >>> import numpy as np
     >>> cfg = PerformanceConfig.from_mapping({"models": [{"model": "credit-*", "window": 1000}]})
     >>> monitor = PerformanceMonitor(cfg)
     >>> rng = np.random.default_rng(1)
@@ -136,6 +146,12 @@ class PerformanceMonitor:
         if slot is None:
             return []
         self._latest[model] = version
+        if slot.task is None:
+            slot.task = _task(slot.config, outputs)
+            if slot.task == "regression":
+                slot.regression = RegressionWindow(slot.config.window)
+        if slot.regression is not None:
+            return self._observe_regression(slot, outputs, event_id, ts)
         score = outputs.get("score")
         if score is None or type(score) not in _NUMBERS:
             return self._exclude(slot, "missing")
@@ -152,8 +168,21 @@ class PerformanceMonitor:
             return self._evaluate(slot)
         return []
 
+    def _observe_regression(
+        self, slot: _Slot, outputs: Mapping[str, Any], event_id: str, ts: float | None
+    ) -> list[PerformanceResult]:
+        assert slot.regression is not None
+        prediction = outputs.get("prediction")
+        if type(prediction) not in _NUMBERS or not math.isfinite(prediction):  # type: ignore[arg-type]
+            return self._exclude(slot, "missing")
+        slot.regression.add(event_id, float(prediction), time.time() if ts is None else ts)  # type: ignore[arg-type]
+        if slot.regression.since_eval >= slot.config.evaluate_every.events:
+            self._evaluate(slot)
+        return []
+
     def _exclude(self, slot: _Slot, reason: str) -> list[PerformanceResult]:
-        slot.window.excluded[reason] += 1
+        window = slot.regression if slot.regression is not None else slot.window
+        window.excluded[reason] += 1
         m = self._metrics
         if m is not None:
             m.performance_excluded.labels(m.model_label(slot.model), reason).inc()
@@ -167,13 +196,18 @@ class PerformanceMonitor:
         if slot is None:
             return []
         cfg = slot.config
+        if slot.regression is not None:
+            if slot.regression.add_label(event_id, label):
+                if slot.regression.labels_since_eval >= cfg.evaluate_every.labels:
+                    self._evaluate(slot)
+            return []
         if not slot.window.add_label(event_id, cfg.label(label)):
             return []
         if slot.window.since_fit >= cfg.calibration.refit_every or (
             slot.window.calibrator.method == "identity"
             and len(slot.window.pairs) >= cfg.calibration.min_labels
         ):
-            self._refit(slot)
+            slot.window.refit(slot.config.calibration)
         if slot.window.labels_since_eval >= cfg.evaluate_every.labels:
             return self._evaluate(slot)
         return []
@@ -186,52 +220,18 @@ class PerformanceMonitor:
         """
         results: list[PerformanceResult] = []
         for slot in list(self._slots.values()):
-            if slot.window.labels_since_eval:
+            if slot.due()[1]:
                 results += self._evaluate(slot)
         return results
-
-    # ------------------------------------------------------------------ calibration
-    def _method(self, cfg: ModelPerformanceConfig) -> Method:
-        wanted = cfg.calibration.method
-        if wanted == "none":
-            return "identity"
-        if wanted == "auto":
-            return "isotonic" if isotonic_available() else "platt"
-        if wanted == "isotonic" and not isotonic_available():
-            return "platt"
-        return wanted
-
-    def _refit(self, slot: _Slot) -> None:
-        cal = slot.config.calibration
-        raw, labels = slot.window.pair_arrays()
-        slot.window.since_fit = 0
-        n_pos = int(labels.sum())
-        if len(raw) < cal.min_labels or min(n_pos, len(raw) - n_pos) < cal.min_per_class:
-            return
-        slot.window.calibrator = Calibrator.fit(raw, labels, self._method(slot.config))
-
-    def _calibration_view(self, slot: _Slot) -> dict[str, Any]:
-        cal, window = slot.config.calibration, slot.window
-        calibrator = window.calibrator
-        view: dict[str, Any] = {
-            "method": calibrator.method,
-            "fitted_on": calibrator.n_labels,
-            "labels_available": len(window.pairs),
-        }
-        if calibrator.method == "identity":
-            view["note"] = "scores taken as calibrated" + (
-                " (calibration disabled)"
-                if cal.method == "none"
-                else f": a fit needs {cal.min_labels} joined labels with "
-                f"{cal.min_per_class} of each class"
-            )
-        return view
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, slot: _Slot) -> list[PerformanceResult]:
         cfg, window = slot.config, slot.window
-        window.since_eval = window.labels_since_eval = 0
         z = NormalDist().inv_cdf(0.5 + cfg.confidence / 2)
+        if slot.regression is not None:
+            self._evaluate_regression(slot, z)
+            return []
+        window.since_eval = window.labels_since_eval = 0
         raw, predicted, labels = window.arrays()
         estimated = cbpe.estimate(window.calibrator.apply(raw), raw, predicted, z)
         known = labels != NO_LABEL
@@ -246,12 +246,39 @@ class PerformanceMonitor:
             },
             "estimated": {m: e.as_dict() for m, e in estimated.items()},
             "realized": {m: e.as_dict() for m, e in realized.items()},
-            "calibration": self._calibration_view(slot),
+            "task": "binary",
+            "calibration": slot.window.calibration_view(slot.config.calibration),
             "thresholds": dict(cfg.thresholds),
         }
         results = self._verdicts(slot, estimated, len(window))
         self._export(slot, estimated, realized)
         return results
+
+    def _evaluate_regression(self, slot: _Slot, z: float) -> None:
+        window = slot.regression
+        assert window is not None
+        window.since_eval = window.labels_since_eval = 0
+        realized, labelled = window.realized(z)
+        slot.view = {
+            "window": {
+                "size": slot.config.window,
+                "events": len(window),
+                "labelled": labelled,
+                "excluded": dict(window.excluded),
+                "latest_event_at": window.last_ts if math.isfinite(window.last_ts) else None,
+            },
+            "task": "regression",
+            "estimated": {m: cbpe.Estimate(None, reason=NO_ESTIMATE).as_dict() for m in realized},
+            "realized": {m: e.as_dict() for m, e in realized.items()},
+            "calibration": {"method": "none", "note": "regression: scores are not used"},
+            "thresholds": {},
+        }
+        m = self._metrics
+        if m is not None:
+            model_l, version_l = m.model_label(slot.model), m.version_label(slot.version)
+            for metric in REGRESSION_METRICS:
+                value = _number(realized[metric].value)
+                m.performance_realized.labels(model_l, version_l, metric).set(value)
 
     def _verdicts(
         self, slot: _Slot, estimated: Mapping[str, cbpe.Estimate], n: int
@@ -318,9 +345,11 @@ class PerformanceMonitor:
         slot = self._slots.get((model, version or ""))
         if slot is None:
             return None
-        if slot.view is None or slot.window.since_eval or slot.window.labels_since_eval:
+        if slot.view is None or any(slot.due()):
             self._evaluate(slot)  # a view of what the window holds now, not of a stale past
         assert slot.view is not None
+        live = slot.regression if slot.regression is not None else slot.window
+        slot.view["window"]["excluded"] = dict(live.excluded)  # bad labels move no schedule
         hysteresis = {k: asdict(h) for k, h in (slot.hysteresis or {}).items()}
         return {
             "model": model,
@@ -338,7 +367,9 @@ class PerformanceMonitor:
             "version": STATE_VERSION,
             "windows": {
                 f"{s.model}{_SEP}{s.version}": {
+                    "task": s.task,
                     "window": s.window.export_state(),
+                    **({"regression": s.regression.export_state()} if s.regression else {}),
                     "hysteresis": {k: asdict(h) for k, h in (s.hysteresis or {}).items()},
                 }
                 for s in self._slots.values()
@@ -366,10 +397,19 @@ class PerformanceMonitor:
                     for metric, h in saved.get("hysteresis", {}).items()
                     if metric in cfg.thresholds and h.get("state") in ("ok", "breach")
                 }
+                regression = (
+                    RegressionWindow.from_state(cfg.window, saved["regression"])
+                    if "regression" in saved
+                    else None
+                )
             except (KeyError, TypeError, ValueError):
                 refused.append(key)
                 continue
-            slot = _Slot(model, version, cfg, window, None, hysteresis)
+            slot = _Slot(model, version, cfg, window, None, hysteresis, regression)
+            task = saved.get("task")
+            slot.task = task if task in ("binary", "regression") else None
+            if slot.task == "regression" and regression is None:
+                slot.regression = RegressionWindow(cfg.window)
             self._slots[(model, version)] = slot
             self._latest.setdefault(model, version)
             self._export_breached(slot)
@@ -404,3 +444,13 @@ class PerformanceMonitor:
                         m.performance_breached.remove(model_l, version_l, metric)
         self._latest.pop(model, None)
         return bool(keys)
+
+
+def _task(cfg: ModelPerformanceConfig, outputs: Mapping[str, Any]) -> str:
+    """Binary or regression, from the config or (``auto``) from the first event's outputs."""
+    if cfg.task != "auto":
+        return cfg.task
+    score, prediction = outputs.get("score"), outputs.get("prediction")
+    if score is None and type(prediction) is float:
+        return "regression"
+    return "binary"

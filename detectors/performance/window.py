@@ -11,7 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.fairness.window import event_key
-from detectors.performance.calibration import Calibrator
+from detectors.performance.calibration import Calibrator, Method, isotonic_available
+from detectors.performance.config import CalibrationConfig
 
 NO_LABEL = -1
 _DIGITS = 6  # checkpointed scores keep 6 decimals: far below any estimate's resolution
@@ -91,6 +92,32 @@ class ScoreWindow:
         data = np.array(self.pairs, dtype=np.float64)
         return data[:, 0], data[:, 1] > 0.5
 
+    # ------------------------------------------------------------------ calibration
+    def refit(self, cal: CalibrationConfig) -> None:
+        """Refit the calibrator on the pairs kept, when both classes have enough of them."""
+        raw, labels = self.pair_arrays()
+        self.since_fit = 0
+        n_pos = int(labels.sum())
+        if len(raw) < cal.min_labels or min(n_pos, len(raw) - n_pos) < cal.min_per_class:
+            return
+        self.calibrator = Calibrator.fit(raw, labels, _method(cal))
+
+    def calibration_view(self, cal: CalibrationConfig) -> dict[str, Any]:
+        calibrator = self.calibrator
+        view: dict[str, Any] = {
+            "method": calibrator.method,
+            "fitted_on": calibrator.n_labels,
+            "labels_available": len(self.pairs),
+        }
+        if calibrator.method == "identity":
+            view["note"] = "scores taken as calibrated" + (
+                " (calibration disabled)"
+                if cal.method == "none"
+                else f": a fit needs {cal.min_labels} joined labels with "
+                f"{cal.min_per_class} of each class"
+            )
+        return view
+
     # ------------------------------------------------------------------ state
     def export_state(self) -> dict[str, Any]:
         return {
@@ -128,3 +155,12 @@ class ScoreWindow:
         last_ts = saved.get("last_ts")
         window.last_ts = -math.inf if last_ts is None else float(last_ts)
         return window
+
+
+def _method(cal: CalibrationConfig) -> Method:
+    """The fit to use: ``auto`` is isotonic with scikit-learn installed, Platt without."""
+    if cal.method == "none":
+        return "identity"
+    if cal.method in ("auto", "isotonic"):
+        return "isotonic" if isotonic_available() else "platt"
+    return "platt"
