@@ -258,7 +258,6 @@ class Guardian:
         ``stop`` is set; returns False in the latter case. Without it, the error is raised.
         """
         await self.redactor.start()
-        await asyncio.to_thread(self.text.load)  # the language model, off the event loop
         delay = 1.0
         while True:
             try:
@@ -286,6 +285,9 @@ class Guardian:
         self._tasks = [
             asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
             asyncio.create_task(self._watch_health(), name="health"),
+            # The language model loads in a thread: readiness does not wait for it, and texts
+            # before it is loaded get no language statistic.
+            asyncio.create_task(asyncio.to_thread(self.text.load), name="text-load"),
         ]
         return True
 

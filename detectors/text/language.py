@@ -29,11 +29,12 @@ class LanguageIdentifier:
                 self.available = False
             else:
                 self._model = _Identifier.from_model_file(MODEL_FILE)
-                self.available = True
+                self.available = True  # set last: another thread may be identifying
         return self.available
 
     def identify(self, text: str) -> str | None:
-        if not self.load():
+        """The code, or ``None`` while the model is not loaded (never loads it here)."""
+        if not self.available:
             return None
         if len(text.strip()) < self.min_chars:
             return UNDETERMINED

@@ -8,53 +8,54 @@ mean rises when the topic, the language or the style of the traffic moves away
 from the reference. The values feed the same drift detectors as any numeric
 stream (``text.<field>.ngram_js``).
 
-Hashing (``zlib.crc32``, stable across processes) bounds the profile to
-``buckets`` numbers: no vocabulary is kept, and no text can be read back from it.
+Hashing (a fixed multiplicative mix, stable across processes and restarts) bounds
+the profile to ``buckets`` numbers: no vocabulary is kept, and no text can be read
+back from it.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 N = 3
-_LN2 = math.log(2.0)
+FloatArray = NDArray[np.float64]
+# Odd 32-bit multipliers (golden ratio, murmur3 constants) mix the three bytes of a trigram.
+_MIX = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D], dtype=np.uint64)
 
 
-def profile(text: str, buckets: int) -> Counter[int]:
-    """Counts of the hashed character trigrams of ``text`` (lower-cased, padded)."""
-    padded = f" {text.lower()} "
-    grams = Counter(padded[i : i + N] for i in range(len(padded) - N + 1))
-    out: Counter[int] = Counter()
-    for gram, count in grams.items():
-        out[zlib.crc32(gram.encode("utf-8")) % buckets] += count
-    return out
+def profile(text: str, buckets: int) -> FloatArray:
+    """Counts of the hashed byte trigrams of ``text`` (lower-cased UTF-8, padded), dense.
 
-
-def js_divergence(counts: Mapping[int, int], reference: list[float]) -> float:
-    """JS divergence (bits) of one text's counts against a normalised reference profile.
-
-    Only the text's own buckets are visited: where the text has no mass,
-    ``q log(2q / q) = q`` bits, so the reference mass outside them adds up at once.
+    Byte trigrams are character trigrams for ASCII text; vectorised, one text
+    costs tens of microseconds whatever its length up to a few kB.
     """
-    total = sum(counts.values())
-    if total == 0:
+    data = np.frombuffer(f" {text.lower()} ".encode(), dtype=np.uint8).astype(np.uint64)
+    if len(data) < N:
+        return np.zeros(buckets)
+    mixed = (data[:-2] * _MIX[0]) ^ (data[1:-1] * _MIX[1]) ^ (data[2:] * _MIX[2])
+    hashed = ((mixed ^ (mixed >> np.uint64(29))) & np.uint64(0xFFFFFFFF)) % np.uint64(buckets)
+    return np.bincount(hashed.astype(np.intp), minlength=buckets).astype(np.float64)
+
+
+def js_divergence(counts: FloatArray, reference: FloatArray) -> float:
+    """Jensen–Shannon divergence (bits, in [0, 1]) of one text's counts and a reference.
+
+    ``reference`` is normalised (sums to 1).
+    """
+    total = float(counts.sum())
+    if total == 0.0:
         return 0.0
-    js = 0.0
-    q_inside = 0.0
-    for bucket, count in counts.items():
-        p = count / total
-        q = reference[bucket]
-        q_inside += q
-        m = (p + q) / 2.0
-        js += p * math.log(p / m)
-        if q > 0.0:
-            js += q * math.log(q / m)
-    js += (1.0 - q_inside) * _LN2  # reference buckets the text does not touch
-    return max(0.0, min(1.0, js / (2.0 * _LN2)))
+    p = counts / total
+    m = (p + reference) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
+        kl_q = np.where(reference > 0, reference * np.log2(reference / m), 0.0).sum()
+    return float(min(1.0, max(0.0, (kl_p + kl_q) / 2.0)))
 
 
 class ReferenceProfile:
@@ -66,30 +67,28 @@ class ReferenceProfile:
         self.size = size
         self.buckets = buckets
         self.texts = 0
-        self._counts = [0.0] * buckets
-        self._normalised: list[float] | None = None
+        self._counts = np.zeros(buckets)
+        self._normalised: FloatArray | None = None
 
     @property
     def ready(self) -> bool:
         return self._normalised is not None
 
-    def learn(self, counts: Mapping[int, int]) -> None:
+    def learn(self, counts: FloatArray) -> None:
         if self._normalised is not None:
             return
-        for bucket, count in counts.items():
-            self._counts[bucket] += count
+        self._counts += counts
         self.texts += 1
         if self.texts >= self.size:
-            total = sum(self._counts) or 1.0
-            self._normalised = [c / total for c in self._counts]
+            self._normalised = self._counts / (float(self._counts.sum()) or 1.0)
 
-    def divergence(self, counts: Mapping[int, int]) -> float | None:
+    def divergence(self, counts: FloatArray) -> float | None:
         if self._normalised is None:
             return None
         return js_divergence(counts, self._normalised)
 
     def export_state(self) -> dict[str, Any]:
-        return {"texts": self.texts, "counts": [round(c, 3) for c in self._counts]}
+        return {"texts": self.texts, "counts": [round(float(c), 3) for c in self._counts]}
 
     @classmethod
     def from_state(cls, size: int, buckets: int, saved: Mapping[str, Any]) -> ReferenceProfile:
@@ -97,9 +96,8 @@ class ReferenceProfile:
         if len(counts) != buckets or any(not math.isfinite(c) or c < 0 for c in counts):
             raise ValueError("reference profile state does not fit the configured buckets")
         ref = cls(size, buckets)
-        ref._counts = counts
+        ref._counts = np.array(counts, dtype=np.float64)
         ref.texts = max(0, min(int(saved["texts"]), size))
         if ref.texts >= size:
-            total = sum(counts) or 1.0
-            ref._normalised = [c / total for c in counts]
+            ref._normalised = ref._counts / (float(ref._counts.sum()) or 1.0)
         return ref
