@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.retention import RetentionPolicy, RuleCache, Tagger, merge_headers, tag
-from service.retention.policy import parse_timestamp
+from service.retention.durations import parse_timestamp
 from tests.strategies_retention import entity_sets, events, policies
 
 _HOLD_LIKE = st.sampled_from([True, False, 1, 0, 1.0, "true", "TRUE", "yes", None, [1], {"a": 1}])

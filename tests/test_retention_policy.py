@@ -16,7 +16,8 @@ from service.retention import (
     RetentionSettings,
     load_policy,
 )
-from service.retention.policy import format_duration, glob_covers, parse_duration
+from service.retention.durations import format_duration, parse_duration
+from service.retention.matching import glob_covers
 from tests.strategies_retention import entity_sets, events, policies
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from service.retention import (
     merge_headers,
     tag,
 )
-from service.retention.policy import format_instant, parse_timestamp
+from service.retention.durations import format_instant, parse_timestamp
 from tests.strategies_retention import entity_sets, events
 
 ROOT = Path(__file__).resolve().parent.parent

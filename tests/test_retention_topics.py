@@ -16,7 +16,7 @@ from service.retention import (
     load_policy,
     topic_for,
 )
-from service.retention.policy import parse_timestamp
+from service.retention.durations import parse_timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY_MS = 86_400_000

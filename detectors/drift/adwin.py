@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 from river.drift import ADWIN
 
+from detectors import river_compat
 from detectors.base import DetectorParams, InputType, RiverDetector, StateValue
-from detectors.drift._rust import export_rust, import_rust
 
 
 class AdwinParams(DetectorParams):
@@ -73,12 +73,8 @@ class AdwinDetector(RiverDetector):
         return float(self._river.estimation)
 
     def _export(self) -> dict[str, StateValue]:
-        return {"fired": self._river._drift_detected, "helper": export_rust(self._river._helper)}
+        return river_compat.export_adwin(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        import_rust(self._river._helper, state["helper"])
-        fired = state["fired"]
-        if not isinstance(fired, bool):
-            raise TypeError("fired must be a boolean")
-        self._river._drift_detected = fired
+        river_compat.import_adwin(self._river, state)

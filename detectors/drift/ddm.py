@@ -8,8 +8,8 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import DDM
 
-from detectors.base import DetectorParams, RiverDetector, StateValue, decode_float, encode_float
-from detectors.drift._river_state import flag, load_mean, mean_state
+from detectors import river_compat
+from detectors.base import DetectorParams, RiverDetector, StateValue
 
 
 class DDMParams(DetectorParams):
@@ -59,25 +59,11 @@ class DDMDetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        return float(self._river._p.get())
+        return river_compat.ddm_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._river
-        return {
-            "fired": d._drift_detected,
-            "warning": d._warning_detected,
-            "p": mean_state(d._p),
-            "p_min": [] if d._p_min is None else [float(d._p_min)],
-            "s_min": [] if d._s_min is None else [float(d._s_min)],
-            "ps_min": encode_float(d._ps_min),
-        }
+        return river_compat.export_ddm(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._river
-        d._drift_detected = flag(state["fired"])
-        d._warning_detected = flag(state["warning"])
-        load_mean(d._p, state["p"])
-        d._p_min = decode_float(state["p_min"][0]) if state["p_min"] else None
-        d._s_min = decode_float(state["s_min"][0]) if state["s_min"] else None
-        d._ps_min = decode_float(state["ps_min"])
+        river_compat.import_ddm(self._river, state)

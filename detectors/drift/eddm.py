@@ -8,8 +8,8 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from river.drift.binary import EDDM
 
-from detectors.base import DetectorParams, RiverDetector, StateValue, as_float
-from detectors.drift._river_state import flag, load_mean, mean_state
+from detectors import river_compat
+from detectors.base import DetectorParams, RiverDetector, StateValue
 
 
 class EDDMParams(DetectorParams):
@@ -55,30 +55,11 @@ class EDDMDetector(RiverDetector):
         self._river = EDDM(warm_start=p.warm_start, alpha=p.alpha, beta=p.beta)
 
     def _statistic(self) -> float:
-        return float(self._river._error_distances.mean.get())
+        return river_compat.eddm_mean_distance(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._river
-        var = d._error_distances
-        return {
-            "fired": d._drift_detected,
-            "warning": d._warning_detected,
-            "dist_mean": mean_state(var.mean),
-            "dist_s": float(var._S),
-            "n": d._n,
-            "last_error": d._last_error,
-            "n_errors": d._n_errors,
-            "p2s_prime_max": float(d._p2s_prime_max),
-        }
+        return river_compat.export_eddm(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._river
-        d._drift_detected = flag(state["fired"])
-        d._warning_detected = flag(state["warning"])
-        load_mean(d._error_distances.mean, state["dist_mean"])
-        d._error_distances._S = as_float(state["dist_s"])
-        d._n = int(state["n"])
-        d._last_error = int(state["last_error"])
-        d._n_errors = int(state["n_errors"])
-        d._p2s_prime_max = as_float(state["p2s_prime_max"])
+        river_compat.import_eddm(self._river, state)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import Field, model_validator
 from river.drift.binary import FHDDM
 
-from detectors.base import DetectorParams, RiverDetector, StateValue, as_float
-from detectors.drift._river_state import flag
+from detectors import river_compat
+from detectors.base import DetectorParams, RiverDetector, StateValue
 
 
 class FHDDMParams(DetectorParams):
@@ -63,47 +62,18 @@ class FHDDMDetector(RiverDetector):
             short_window_size=p.short_window_size,
         )
 
-    def update(self, x: Any) -> Self:
-        """Learn one outcome (1/True = wrong prediction); guards as in ``Detector.update``."""
-        # RiverDetector.update with the inversion inlined: one frame, as the others.
-        self._n_seen += 1
-        if self._n_seen <= self._warm_up:
-            self._drift_detected = False
-            return self
-        self._n_learnt += 1
+    def _learn(self, x: Any) -> bool:
         river = self._river
         river.update(0 if x else 1)
-        self._drift_detected = river._drift_detected and self._admit()
-        return self
-
-    def _learn(self, x: Any) -> bool:
-        self._river.update(0 if x else 1)
-        fired: bool = self._river._drift_detected
+        fired: bool = river.drift_detected
         return fired
 
     def _statistic(self) -> float:
-        window = self._river._sliding_window
-        return 1.0 - sum(window) / len(window) if window else 0.0
+        return river_compat.fhddm_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._river
-        return {
-            "fired": d._drift_detected,
-            "window": [int(v) for v in d._sliding_window],
-            "n_one": int(d.n_one),
-            "u_max": float(d._u_max),
-            "u_short_max": float(getattr(d, "_u_short_max", 0.0)),
-        }
+        return river_compat.export_fhddm(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._river
-        window = [int(v) for v in state["window"]]
-        if len(window) > d.sliding_window_size or any(v not in (0, 1) for v in window):
-            raise ValueError("window does not fit sliding_window_size")
-        d._sliding_window = collections.deque(window, maxlen=d.sliding_window_size)
-        d.n_one = int(state["n_one"])
-        d._u_max = as_float(state["u_max"])
-        if d.short_window_size is not None:
-            d._u_short_max = as_float(state["u_short_max"])
-        d._drift_detected = flag(state["fired"])
+        river_compat.import_fhddm(self._river, state)

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
-from river import stats
 from river.drift.binary import HDDMA
 
+from detectors import river_compat
 from detectors.base import DetectorParams, RiverDetector, StateValue
-from detectors.drift._river_state import flag, load_mean, mean_state
 
 
 class HDDMAParams(DetectorParams):
@@ -54,23 +53,11 @@ class HDDMADetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        return float(self._river._z.get())
+        return river_compat.hddm_a_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._river
-        return {
-            "fired": d._drift_detected,
-            "warning": d._warning_detected,
-            "x_min": mean_state(d._x_min),
-            "x_max": mean_state(d._x_max),
-            "z": mean_state(d._z),
-        }
+        return river_compat.export_hddm_a(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._river
-        d._drift_detected = flag(state["fired"])
-        d._warning_detected = flag(state["warning"])
-        d._x_min = load_mean(stats.Mean(), state["x_min"])
-        d._x_max = load_mean(stats.Mean(), state["x_max"])
-        d._z = load_mean(stats.Mean(), state["z"])
+        river_compat.import_hddm_a(self._river, state)

@@ -7,20 +7,9 @@ from typing import Any
 
 from pydantic import Field
 from river.drift.binary import HDDMW
-from river.drift.binary.hddm_w import SampleInfo
 
-from detectors.base import (
-    DetectorParams,
-    RiverDetector,
-    StateValue,
-    as_float,
-    decode_float,
-    encode_float,
-)
-from detectors.drift._river_state import flag
-from detectors.drift._rust import export_rust, import_rust
-
-_SAMPLES = ("_total", "_s1_decr", "_s1_incr", "_s2_decr", "_s2_incr")
+from detectors import river_compat
+from detectors.base import DetectorParams, RiverDetector, StateValue
 
 
 class HDDMWParams(DetectorParams):
@@ -67,35 +56,11 @@ class HDDMWDetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        return float(self._river._total.ewma)
+        return river_compat.hddm_w_error_rate(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        d = self._river
-        samples: list[Any] = []
-        for name in _SAMPLES:
-            s: SampleInfo = getattr(d, name)
-            samples.append([export_rust(s._ewma._ewmean), s._is_init, float(s._ibc)])
-        return {
-            "fired": d._drift_detected,
-            "warning": d._warning_detected,
-            "samples": samples,
-            "incr_cutpoint": encode_float(d._incr_cutpoint),
-            "decr_cutpoint": encode_float(d._decr_cutpoint),
-        }
+        return river_compat.export_hddm_w(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        d = self._river
-        samples = state["samples"]
-        if len(samples) != len(_SAMPLES):
-            raise ValueError("expected five samples")
-        for name, (blob, is_init, ibc) in zip(_SAMPLES, samples, strict=True):
-            s = SampleInfo(d.lambda_val)
-            import_rust(s._ewma._ewmean, blob)
-            s._is_init = flag(is_init)
-            s._ibc = as_float(ibc)
-            setattr(d, name, s)
-        d._incr_cutpoint = decode_float(state["incr_cutpoint"])
-        d._decr_cutpoint = decode_float(state["decr_cutpoint"])
-        d._drift_detected = flag(state["fired"])
-        d._warning_detected = flag(state["warning"])
+        river_compat.import_hddm_w(self._river, state)

@@ -10,21 +10,17 @@ the default.
 
 from __future__ import annotations
 
-import collections
-import random
 from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import Field, model_validator
 from river.drift import KSWIN
 
+from detectors import river_compat
 from detectors.base import (
     Detector,
     DetectorParams,
     StateValue,
-    as_float,
-    decode_float,
-    encode_float,
 )
 
 
@@ -85,40 +81,18 @@ class KSWINDetector(Detector):
         self._tick = 0
         ks = self._ks
         ks.update(x)
-        fired: bool = ks._drift_detected
+        fired: bool = ks.drift_detected
         return fired
 
     def _statistic(self) -> float:
         return float(self._ks.p_value) if self._ks.n else 1.0
 
     def _export(self) -> dict[str, StateValue]:
-        ks = self._ks
-        version, internal, gauss_next = ks._rng.getstate()
-        return {
-            "fired": ks._drift_detected,
-            "tick": self._tick,
-            "n": ks.n,
-            "p_value": float(ks.p_value),
-            "window": [float(v) for v in ks.window],
-            "rng": [version, list(internal), encode_float(gauss_next) if gauss_next else []],
-        }
+        return {**river_compat.export_kswin(self._ks), "tick": self._tick}
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        ks = self._ks
-        window = [as_float(v) for v in state["window"]]
-        if len(window) > ks.window_size:
-            raise ValueError("window longer than window_size")
-        version, internal, gauss = state["rng"]
-        if not all(isinstance(v, int) for v in internal):
-            raise TypeError("rng state must be integers")
-        rng = random.Random()  # noqa: S311 - reproduces River's window sampling, not security
-        rng.setstate((int(version), tuple(internal), decode_float(gauss) if gauss else None))
-        ks._rng = rng
-        ks.window = collections.deque(window, maxlen=ks.window_size)
-        ks.n = int(state["n"])
-        ks.p_value = as_float(state["p_value"])
-        ks._drift_detected = bool(state["fired"])
+        river_compat.import_kswin(self._ks, state)
         tick = int(state["tick"])
         if not 0 <= tick < self._every:
             raise ValueError("tick out of range")

@@ -8,13 +8,11 @@ from typing import Any, Literal
 from pydantic import Field
 from river.drift import PageHinkley
 
+from detectors import river_compat
 from detectors.base import (
     DetectorParams,
     RiverDetector,
     StateValue,
-    as_float,
-    decode_float,
-    encode_float,
 )
 
 
@@ -70,30 +68,11 @@ class PageHinkleyDetector(RiverDetector):
         )
 
     def _statistic(self) -> float:
-        ph = self._river
-        if ph._x_mean.n == 0:
-            return 0.0
-        return float(max(ph._sum_increase - ph._min_increase, ph._max_decrease - ph._sum_decrease))
+        return river_compat.page_hinkley_statistic(self._river)
 
     def _export(self) -> dict[str, StateValue]:
-        ph = self._river
-        return {
-            "fired": ph._drift_detected,
-            "mean_n": ph._x_mean.n,
-            "mean": ph._x_mean._mean,
-            "sum_increase": encode_float(ph._sum_increase),
-            "sum_decrease": encode_float(ph._sum_decrease),
-            "min_increase": encode_float(ph._min_increase),
-            "max_decrease": encode_float(ph._max_decrease),
-        }
+        return river_compat.export_page_hinkley(self._river)
 
     def _import(self, state: Mapping[str, Any]) -> None:
         self._reset_state()
-        ph = self._river
-        ph._drift_detected = bool(state["fired"])
-        ph._x_mean.n = as_float(state["mean_n"])
-        ph._x_mean._mean = as_float(state["mean"])
-        ph._sum_increase = decode_float(state["sum_increase"])
-        ph._sum_decrease = decode_float(state["sum_decrease"])
-        ph._min_increase = decode_float(state["min_increase"])
-        ph._max_decrease = decode_float(state["max_decrease"])
+        river_compat.import_page_hinkley(self._river, state)

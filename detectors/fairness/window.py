@@ -280,6 +280,10 @@ class FairnessWindow:
         """Live counters of one dimension, indexed like ``dimensions[d].labels``."""
         return self._tallies[dimension]
 
+    def groups(self, dimension: int) -> dict[str, GroupTally]:
+        """Configured group label -> live counters, for one dimension."""
+        return dict(zip(self.dimensions[dimension].labels, self._tallies[dimension], strict=True))
+
     def contents(self) -> Iterator[tuple[tuple[int, ...], int, int]]:
         """``(group ids, selected, label)`` of every event, oldest first (for checks)."""
         for entry in self._entries:

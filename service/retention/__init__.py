@@ -10,17 +10,16 @@ Wiring (retain stage)::
 
 from service.retention.dry_run import dry_run
 from service.retention.errors import EventTimestampError, RetentionError, RetentionPolicyError
+from service.retention.matching import EntityCondition, RuleMatch
 from service.retention.policy import (
-    EntityCondition,
     RetentionClass,
     RetentionDecision,
     RetentionPolicy,
     RetentionRule,
-    RuleCache,
-    RuleMatch,
     UnreachableRule,
     load_policy,
 )
+from service.retention.rule_cache import RuleCache
 from service.retention.settings import RetentionSettings
 from service.retention.tagging import Tagger, headers, merge_headers, tag
 from service.retention.topics import (

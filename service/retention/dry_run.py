@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from service.retention.policy import RetentionPolicy, format_instant, parse_timestamp
+from service.retention.durations import format_instant, parse_timestamp
+from service.retention.policy import RetentionPolicy
 from service.retention.topics import DEFAULT_PREFIX, topic_for
 
 

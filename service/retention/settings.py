@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
-from service.retention.policy import RetentionPolicy, parse_duration
+from service.retention.durations import parse_duration
+from service.retention.policy import RetentionPolicy
 
 
 class RetentionSettings(BaseModel):

@@ -1,0 +1,414 @@
+"""Every touch of River's private internals, in one place, for one verified River version.
+
+River's public contract (``update(x)``, ``drift_detected``, ``estimation``,
+``p_value``, ``window``, ``n``, ``stats.Mean.get/update``) is all the hot path
+uses. Checkpoints need more: River offers no state export other than pickle,
+which Guardian refuses (a checkpoint must be plain JSON numbers, safe to load).
+So the functions below read and write the private attributes that hold each
+detector's learnt state, listed per class in :data:`PRIVATE_ATTRIBUTES`.
+
+Those attributes are not River's API and may change in any release.
+:func:`check_river` logs when the installed River is not :data:`VERIFIED_RIVER`,
+and ``tests/test_river_compat.py`` fails loudly when an attribute listed here
+is gone, or when a round trip through these functions no longer restores a
+River object whole (a new attribute River added to its state).
+
+ADWIN and HDDM_W's ``EWMean`` are implemented in Rust; their ``__getstate__``
+returns the serde encoding of the Rust struct (a flat sequence of numbers, not
+a Python pickle) and ``__setstate__`` decodes only that struct. The bytes travel
+as a list of ints. Malformed bytes make the Rust side panic
+(``pyo3_runtime.PanicException``, a ``BaseException``), which becomes a
+:class:`~detectors.base.DetectorStateError`.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import importlib.metadata
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from river import stats
+from river.drift.binary.hddm_w import SampleInfo
+
+from detectors.base import (
+    DetectorStateError,
+    StateValue,
+    as_float,
+    decode_bytes,
+    decode_float,
+    encode_bytes,
+    encode_float,
+)
+
+log = logging.getLogger(__name__)
+
+VERIFIED_RIVER = "0.26.1"
+"""The River release whose internals this module was written and tested against."""
+
+#: River class -> the private attributes of its instances read or written here.
+PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "river.drift.ADWIN": ("_drift_detected", "_helper"),
+    "river.drift.KSWIN": ("_drift_detected", "_rng"),
+    "river.drift.PageHinkley": (
+        "_drift_detected",
+        "_x_mean",
+        "_sum_increase",
+        "_sum_decrease",
+        "_min_increase",
+        "_max_decrease",
+    ),
+    "river.drift.binary.DDM": (
+        "_drift_detected",
+        "_warning_detected",
+        "_p",
+        "_p_min",
+        "_s_min",
+        "_ps_min",
+    ),
+    "river.drift.binary.EDDM": (
+        "_drift_detected",
+        "_warning_detected",
+        "_error_distances",
+        "_n",
+        "_last_error",
+        "_n_errors",
+        "_p2s_prime_max",
+    ),
+    "river.drift.binary.FHDDM": (
+        "_drift_detected",
+        "_sliding_window",
+        "_u_max",
+        "_u_short_max",
+    ),
+    "river.drift.binary.HDDM_A": ("_drift_detected", "_warning_detected", "_x_min", "_x_max", "_z"),
+    "river.drift.binary.HDDM_W": (
+        "_drift_detected",
+        "_warning_detected",
+        "_total",
+        "_s1_decr",
+        "_s1_incr",
+        "_s2_decr",
+        "_s2_incr",
+        "_incr_cutpoint",
+        "_decr_cutpoint",
+    ),
+    "river.drift.binary.hddm_w.SampleInfo": ("_ewma", "_is_init", "_ibc"),
+    "river.stats.EWMean": ("_ewmean",),
+    "river.stats.Var": ("_S",),
+}
+
+_HDDM_W_SAMPLES = ("_total", "_s1_decr", "_s1_incr", "_s2_decr", "_s2_incr")
+
+
+def river_version() -> str:
+    """The installed River's version, from its distribution metadata."""
+    return importlib.metadata.version("river")
+
+
+@functools.cache
+def check_river() -> bool:
+    """Whether the installed River is the verified one; logs once per process when not.
+
+    Detectors still work on another River (the hot path is public API); what is
+    untested is their checkpoint state, which may then fail to restore (a
+    refused record) or restore incompletely.
+    """
+    installed = river_version()
+    if installed == VERIFIED_RIVER:
+        return True
+    log.warning(
+        "river %s is not the verified %s: detector checkpoints rely on its internals "
+        "(detectors/river_compat.py) and are untested with it",
+        installed,
+        VERIFIED_RIVER,
+    )
+    return False
+
+
+# -- shared pieces --------------------------------------------------------------------------
+
+
+def flag(value: Any) -> bool:
+    """A boolean from a state dict, refusing anything else."""
+    if not isinstance(value, bool):
+        raise TypeError("expected a boolean")
+    return value
+
+
+def mean_state(m: stats.Mean) -> list[float]:
+    """``[n, mean]`` of a ``river.stats.Mean`` (public readers)."""
+    return [float(m.n), float(m.get())]
+
+
+def load_mean(m: stats.Mean, value: Any) -> stats.Mean:
+    """Restore :func:`mean_state` into a fresh ``m`` through its public ``update``.
+
+    On a fresh Mean, ``update(mean, w=n)`` sets ``n = n`` and the mean to exactly
+    ``mean`` (the weight ratio is 1.0), so no private attribute is needed.
+    """
+    n, mean = (as_float(v) for v in value)
+    if n:
+        m.update(mean, w=n)
+    return m
+
+
+def export_rust(obj: Any) -> list[int]:
+    """A Rust-backed River helper's serde state as a list of byte values."""
+    blob = obj.__getstate__()
+    if not isinstance(blob, bytes):
+        raise DetectorStateError("Rust helper did not return bytes")
+    return encode_bytes(blob)
+
+
+def import_rust(obj: Any, value: Any) -> None:
+    """Load a list of byte values into a freshly built Rust helper of the same type."""
+    blob = decode_bytes(value)
+    try:
+        obj.__setstate__(blob)
+    except BaseException as exc:  # noqa: BLE001 - Rust panics are BaseException; re-raised below
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise DetectorStateError("Rust helper refused the state bytes") from None
+
+
+def _set_flags(d: Any, fired: bool, warning: bool | None = None) -> None:
+    d._drift_detected = fired
+    if warning is not None:
+        d._warning_detected = warning
+
+
+# -- ADWIN ----------------------------------------------------------------------------------
+
+
+def export_adwin(d: Any) -> dict[str, StateValue]:
+    return {"fired": d.drift_detected, "helper": export_rust(d._helper)}
+
+
+def import_adwin(d: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.ADWIN``."""
+    import_rust(d._helper, state["helper"])
+    fired = state["fired"]
+    if not isinstance(fired, bool):
+        raise TypeError("fired must be a boolean")
+    _set_flags(d, fired)
+
+
+# -- KSWIN ----------------------------------------------------------------------------------
+
+
+def export_kswin(ks: Any) -> dict[str, StateValue]:
+    version, internal, gauss_next = ks._rng.getstate()
+    return {
+        "fired": ks.drift_detected,
+        "n": ks.n,
+        "p_value": float(ks.p_value),
+        "window": [float(v) for v in ks.window],
+        "rng": [version, list(internal), encode_float(gauss_next) if gauss_next else []],
+    }
+
+
+def import_kswin(ks: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.KSWIN``."""
+    window = [as_float(v) for v in state["window"]]
+    if len(window) > ks.window_size:
+        raise ValueError("window longer than window_size")
+    version, internal, gauss = state["rng"]
+    if not all(isinstance(v, int) for v in internal):
+        raise TypeError("rng state must be integers")
+    rng = random.Random()  # noqa: S311 - reproduces River's window sampling, not security
+    rng.setstate((int(version), tuple(internal), decode_float(gauss) if gauss else None))
+    ks._rng = rng
+    ks.window = collections.deque(window, maxlen=ks.window_size)
+    ks.n = int(state["n"])
+    ks.p_value = as_float(state["p_value"])
+    _set_flags(ks, bool(state["fired"]))
+
+
+# -- Page-Hinkley ---------------------------------------------------------------------------
+
+
+def page_hinkley_statistic(ph: Any) -> float:
+    """The larger of the two cumulative deviations from their extremes (0 before any value)."""
+    if ph._x_mean.n == 0:
+        return 0.0
+    return float(max(ph._sum_increase - ph._min_increase, ph._max_decrease - ph._sum_decrease))
+
+
+def export_page_hinkley(ph: Any) -> dict[str, StateValue]:
+    mean_n, mean = mean_state(ph._x_mean)
+    return {
+        "fired": ph.drift_detected,
+        "mean_n": mean_n,
+        "mean": mean,
+        "sum_increase": encode_float(ph._sum_increase),
+        "sum_decrease": encode_float(ph._sum_decrease),
+        "min_increase": encode_float(ph._min_increase),
+        "max_decrease": encode_float(ph._max_decrease),
+    }
+
+
+def import_page_hinkley(ph: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.PageHinkley``."""
+    _set_flags(ph, bool(state["fired"]))
+    load_mean(ph._x_mean, (state["mean_n"], state["mean"]))
+    ph._sum_increase = decode_float(state["sum_increase"])
+    ph._sum_decrease = decode_float(state["sum_decrease"])
+    ph._min_increase = decode_float(state["min_increase"])
+    ph._max_decrease = decode_float(state["max_decrease"])
+
+
+# -- DDM ------------------------------------------------------------------------------------
+
+
+def ddm_error_rate(d: Any) -> float:
+    return float(d._p.get())
+
+
+def export_ddm(d: Any) -> dict[str, StateValue]:
+    return {
+        "fired": d.drift_detected,
+        "warning": d.warning_detected,
+        "p": mean_state(d._p),
+        "p_min": [] if d._p_min is None else [float(d._p_min)],
+        "s_min": [] if d._s_min is None else [float(d._s_min)],
+        "ps_min": encode_float(d._ps_min),
+    }
+
+
+def import_ddm(d: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.binary.DDM``."""
+    _set_flags(d, flag(state["fired"]), flag(state["warning"]))
+    load_mean(d._p, state["p"])
+    d._p_min = decode_float(state["p_min"][0]) if state["p_min"] else None
+    d._s_min = decode_float(state["s_min"][0]) if state["s_min"] else None
+    d._ps_min = decode_float(state["ps_min"])
+
+
+# -- EDDM -----------------------------------------------------------------------------------
+
+
+def eddm_mean_distance(d: Any) -> float:
+    return float(d._error_distances.mean.get())
+
+
+def export_eddm(d: Any) -> dict[str, StateValue]:
+    var = d._error_distances
+    return {
+        "fired": d.drift_detected,
+        "warning": d.warning_detected,
+        "dist_mean": mean_state(var.mean),
+        "dist_s": float(var._S),
+        "n": d._n,
+        "last_error": d._last_error,
+        "n_errors": d._n_errors,
+        "p2s_prime_max": float(d._p2s_prime_max),
+    }
+
+
+def import_eddm(d: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.binary.EDDM``."""
+    _set_flags(d, flag(state["fired"]), flag(state["warning"]))
+    load_mean(d._error_distances.mean, state["dist_mean"])
+    d._error_distances._S = as_float(state["dist_s"])
+    d._n = int(state["n"])
+    d._last_error = int(state["last_error"])
+    d._n_errors = int(state["n_errors"])
+    d._p2s_prime_max = as_float(state["p2s_prime_max"])
+
+
+# -- FHDDM ----------------------------------------------------------------------------------
+
+
+def fhddm_error_rate(d: Any) -> float:
+    """Share of zeros (wrong predictions, as Guardian feeds FHDDM) in the sliding window."""
+    window = d._sliding_window
+    return 1.0 - sum(window) / len(window) if window else 0.0
+
+
+def export_fhddm(d: Any) -> dict[str, StateValue]:
+    return {
+        "fired": d.drift_detected,
+        "window": [int(v) for v in d._sliding_window],
+        "n_one": int(d.n_one),
+        "u_max": float(d._u_max),
+        "u_short_max": float(getattr(d, "_u_short_max", 0.0)),
+    }
+
+
+def import_fhddm(d: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.binary.FHDDM``."""
+    window = [int(v) for v in state["window"]]
+    if len(window) > d.sliding_window_size or any(v not in (0, 1) for v in window):
+        raise ValueError("window does not fit sliding_window_size")
+    d._sliding_window = collections.deque(window, maxlen=d.sliding_window_size)
+    d.n_one = int(state["n_one"])
+    d._u_max = as_float(state["u_max"])
+    if d.short_window_size is not None:
+        d._u_short_max = as_float(state["u_short_max"])
+    _set_flags(d, flag(state["fired"]))
+
+
+# -- HDDM_A ---------------------------------------------------------------------------------
+
+
+def hddm_a_error_rate(d: Any) -> float:
+    return float(d._z.get())
+
+
+def export_hddm_a(d: Any) -> dict[str, StateValue]:
+    return {
+        "fired": d.drift_detected,
+        "warning": d.warning_detected,
+        "x_min": mean_state(d._x_min),
+        "x_max": mean_state(d._x_max),
+        "z": mean_state(d._z),
+    }
+
+
+def import_hddm_a(d: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.binary.HDDM_A``."""
+    _set_flags(d, flag(state["fired"]), flag(state["warning"]))
+    d._x_min = load_mean(stats.Mean(), state["x_min"])
+    d._x_max = load_mean(stats.Mean(), state["x_max"])
+    d._z = load_mean(stats.Mean(), state["z"])
+
+
+# -- HDDM_W ---------------------------------------------------------------------------------
+
+
+def hddm_w_error_rate(d: Any) -> float:
+    return float(d._total.ewma)
+
+
+def export_hddm_w(d: Any) -> dict[str, StateValue]:
+    samples: list[Any] = []
+    for name in _HDDM_W_SAMPLES:
+        s: SampleInfo = getattr(d, name)
+        samples.append([export_rust(s._ewma._ewmean), s.is_init, float(s.ibc)])
+    return {
+        "fired": d.drift_detected,
+        "warning": d.warning_detected,
+        "samples": samples,
+        "incr_cutpoint": encode_float(d._incr_cutpoint),
+        "decr_cutpoint": encode_float(d._decr_cutpoint),
+    }
+
+
+def import_hddm_w(d: Any, state: Mapping[str, Any]) -> None:
+    """Into a fresh ``river.drift.binary.HDDM_W``."""
+    samples = state["samples"]
+    if len(samples) != len(_HDDM_W_SAMPLES):
+        raise ValueError("expected five samples")
+    for name, (blob, is_init, ibc) in zip(_HDDM_W_SAMPLES, samples, strict=True):
+        s = SampleInfo(d.lambda_val)
+        import_rust(s._ewma._ewmean, blob)
+        s._is_init = flag(is_init)
+        s._ibc = as_float(ibc)
+        setattr(d, name, s)
+    d._incr_cutpoint = decode_float(state["incr_cutpoint"])
+    d._decr_cutpoint = decode_float(state["decr_cutpoint"])
+    _set_flags(d, flag(state["fired"]), flag(state["warning"]))
