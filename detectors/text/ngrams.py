@@ -45,17 +45,22 @@ def profile(text: str, buckets: int) -> FloatArray:
 def js_divergence(counts: FloatArray, reference: FloatArray) -> float:
     """Jensen–Shannon divergence (bits, in [0, 1]) of one text's counts and a reference.
 
-    ``reference`` is normalised (sums to 1).
+    ``reference`` is normalised (sums to 1). Only the text's own buckets are
+    visited: where the text has no mass, ``m = q / 2`` and the reference term is
+    ``q log2(q / m) = q``, so the reference mass outside them adds up at once.
     """
-    total = float(counts.sum())
-    if total == 0.0:
+    idx = np.flatnonzero(counts)
+    if len(idx) == 0:
         return 0.0
-    p = counts / total
-    m = (p + reference) / 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
-        kl_q = np.where(reference > 0, reference * np.log2(reference / m), 0.0).sum()
-    return float(min(1.0, max(0.0, (kl_p + kl_q) / 2.0)))
+    p = counts[idx]
+    p = p / p.sum()
+    q = reference[idx]
+    m = (p + q) / 2.0
+    js = float(np.dot(p, np.log2(p / m)))
+    seen = q > 0
+    js += float(np.dot(q[seen], np.log2(q[seen] / m[seen])))
+    js += 1.0 - float(q.sum())
+    return min(1.0, max(0.0, js / 2.0))
 
 
 class ReferenceProfile:
