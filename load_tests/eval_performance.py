@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {vs} | {vs_max} |"
             )
         eps = statistics.fmean(r["eps"] for r in runs)
-        print(f"monitor throughput (observe + evaluate): {eps:,.0f} events/s")
+        print(f"\nmonitor throughput (observe + evaluate): {eps:,.0f} events/s")
     harness.emit("eval_performance", summary)
     if missing_nannyml:
         print(
