@@ -300,23 +300,6 @@ class Detector(abc.ABC):
         """Inverse of :meth:`_export`; raise ``ValueError``, ``KeyError`` or ``TypeError``."""
 
 
-class RiverDetector(Detector):
-    """A detector whose test is one River drift detector held in ``_river``.
-
-    River's public contract is all the hot path needs: ``update(x)``, then the
-    ``drift_detected`` property. What checkpoints need of River's internals lives
-    in :mod:`detectors.river_compat`.
-    """
-
-    _river: Any
-
-    def _learn(self, x: Any) -> bool:
-        river = self._river
-        river.update(x)
-        fired: bool = river.drift_detected
-        return fired
-
-
 def _as_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise DetectorStateError(f"expected an integer, got {type(value).__name__}")

@@ -93,29 +93,34 @@ class Feeder:
                 if stream is None:
                     continue
                 run = runs[(model, version)] = _Run(stream)
-            self._admit(run, features, outputs)
+            stream = run.stream
+            if not stream.features.keys() >= features.keys():
+                self._admit_features(run, features)
+            if outputs and stream.unseen_outputs:
+                self._admit_outputs(run, outputs)
             run.rows.append((features, outputs, ts))
         results: list[DriftResult] = []
         for run in runs.values():
             self._feed_run(run, results)
         return results
 
-    def _admit(self, run: _Run, features: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
-        """Create the streams this row is the first to show; note where each starts."""
-        stream, n, table = run.stream, len(run.rows), self._table
-        if not stream.features.keys() >= features.keys():
-            before = len(stream.slots)
-            table.admit_features(stream, features)
-            for slot in stream.slots[before:]:
-                run.first[slot.name] = n
-        if not outputs:
-            return
-        for name, (key, _, numeric) in OUTPUT_STREAMS.items():
-            if name not in stream.derived:
-                value = outputs.get(key)
-                if value is not None and (not numeric or type(value) in NUMERIC_TYPES):
-                    table.derived(stream, name)
-                    run.first[name] = n
+    def _admit_features(self, run: _Run, features: Mapping[str, Any]) -> None:
+        """Create the feature slots this row is the first to show; they are fed from it on."""
+        stream, n = run.stream, len(run.rows)
+        before = len(stream.slots)
+        self._table.admit_features(stream, features)
+        for slot in stream.slots[before:]:
+            run.first[slot.name] = n
+
+    def _admit_outputs(self, run: _Run, outputs: Mapping[str, Any]) -> None:
+        """Create the output streams this row is the first to show; they are fed from it on."""
+        stream, n = run.stream, len(run.rows)
+        for name in list(stream.unseen_outputs):
+            key, _, numeric = OUTPUT_STREAMS[name]
+            value = outputs.get(key)
+            if value is not None and (not numeric or type(value) in NUMERIC_TYPES):
+                self._table.derived(stream, name)
+                run.first[name] = n
 
     def _feed_run(self, run: _Run, results: list[DriftResult]) -> None:
         stream, rows, first = run.stream, run.rows, run.first

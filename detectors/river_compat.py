@@ -1,9 +1,11 @@
 """Every touch of River's private internals, in one place, for one verified River version.
 
 River's public contract (``update(x)``, ``drift_detected``, ``estimation``,
-``p_value``, ``window``, ``n``, ``stats.Mean.get/update``) is all the hot path
-uses. Checkpoints need more: River offers no state export other than pickle,
-which Guardian refuses (a checkpoint must be plain JSON numbers, safe to load).
+``p_value``, ``window``, ``n``, ``stats.Mean.get/update``) is what the hot path
+uses, but for :data:`drift_flag`, which reads the attribute behind
+``drift_detected`` without the property's Python call. Checkpoints need more:
+River offers no state export other than pickle, which Guardian refuses (a
+checkpoint must be plain JSON numbers, safe to load).
 So the functions below read and write the private attributes that hold each
 detector's learnt state, listed per class in :data:`PRIVATE_ATTRIBUTES`.
 
@@ -28,7 +30,8 @@ import functools
 import importlib.metadata
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any
 
 from river import stats
@@ -100,6 +103,13 @@ PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "river.stats.EWMean": ("_ewmean",),
     "river.stats.Var": ("_S",),
 }
+
+drift_flag: Callable[[Any], bool] = attrgetter("_drift_detected")
+"""``detector.drift_detected`` without the Python frame of River's property.
+
+The per-value hot path reads River's flag after each ``update``; River's public
+property costs a Python call there, this C-level getter does not. Same value.
+"""
 
 _HDDM_W_SAMPLES = ("_total", "_s1_decr", "_s1_incr", "_s2_decr", "_s2_incr")
 

@@ -80,6 +80,8 @@ class Stream:
     #: derived stream name (``SCORE``, ``PREDICTION``, ``ERROR_RATE``) -> its detectors,
     #: present once the stream was first seen (an empty list when refused at a limit)
     derived: dict[str, list[Watch]] = field(default_factory=dict)
+    #: output streams not seen yet: the per-event check is one truth test while any is left
+    unseen_outputs: list[str] = field(default_factory=lambda: list(OUTPUT_STREAMS))
 
 
 class StreamTable:
@@ -153,6 +155,8 @@ class StreamTable:
             else:
                 watches = self._build(stream, name, ftype, specs)
             stream.derived[name] = watches
+            if name in stream.unseen_outputs:
+                stream.unseen_outputs.remove(name)
         return watches
 
     def _refuse(self, limit: str) -> None:

@@ -9,7 +9,8 @@ from pydantic import Field
 from river.drift import ADWIN
 
 from detectors import river_compat
-from detectors.base import DetectorParams, InputType, RiverDetector, StateValue
+from detectors.base import DetectorParams, InputType, StateValue
+from detectors.drift.river_backed import RiverDetector
 
 
 class AdwinParams(DetectorParams):

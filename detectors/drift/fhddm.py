@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 from river.drift.binary import FHDDM
 
 from detectors import river_compat
-from detectors.base import DetectorParams, RiverDetector, StateValue
+from detectors.base import DetectorParams, StateValue
+from detectors.drift.river_backed import RiverDetector
 
 
 class FHDDMParams(DetectorParams):
@@ -65,8 +66,7 @@ class FHDDMDetector(RiverDetector):
     def _learn(self, x: Any) -> bool:
         river = self._river
         river.update(0 if x else 1)
-        fired: bool = river.drift_detected
-        return fired
+        return river_compat.drift_flag(river)
 
     def _statistic(self) -> float:
         return river_compat.fhddm_error_rate(self._river)

@@ -9,7 +9,8 @@ from pydantic import Field
 from river.drift.binary import HDDMA
 
 from detectors import river_compat
-from detectors.base import DetectorParams, RiverDetector, StateValue
+from detectors.base import DetectorParams, StateValue
+from detectors.drift.river_backed import RiverDetector
 
 
 class HDDMAParams(DetectorParams):

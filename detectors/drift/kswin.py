@@ -81,8 +81,7 @@ class KSWINDetector(Detector):
         self._tick = 0
         ks = self._ks
         ks.update(x)
-        fired: bool = ks.drift_detected
-        return fired
+        return river_compat.drift_flag(ks)
 
     def _statistic(self) -> float:
         return float(self._ks.p_value) if self._ks.n else 1.0

@@ -9,11 +9,8 @@ from pydantic import Field
 from river.drift import PageHinkley
 
 from detectors import river_compat
-from detectors.base import (
-    DetectorParams,
-    RiverDetector,
-    StateValue,
-)
+from detectors.base import DetectorParams, StateValue
+from detectors.drift.river_backed import RiverDetector
 
 
 class PageHinkleyParams(DetectorParams):
