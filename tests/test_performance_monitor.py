@@ -62,8 +62,8 @@ def _stream(
 def test_bad_scores_are_counted_and_left_out(outputs: dict[str, Any], reason: str) -> None:
     registry = CollectorRegistry()
     monitor = PerformanceMonitor(_config(), GuardianMetrics(registry))
-    assert monitor.observe(MODEL, "1", outputs, event_id="bad") == []
     monitor.observe(MODEL, "1", {"score": 0.9, "prediction": 1}, event_id="good")
+    assert monitor.observe(MODEL, "1", outputs, event_id="bad") == []
     view = monitor.snapshot(MODEL)
     assert view is not None
     assert view["window"]["events"] == 1
@@ -72,6 +72,16 @@ def test_bad_scores_are_counted_and_left_out(outputs: dict[str, Any], reason: st
         "guardian_performance_scores_excluded_total", {"model": MODEL, "reason": reason}
     )
     assert counted == 1.0
+
+
+def test_a_model_that_sends_no_scores_is_not_counted_as_bad_input() -> None:
+    registry = CollectorRegistry()
+    monitor = PerformanceMonitor(_config(), GuardianMetrics(registry))
+    for i in range(50):
+        monitor.observe(MODEL, "1", {"prediction": i % 2}, event_id=f"e{i}")
+    view = monitor.snapshot(MODEL)
+    assert view is not None and view["window"]["excluded"] == {"missing": 0, "out_of_range": 0}
+    assert view["estimated"]["accuracy"]["reason"] == "no scored events in the window"
 
 
 def test_until_enough_labels_scores_are_taken_as_calibrated_and_the_answer_says_so() -> None:

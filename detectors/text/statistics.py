@@ -36,6 +36,7 @@ PREFIX = "text."
 PER_1000 = 1000.0
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _SEP = "|"
+_MAX_CACHED_MODELS = 10_000
 
 
 class _Field:
@@ -80,6 +81,8 @@ class TextStatistics:
         self._refusals: dict[int, re.Pattern[str]] = {}
         self._language: dict[int, LanguageIdentifier] = {}
         self.refused = 0  # streams not created at max_streams
+        #: model name -> its config entry (glob matching once per name, not per event)
+        self._configs: dict[str, ModelTextConfig | None] = {}
 
     def load(self) -> None:
         """Load the language identifier now (start-up), not on the first text."""
@@ -114,7 +117,12 @@ class TextStatistics:
         self, model: str, version: str, event: Mapping[str, Any]
     ) -> dict[str, float | int | str]:
         """The ``text.*`` features of one sanitized event (empty when the model has none)."""
-        cfg = self.config.for_model(model)
+        try:
+            cfg = self._configs[model]
+        except KeyError:
+            if len(self._configs) >= _MAX_CACHED_MODELS:  # a publisher inventing names
+                self._configs.clear()
+            cfg = self._configs[model] = self.config.for_model(model)
         if cfg is None:
             return {}
         out: dict[str, float | int | str] = {}
