@@ -42,3 +42,17 @@ class FairnessResult:
     state: Literal["breach", "clear"]
     at: float
     groups: dict[str, int] = field(default_factory=dict)  # configured group label -> count
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceResult:
+    """An estimated metric falling below its threshold (``breach``) or recovering (``clear``)."""
+
+    model: str
+    version: str
+    metric: str  # accuracy, precision, recall, f1, roc_auc
+    value: float
+    threshold: float
+    state: Literal["breach", "clear"]
+    at: float
+    n: int = 0  # scored events in the window

@@ -39,6 +39,7 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("bench_detectors", "detector update cost vs raw River (ns/update)"),
     ("eval_drift", "drift detection delay and false alarms"),
     ("eval_fairness", "fairness metrics vs Fairlearn"),
+    ("eval_performance", "CBPE estimates vs realized and vs NannyML, with covariate shift"),
     ("eval_leak_recall", "leak-corpus recall vs plain Presidio with the same NER pipeline"),
 )
 

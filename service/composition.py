@@ -30,7 +30,9 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.label_join import LabelJoin
+from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
+from detectors.text.statistics import TextStatistics
 from service.alerting.engine import AlertEngine
 from service.alerting.outbox import AlertOutbox
 from service.alerting.rules import AlertRules
@@ -177,6 +179,8 @@ def build_guardian(
     )
     detectors = DetectorRegistry(files.specs, metrics)
     fairness = FairnessMonitor(files.fairness, metrics)
+    performance = PerformanceMonitor(files.performance, metrics)
+    text = TextStatistics(files.text)
     label_join = LabelJoin(
         settings.detectors.label_join_max, settings.detectors.label_join_ttl_s, metrics
     )
@@ -190,11 +194,14 @@ def build_guardian(
     outbox = AlertOutbox()
     alerts = _alert_engine(settings, files.rules, metrics, outbox, config_version)
     _report_file_overrides(files.overrides, metrics, alerts)
-    detect = DetectStage(detectors, fairness, label_join, alerts)
+    detect = DetectStage(detectors, fairness, label_join, alerts, performance, text)
     retain = RetainStage(policies.retention, topics.sanitized_prefix, metrics)
     # Detector state follows the input partitions (off, with a warning, without a key); the
     # checkpointer is the last stage, so it sees every event the others have processed.
     checkpointer = Checkpointer.from_settings(settings, detectors, fairness, metrics)
+    if checkpointer is not None:
+        checkpointer.performance = performance
+        checkpointer.text = text
     stages: list[Stage] = [
         ValidateStage(settings.limits, settings.event_schema.unknown_fields, metrics),
         RedactStage(redactor, max_depth=settings.limits.max_depth),
@@ -226,6 +233,7 @@ def build_guardian(
         dry_runs=dry_runs,
         count_override=metrics.policy_overrides.inc,
         backtests=KafkaBacktester(settings.kafka, detectors, policies),
+        performance=performance,
     )
     return Guardian(
         settings=settings,
@@ -234,6 +242,8 @@ def build_guardian(
         policies=policies,
         detectors=detectors,
         fairness=fairness,
+        performance=performance,
+        text=text,
         label_join=label_join,
         alerts=alerts,
         retain=retain,

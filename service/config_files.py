@@ -15,7 +15,9 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from detectors.fairness.config import FairnessConfig
+from detectors.performance.config import PerformanceConfig
 from detectors.specs import DetectorSpecs
+from detectors.text.config import TextConfig
 from service.alerting.rules import AlertRules, load_rules
 from service.errors import ConfigError
 from service.kafka.topics import TopicSpec
@@ -61,6 +63,8 @@ class ConfigFiles:
     retention: RetentionPolicy
     specs: DetectorSpecs
     fairness: FairnessConfig
+    performance: PerformanceConfig
+    text: TextConfig
     rules: AlertRules
     #: Per policy, the unsafe fields the files override (with a reason).
     overrides: dict[str, list[str]]
@@ -97,6 +101,10 @@ def load_files(settings: GuardianSettings) -> ConfigFiles:
         retention=retention,
         specs=_load("detector specs", settings.detectors.specs_file, DetectorSpecs.load),
         fairness=_load("fairness config", settings.fairness.config_file, FairnessConfig.load),
+        performance=_load(
+            "performance config", settings.performance.config_file, PerformanceConfig.load
+        ),
+        text=_load("text statistics config", settings.text.config_file, TextConfig.load),
         rules=_load("alert rules", settings.alerting.rules_file, load_rules),
         overrides=overrides,
     )

@@ -96,6 +96,7 @@ class GuardianMetrics:
         self.attribute_label = BoundedLabel("attribute", top_k)
         self.group_label = BoundedLabel("group", top_k)
         self.field_label = BoundedLabel("field", top_k)
+        self.version_label = BoundedLabel("version", top_k)
 
         # pipeline
         self.events_consumed = Counter(
@@ -276,6 +277,33 @@ class GuardianMetrics:
             registry=r,
         )
 
+        # performance (detectors/performance): CBPE estimates and realized values
+        self.performance_estimated = Gauge(
+            "guardian_performance_estimated",
+            "Performance estimated without labels (CBPE on calibrated scores) over the window.",
+            ["model", "version", "metric"],
+            registry=r,
+        )
+        self.performance_realized = Gauge(
+            "guardian_performance_realized",
+            "Performance on the joined labels of the window (NaN until labels join).",
+            ["model", "version", "metric"],
+            registry=r,
+        )
+        self.performance_breached = Gauge(
+            "guardian_performance_breached",
+            "1 while an estimate is held below the model's threshold (interval, hysteresis "
+            "applied), else 0; alert on this.",
+            ["model", "version", "metric"],
+            registry=r,
+        )
+        self.performance_excluded = Counter(
+            "guardian_performance_scores_excluded",
+            "Scores left out of performance estimation (missing, not in [0, 1]).",
+            ["model", "reason"],
+            registry=r,
+        )
+
         # alerts
         self.alerts_firing = Gauge(
             "guardian_alerts_firing",
@@ -344,6 +372,7 @@ class GuardianMetrics:
             self.attribute_label,
             self.group_label,
             self.field_label,
+            self.version_label,
         ):
             seen = label.overflow
             delta = seen - self._overflow_exported.get(label.name, 0)

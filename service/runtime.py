@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
     from detectors.fairness.monitor import FairnessMonitor
     from detectors.label_join import LabelJoin
+    from detectors.performance.monitor import PerformanceMonitor
     from detectors.registry import DetectorRegistry
+    from detectors.text.statistics import TextStatistics
     from service.alerting.engine import AlertEngine
     from service.api.dry_run import DryRuns
     from service.control.policies import LivePolicies
@@ -57,6 +59,8 @@ class Guardian:
         detectors: DetectorRegistry,
         fairness: FairnessMonitor,
         label_join: LabelJoin,
+        performance: PerformanceMonitor,
+        text: TextStatistics,
         alerts: AlertEngine,
         retain: RetainStage,
         detect: DetectStage,
@@ -75,6 +79,8 @@ class Guardian:
         self.detectors = detectors
         self.fairness = fairness
         self.label_join = label_join
+        self.performance = performance
+        self.text = text
         self.alerts = alerts
         self.retain = retain
         self.detect = detect
@@ -114,6 +120,9 @@ class Guardian:
                 watch_group_offsets(self.settings.kafka, self.metrics.registry, self._stop),
                 name="group-offsets",
             ),
+            # The language model loads in a thread: readiness does not wait for it, and texts
+            # before it is loaded get no language statistic.
+            asyncio.create_task(asyncio.to_thread(self.text.load), name="text-load"),
         ]
         self._after_start()
         return True
@@ -159,7 +168,7 @@ class Guardian:
             last_consumed, last_rejected, last_failures = consumed, rejected, failures
             # Time-driven evaluations (labels joined after their events, windows draining when
             # traffic stops) declare and clear breaches too: they must reach the alert engine.
-            for result in self.fairness.tick(self.detect.event_clock()):
+            for result in self.detect.tick():
                 self.alerts.ingest(result)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=5)

@@ -290,6 +290,14 @@ class LogSettings(_Section):
     )
 
 
+class PerformanceSettings(_Section):
+    config_file: Path = Path("config/performance.yaml")
+
+
+class TextSettings(_Section):
+    config_file: Path = Path("config/text.yaml")
+
+
 class GuardianSettings(BaseSettings):
     """Every setting of one Guardian process."""
 
@@ -317,6 +325,8 @@ class GuardianSettings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     detectors: DetectorSettings = DetectorSettings()
     fairness: FairnessSettings = FairnessSettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    text: TextSettings = TextSettings()
     alerting: AlertingSettings = AlertingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log: LogSettings = LogSettings()

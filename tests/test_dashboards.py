@@ -71,13 +71,14 @@ def load_builder() -> Any:
     return module
 
 
-def test_five_dashboards_with_unique_uids() -> None:
+def test_six_dashboards_with_unique_uids() -> None:
     loaded = dashboards()
     assert set(loaded) == {
         "guardian-sre.json",
         "guardian-overview.json",
         "guardian-drift.json",
         "guardian-fairness.json",
+        "guardian-performance.json",
         "guardian-alerts.json",
     }
     uids = [d["uid"] for d in loaded.values()]

@@ -100,6 +100,7 @@ PROMETHEUS_ALERTS = {
     "GuardianModelSilent",
     "GuardianAlertDeliveryFailing",
     "GuardianFairnessBreach",
+    "GuardianPerformanceEstimateLow",
     "GuardianPolicyOverride",
     "GuardianConfigRefused",
     "GuardianUndecodableBatch",

@@ -41,6 +41,9 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(120))
         await wait_for(lambda: processed(first) >= 120, what="120 events processed")
         before = {d.id: d.state["n_seen"] for d in first.detectors.list_detectors()}
+        windows = first.performance.export_state()["windows"]
+        performance_before = {k: len(w["window"]["ids"]) for k, w in windows.items()}
+    assert performance_before == {f"{m}|1": 20 for m in MODELS}  # scores of 20 events each
     # The graceful stop checkpointed every detector and fairness window.
     assert _sample(first, "guardian_checkpoints_total", outcome="written") >= len(before)
     assert before and max(before.values()) == 20  # 120 events over 6 models
@@ -97,6 +100,10 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
             k: v for k, v in before.items() if k != forged_id
         }
         assert report.models == set(MODELS)
+        # Performance windows (scores, calibrators) come back with the detectors.
+        windows = second.performance.export_state()["windows"]
+        assert {k: len(w["window"]["ids"]) for k, w in windows.items()} == performance_before
+        assert {f"performance/{m}" for m in MODELS} <= set(report.restored)
         # Detection continues where it left off.
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
         await wait_for(lambda: processed(second) >= 60, what="60 more processed")

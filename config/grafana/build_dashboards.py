@@ -44,6 +44,7 @@ RUNBOOKS = (
     "GuardianModelSilent",
     "GuardianAlertDeliveryFailing",
     "GuardianFairnessBreach",
+    "GuardianPerformanceEstimateLow",
     "GuardianDriftDetected",
     "GuardianPolicyOverride",
     "GuardianConfigRefused",
@@ -610,6 +611,31 @@ def drift() -> dict[str, Any]:
                 ),
             ],
             [
+                series(
+                    "LLM text streams (text.<field>.<statistic>)",
+                    [
+                        (
+                            'guardian_drift_statistic{model=~"$model", feature=~"text\\\\..+"}',
+                            "{{model}} / {{feature}} ({{detector}})",
+                        )
+                    ],
+                    description="Lengths, language share, PII and refusal rates per 1,000 "
+                    "texts and n-gram distance of LLM traffic, as their detectors see them "
+                    "(config/text.yaml).",
+                ),
+                series(
+                    "LLM text stream detections",
+                    [
+                        (
+                            "sum by (model, feature) (increase(guardian_drift_detected_total"
+                            f'{{model=~"$model", feature=~"text\\\\..+"}}[{RATE}]))',
+                            "{{model}} / {{feature}}",
+                        )
+                    ],
+                    bars=True,
+                ),
+            ],
+            [
                 table(
                     "Detections in the last 24h",
                     "sort_desc(sum by (model, feature, detector) "
@@ -737,6 +763,70 @@ def fairness() -> dict[str, Any]:
     )
 
 
+def performance() -> dict[str, Any]:
+    version = query_variable(
+        "version",
+        'label_values(guardian_performance_estimated{model=~"$model"}, version)',
+        "Version",
+    )
+    metric = query_variable(
+        "metric", "label_values(guardian_performance_estimated, metric)", "Metric"
+    )
+    sel = '{model=~"$model", version=~"$version", metric=~"$metric"}'
+    return dashboard(
+        "guardian-performance",
+        "Guardian / Model performance",
+        "Performance estimated without labels (CBPE on calibrated scores) and realized on "
+        "joined labels, per model version (GET /v1/models/{name}/performance has intervals).",
+        [
+            [
+                stat(
+                    "Estimates below threshold",
+                    f"sum(guardian_performance_breached{sel}) or vector(0)",
+                    steps("green", (1, "yellow")),
+                    description="The monitor's decision (interval and hysteresis applied); "
+                    "GuardianPerformanceEstimateLow fires on it.",
+                ),
+                stat(
+                    "Scores excluded (range)",
+                    'sum(increase(guardian_performance_scores_excluded_total{model=~"$model"}'
+                    "[$__range])) or vector(0)",
+                    steps("green", (1, "yellow")),
+                    description="Scores missing or outside [0, 1]: left out of the estimates.",
+                ),
+            ],
+            [
+                series(
+                    "Estimated vs realized",
+                    [
+                        (
+                            f"guardian_performance_estimated{sel}",
+                            "estimated {{model}} {{version}} {{metric}}",
+                        ),
+                        (
+                            f"guardian_performance_realized{sel}",
+                            "realized {{model}} {{version}} {{metric}}",
+                        ),
+                    ],
+                    unit="percentunit",
+                    description="Realized values appear as labels join; a gap between the "
+                    "two after calibration means the model's behaviour changed.",
+                ),
+                series(
+                    "Monitor decision",
+                    [
+                        (
+                            f"max by (model, version, metric) (guardian_performance_breached{sel})",
+                            "{{model}} {{version}} {{metric}}",
+                        )
+                    ],
+                ),
+            ],
+        ],
+        [MODEL, version, metric],
+    )
+
+
 def alerts() -> dict[str, Any]:
     return dashboard(
         "guardian-alerts",
@@ -820,6 +910,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "overview": overview,
     "drift": drift,
     "fairness": fairness,
+    "performance": performance,
     "alerts": alerts,
 }
 

@@ -81,10 +81,19 @@ class WindowConfig(_Frozen):
 
 
 class EvaluationSchedule(_Frozen):
-    """When ``observe`` evaluates on its own: every ``events`` events and/or ``seconds``."""
+    """When the monitor evaluates on its own.
+
+    Every ``events`` events, every ``seconds`` of event time, and every ``labels``
+    labels joined to the window: labels often arrive in a batch after traffic has
+    stopped, and the label-based metrics (equal opportunity, equalized odds) only
+    change then. Labels joined since the last evaluation are also evaluated on the
+    next periodic :meth:`~detectors.fairness.monitor.FairnessMonitor.tick`, so a
+    batch smaller than ``labels`` is not left unevaluated.
+    """
 
     events: Annotated[int, Field(gt=0)] | None = 200
     seconds: Annotated[float, Field(gt=0)] | None = None
+    labels: Annotated[int, Field(gt=0)] | None = 200
 
     @model_validator(mode="after")
     def _one_trigger(self) -> EvaluationSchedule:

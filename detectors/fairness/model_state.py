@@ -56,13 +56,23 @@ class Hysteresis:
 class ModelState:
     """What the monitor holds for one model."""
 
-    __slots__ = ("config", "window", "version", "since_eval", "last_eval", "hysteresis")
+    __slots__ = (
+        "config",
+        "window",
+        "version",
+        "since_eval",
+        "labels_since_eval",
+        "last_eval",
+        "hysteresis",
+    )
 
     def __init__(self, config: ModelFairnessConfig, window: FairnessWindow) -> None:
         self.config = config
         self.window = window
         self.version = ""
         self.since_eval = 0
+        #: labels joined since the last evaluation (they drive evaluation too)
+        self.labels_since_eval = 0
         self.last_eval = -math.inf
         self.hysteresis: dict[tuple[str, str], Hysteresis] = {}
 
@@ -71,6 +81,7 @@ class ModelState:
         return {
             "version": self.version,
             "since_eval": self.since_eval,
+            "labels_since_eval": self.labels_since_eval,
             "last_eval": self.last_eval if math.isfinite(self.last_eval) else None,
             "window": self.window.export_state(),
             "hysteresis": {
@@ -89,6 +100,7 @@ class ModelState:
         state = cls(cfg, FairnessWindow.from_state(cfg, saved["window"]))
         state.version = str(saved.get("version", ""))
         state.since_eval = int(saved.get("since_eval", 0))
+        state.labels_since_eval = int(saved.get("labels_since_eval", 0))
         last_eval = saved.get("last_eval")
         state.last_eval = -math.inf if last_eval is None else float(last_eval)
         dims = {dim.name for dim in state.window.dimensions}

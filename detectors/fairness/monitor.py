@@ -139,14 +139,42 @@ class FairnessMonitor:
         Returns ``False`` when no window holds the event (evicted, unknown, or
         its model not monitored): such labels cannot affect the current window.
         """
+        return self._join(event_id, label, model) is not None
+
+    def join_label(
+        self, event_id: str, label: object, model: str | None = None
+    ) -> list[FairnessResult]:
+        """:meth:`observe_label`, then evaluate the model when its label schedule is due.
+
+        The label-based metrics change only as labels join, often in a batch long
+        after the events: without this, they would stay stale (NaN before the
+        first label) until new events arrive. Evaluates at the window's latest
+        event time, as an event-driven evaluation would.
+        """
+        found = self._join(event_id, label, model)
+        if found is None:
+            return []
+        name, state = found
+        every = state.config.evaluate_every.labels
+        if every is None or state.labels_since_eval < every:
+            return []
+        return self._evaluate_model(name, state, state.window.watermark)
+
+    def _join(
+        self, event_id: str, label: object, model: str | None
+    ) -> tuple[str, ModelState] | None:
         if model is None:
-            states = list(self._models.values())
+            candidates = list(self._models.items())
         else:
-            states = [self._models[model]] if model in self._models else []
-        for state in states:
+            known = self._models.get(model)
+            candidates = [(model, known)] if known is not None else []
+        for name, state in candidates:
             if state.window.contains(event_id):
-                return state.window.add_label(event_id, state.config.label(label))
-        return False
+                if not state.window.add_label(event_id, state.config.label(label)):
+                    return None
+                state.labels_since_eval += 1
+                return name, state
+        return None
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, now: float | None = None, model: str | None = None) -> list[FairnessResult]:
@@ -163,22 +191,28 @@ class FairnessMonitor:
         return results
 
     def tick(self, now: float) -> list[FairnessResult]:
-        """Evaluate models whose ``evaluate_every.seconds`` has elapsed.
+        """Evaluate models whose ``evaluate_every.seconds`` has elapsed or that joined labels.
 
-        Call periodically so time windows drain and breaches clear when traffic stops.
+        Call periodically (on the wall clock) so time windows drain and breaches
+        clear when traffic stops, and so labels joined after the last event are
+        evaluated even when fewer than ``evaluate_every.labels`` arrived: the
+        event clock stands still then. A label-only evaluation runs at the
+        window's latest event time and so drains nothing.
         """
         results: list[FairnessResult] = []
         for name, state in list(self._models.items()):
             seconds = state.config.evaluate_every.seconds
             if seconds is not None and now - state.last_eval >= seconds:
                 results += self._evaluate_model(name, state, now)
+            elif state.labels_since_eval:
+                results += self._evaluate_model(name, state, state.window.watermark)
         return results
 
     def _evaluate_model(self, model: str, state: ModelState, now: float) -> list[FairnessResult]:
         cfg, window = state.config, state.window
         if math.isfinite(now):
             window.evict(now)
-        state.since_eval = 0
+        state.since_eval = state.labels_since_eval = 0
         state.last_eval = now if math.isfinite(now) else state.last_eval
         z = z_score(cfg.confidence)
         results: list[FairnessResult] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from detectors.drift.explain import describe
-from detectors.results import DriftResult, FairnessResult
+from detectors.results import DriftResult, FairnessResult, PerformanceResult
 from service.alerting.rules import AlertName, AlertRules, LevelThreshold
 
 
@@ -50,7 +50,9 @@ class AlertInputs:
         """The ``model`` label of every active alert named ``name``."""
         raise NotImplementedError
 
-    def ingest(self, result: DriftResult | FairnessResult, now: float | None = None) -> None:
+    def ingest(
+        self, result: DriftResult | FairnessResult | PerformanceResult, now: float | None = None
+    ) -> None:
         """Take one detector result.
 
         A drift result opens or refreshes the drift alert of its (model,
@@ -68,6 +70,9 @@ class AlertInputs:
             }
             self._detect(AlertName.DRIFT, labels, at, extra=describe(result))
             return
+        if isinstance(result, PerformanceResult):
+            self._ingest_performance(result, at)
+            return
         labels = {
             "model": result.model,
             "version": result.version,
@@ -83,6 +88,20 @@ class AlertInputs:
             self._detect(AlertName.FAIRNESS, labels, at, holding=True, extra=extra)
         else:
             self._release(AlertName.FAIRNESS, labels, at)
+
+    def _ingest_performance(self, result: PerformanceResult, at: float) -> None:
+        """A ``breach`` holds the alert of its (model, version, metric) until its ``clear``."""
+        labels = {"model": result.model, "version": result.version, "metric": result.metric}
+        if result.state == "breach":
+            extra = {
+                "description": (
+                    f"estimated {result.metric} = {result.value:.4g} below threshold "
+                    f"{result.threshold:.4g} over {result.n} events"
+                )
+            }
+            self._detect(AlertName.PERFORMANCE, labels, at, holding=True, extra=extra)
+        else:
+            self._release(AlertName.PERFORMANCE, labels, at)
 
     def observe_health(
         self,

@@ -71,6 +71,7 @@ class AlertName(StrEnum):
 
     DRIFT = "GuardianDriftDetected"
     FAIRNESS = "GuardianFairnessBreach"
+    PERFORMANCE = "GuardianPerformanceEstimateLow"
     DLQ_RATE = "GuardianDLQRateHigh"
     REDACTION_FAILURES = "GuardianRedactionFailures"
     CONSUMER_LAG = "GuardianConsumerLagHigh"
@@ -158,6 +159,17 @@ _DEFAULT_RULES: dict[AlertName, AlertRule] = {
         {"severity": "warning", "for": 0, "resolve_after": "30m", "cooldown": "1h"}
     ),
     AlertName.FAIRNESS: AlertRule.model_validate(
+        {
+            "severity": "warning",
+            "for": 0,
+            "resolve_after": 0,
+            "cooldown": "30m",
+            "alertmanager": False,
+        }
+    ),
+    # Held like fairness: the performance monitor's hysteresis decides; Alertmanager gets it
+    # from the Prometheus rule on guardian_performance_breached.
+    AlertName.PERFORMANCE: AlertRule.model_validate(
         {
             "severity": "warning",
             "for": 0,

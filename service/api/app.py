@@ -29,6 +29,7 @@ from service.api import (
     routes_backtest,
     routes_detectors,
     routes_models,
+    routes_performance,
     routes_policies,
     routes_references,
 )
@@ -84,6 +85,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(routes_references.router)  # issue 17: reference profiles
     app.include_router(routes_backtest.router)  # issue 17: POST /v1/detectors/backtest
+    app.include_router(routes_performance.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:

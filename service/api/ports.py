@@ -139,6 +139,12 @@ class DryRunner(Protocol):
     async def redact(self, policy: RedactionPolicy, event: dict[str, Any]) -> RedactionOutcome: ...
 
 
+class PerformanceViews(Protocol):
+    """Estimated and realized performance of the model versions this replica holds."""
+
+    def snapshot(self, model: str, version: str | None = None) -> dict[str, Any] | None: ...
+
+
 class Backtester(Protocol):
     """Replays a model's sanitized events through detector specs, off the pipeline."""
 
@@ -162,6 +168,8 @@ class ApiPorts:
     count_override: Callable[[], None]
     #: ``POST /v1/detectors/backtest``; None where no Kafka is behind the API (503).
     backtests: Backtester | None = None
+    #: ``GET /v1/models/{name}/performance``; None: no performance monitor (404).
+    performance: PerformanceViews | None = None
 
 
 def ports_of(request: Request) -> ApiPorts:
@@ -206,3 +214,7 @@ def override_counter(request: Request) -> Callable[[], None]:
 
 def backtester(request: Request) -> Backtester | None:
     return ports_of(request).backtests
+
+
+def performance_views(request: Request) -> PerformanceViews | None:
+    return ports_of(request).performance

@@ -15,8 +15,10 @@ from typing import Any
 from detectors.drift.segments import Segmenter
 from detectors.fairness.monitor import FairnessMonitor
 from detectors.label_join import JoinedOutcome, LabelJoin
+from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
-from detectors.results import DriftResult, FairnessResult
+from detectors.results import DriftResult, FairnessResult, PerformanceResult
+from detectors.text.statistics import TextStatistics
 from service.alerting.engine import AlertEngine
 from service.pipeline.context import EventContext
 
@@ -39,12 +41,17 @@ class DetectStage:
         fairness: FairnessMonitor,
         join: LabelJoin,
         alerts: AlertEngine | None,
+        performance: PerformanceMonitor | None = None,
+        text: TextStatistics | None = None,
     ) -> None:
         self.registry = registry
         self.fairness = fairness
         self.join = join
         self.alerts = alerts
         self.segments = Segmenter(lambda: registry.specs.segments)  # issue 17: drift per segment
+        self.performance = performance
+        #: ``text.<field>.<statistic>`` streams of LLM traffic, fed as extra features
+        self.text = text
         #: model name -> processing time it was last seen (for the "model silent" alert)
         self.last_seen: OrderedDict[str, float] = OrderedDict()
         #: (model, version) pairs seen, for GET /v1/models
@@ -63,8 +70,9 @@ class DetectStage:
 
     async def process(self, batch: list[EventContext]) -> None:
         now = time.time()
-        results: list[DriftResult | FairnessResult] = []
+        results: list[DriftResult | FairnessResult | PerformanceResult] = []
         registry, fairness, join = self.registry, self.fairness, self.join
+        performance = self.performance
         # Drift detectors learn over the whole batch (one call per detector); fairness and the
         # label join per event.
         drift_rows: list[tuple[str, str, dict[str, Any], dict[str, Any], float]] = []
@@ -78,6 +86,10 @@ class DetectStage:
             inputs = event.get("inputs") or {}
             outputs = event.get("outputs") or {}
             features = inputs.get("features") or {}
+            if self.text is not None:
+                texts = self.text.features(model, version, event)
+                if texts:
+                    features = {**features, **texts}
             drift_rows.append((model, version, features, outputs, ts))
             drift_rows += self.segments.rows(event, model, version, features, outputs, ts)
             protected = (event.get("subject") or {}).get("protected") or {}
@@ -94,6 +106,8 @@ class DetectStage:
                     ts=ts,
                 )
             )
+            if performance is not None:
+                results.extend(performance.observe(model, version, outputs, event_id, ts))
             if prediction is not None:
                 early = join.add_event(event_id, model, version, prediction, protected, ts, now=now)
                 if early is not None:
@@ -113,12 +127,24 @@ class DetectStage:
         if outcome is not None:
             self._emit(self._joined(outcome, now))
 
-    def _joined(self, outcome: JoinedOutcome, now: float) -> list[DriftResult | FairnessResult]:
-        results: list[DriftResult | FairnessResult] = []
+    def _joined(
+        self, outcome: JoinedOutcome, now: float
+    ) -> list[DriftResult | FairnessResult | PerformanceResult]:
+        results: list[DriftResult | FairnessResult | PerformanceResult] = []
         results.extend(
             self.registry.observe_outcome(outcome.model, outcome.version, outcome.error, now)
         )
-        self.fairness.observe_label(outcome.event_id, outcome.label, model=outcome.model)
+        # Labels drive evaluation too: a batch of labels after traffic stopped must update the
+        # label-based fairness metrics without waiting for the next event.
+        results.extend(
+            self.fairness.join_label(outcome.event_id, outcome.label, model=outcome.model)
+        )
+        if self.performance is not None:
+            results.extend(
+                self.performance.join_label(
+                    outcome.event_id, outcome.label, outcome.model, outcome.version
+                )
+            )
         return results
 
     def _seen(self, model: str, version: str, now: float) -> None:
@@ -136,7 +162,15 @@ class DetectStage:
         if len(versions) < 100:
             versions.add(version)
 
-    def _emit(self, results: list[DriftResult | FairnessResult]) -> None:
+    def tick(self) -> list[FairnessResult | PerformanceResult]:
+        """Periodic (wall-clock) evaluations: time windows draining, labels joined since."""
+        results: list[FairnessResult | PerformanceResult] = []
+        results.extend(self.fairness.tick(self.event_clock()))
+        if self.performance is not None:
+            results.extend(self.performance.tick())
+        return results
+
+    def _emit(self, results: list[DriftResult | FairnessResult | PerformanceResult]) -> None:
         if self.alerts is None:
             return
         for result in results:

@@ -2,11 +2,12 @@
 
 A checkpoint is one Kafka record on ``guardian.state``:
 
-- key: the detector id (``model/version/stream/kind``) or ``fairness/<model>``;
+- key: the detector id (``model/version/stream/kind``), ``fairness/<model>``,
+  ``performance/<model>`` or ``text/<model>``;
 - value: the envelope, serialised once with orjson::
 
-      {"v": 1, "kind": "drift" | "fairness", "model": "...", "partition": 3,
-       "offset": 1234, "state": {...}, "created_at": 1767225600.0}
+      {"v": 1, "kind": "drift" | "fairness" | "performance" | "text", "model": "...",
+       "partition": 3, "offset": 1234, "state": {...}, "created_at": 1767225600.0}
 
 - headers: ``guardian-sig`` (hex HMAC-SHA256) and ``guardian-kid`` (id of the
   signing key).
@@ -60,11 +61,11 @@ __all__ = [
 
 ENVELOPE_VERSION = 1
 
-Kind = Literal["drift", "fairness"]
+Kind = Literal["drift", "fairness", "performance", "text"]
 RefusalReason = Literal[
     "refused_signature", "refused_version", "refused_malformed", "refused_replay"
 ]
-_KINDS: frozenset[str] = frozenset({"drift", "fairness"})
+_KINDS: frozenset[str] = frozenset({"drift", "fairness", "performance", "text"})
 
 
 class CheckpointRefused(GuardianError):

@@ -8,7 +8,8 @@ keeps that state with the partition:
   stage of the chain, so it sees what the detectors saw);
 - every ``checkpoint_interval_s`` (checked before a batch commits) it queues
   one signed checkpoint per detector (key: detector id) and per fairness
-  window (key: ``fairness/<model>``) with :meth:`PipelineWorker.enqueue`, so
+  window (key: ``fairness/<model>``) and performance window with its calibrator
+  (key: ``performance/<model>``) with :meth:`PipelineWorker.enqueue`, so
   they are written with that batch and acknowledged before its offsets are
   committed (in exactly-once mode: in the same transaction);
 - on revocation it checkpoints the revoked partitions' models and the worker
@@ -53,7 +54,10 @@ from aiokafka.errors import KafkaError
 
 from detectors.fairness.monitor import STATE_VERSION as FAIRNESS_STATE_VERSION
 from detectors.fairness.monitor import FairnessMonitor
+from detectors.performance.monitor import STATE_VERSION as PERFORMANCE_STATE_VERSION
+from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
+from detectors.text.statistics import TextStatistics
 from service.errors import ConfigError
 from service.metrics import GuardianMetrics
 from service.pipeline.context import EventContext
@@ -68,6 +72,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FAIRNESS_PREFIX = "fairness/"
+PERFORMANCE_PREFIX = "performance/"
+TEXT_PREFIX = "text/"
 
 
 @dataclass(slots=True)
@@ -117,6 +123,10 @@ class Checkpointer:
         self.worker: PipelineWorker | None = None
         self.registry = registry
         self.fairness = fairness
+        #: Set by the composition root when performance estimation runs (windows, calibrators).
+        self.performance: PerformanceMonitor | None = None
+        #: Likewise for the text statistics (n-gram reference profiles, entities seen).
+        self.text: TextStatistics | None = None
         self.metrics = metrics
         self.codec = codec
         self.interval_s = settings.state.checkpoint_interval_s
@@ -227,9 +237,33 @@ class Checkpointer:
                             created,
                         )
                     )
+                records.extend(self._performance_records(model, partition, offset, created))
+                records.extend(self._text_records(model, partition, offset, created))
                 for cp in records:
                     queued += self._enqueue(cp, partition % n_state if n_state else None)
         return queued
+
+    def _performance_records(
+        self, model: str, partition: int, offset: int, created: float
+    ) -> list[Checkpoint]:
+        if self.performance is None:
+            return []
+        state = self.performance.export_state([model])
+        if not state["windows"]:
+            return []
+        key = PERFORMANCE_PREFIX + model
+        return [Checkpoint(key, "performance", model, partition, offset, state, created)]
+
+    def _text_records(
+        self, model: str, partition: int, offset: int, created: float
+    ) -> list[Checkpoint]:
+        if self.text is None:
+            return []
+        fields = self.text.export_state(model)
+        if not fields:
+            return []
+        state = {"fields": fields}
+        return [Checkpoint(TEXT_PREFIX + model, "text", model, partition, offset, state, created)]
 
     def _enqueue(self, cp: Checkpoint, state_partition: int | None) -> int:
         value, headers = self.codec.encode(cp)
@@ -298,6 +332,10 @@ class Checkpointer:
         for model in models:
             self.registry.drop_model(model)
             self.fairness.drop_model(model)
+            if self.performance is not None:
+                self.performance.drop_model(model)
+            if self.text is not None:
+                self.text.drop_model(model)
         if models:
             log.info("dropped the detectors of %d models of partition %d", len(models), partition)
 
@@ -320,6 +358,8 @@ class Checkpointer:
         )
         drift: dict[str, dict[str, Any]] = {}
         fairness_models: dict[str, Any] = {}
+        performance_windows: dict[str, Any] = {}
+        text_fields: dict[str, Any] = {}
         for (state_partition, key), (value, headers) in latest.items():
             report.records += 1
             try:
@@ -342,6 +382,22 @@ class Checkpointer:
                 continue
             if cp.kind == "drift":
                 drift[cp.key] = dict(cp.state)
+            elif cp.kind == "performance":
+                windows = cp.state.get("windows")
+                if cp.state.get("version") != PERFORMANCE_STATE_VERSION or not isinstance(
+                    windows, dict
+                ):
+                    self.metrics.checkpoints.labels("refused_malformed").inc()
+                    report.refused[cp.key] = "refused_malformed"
+                    continue
+                performance_windows.update(windows)
+            elif cp.kind == "text":
+                fields = cp.state.get("fields")
+                if not isinstance(fields, dict):
+                    self.metrics.checkpoints.labels("refused_malformed").inc()
+                    report.refused[cp.key] = "refused_malformed"
+                    continue
+                text_fields[cp.model] = fields
             else:
                 saved = cp.state.get("models")
                 if cp.state.get("version") == FAIRNESS_STATE_VERSION and isinstance(saved, dict):
@@ -369,6 +425,22 @@ class Checkpointer:
             except (ValueError, KeyError, TypeError) as exc:
                 self.metrics.checkpoints.labels("refused_state").inc()
                 report.refused["fairness"] = f"refused_state: {type(exc).__name__}"
+        if performance_windows and self.performance is not None:
+            not_restored = self.performance.import_state(
+                {"version": PERFORMANCE_STATE_VERSION, "windows": performance_windows}
+            )
+            for window_key in not_restored:
+                report.refused[PERFORMANCE_PREFIX + window_key] = "refused_state"
+            restored = {k.partition("|")[0] for k in performance_windows.keys() - set(not_restored)}
+            report.restored.extend(PERFORMANCE_PREFIX + m for m in sorted(restored))
+        for model, fields in text_fields.items():
+            if self.text is None:
+                break
+            try:
+                self.text.import_state(model, fields)
+                report.restored.append(TEXT_PREFIX + model)
+            except (ValueError, KeyError, TypeError) as exc:
+                report.refused[TEXT_PREFIX + model] = f"refused_state: {type(exc).__name__}"
         self.metrics.checkpoints.labels("restored").inc(len(report.restored))
         log.info(
             "restored %d checkpoints of %d models for partitions %s (%d read, %d refused)",

@@ -1,0 +1,1 @@
+"""Model performance without labels (CBPE) and with them, per model version."""
