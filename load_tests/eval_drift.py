@@ -327,7 +327,7 @@ def _hand_set(specs: DetectorSpecs, runs: int, n_stat: int, stat_runs: int, seed
     """The hand-set detectors as before; returns the printed lines."""
     out: list[str] = []
 
-    def print(*parts: object) -> None:  # noqa: A001 - collect what this part prints
+    def print(*parts: object) -> None:
         line = " ".join(str(p) for p in parts)
         builtins.print(line, flush=True)
         out.extend(line.split("\n"))

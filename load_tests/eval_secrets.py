@@ -110,7 +110,7 @@ def adversarial_timings(engine: GuardianAnalyzer, entities: tuple[str, ...]) -> 
     import regex
 
     patterns = []
-    for plan in engine._plans.values():
+    for plan in engine.fast.plans.values():
         rec = plan.recognizer
         if set(rec.supported_entities) & set(SECRET_ENTITIES):
             flags = rec.global_regex_flags

@@ -82,10 +82,10 @@ def test_registry_measures_rate_and_splits_the_model_budget() -> None:
     for i, row in enumerate(rows):  # 10 events per second
         reg.observe("m", "1", {f"f{k}": float(v) for k, v in enumerate(row)}, {}, ts=i / 10.0)
     info = reg.get("m/1/f3/rank_window")
-    det = reg._watches["m/1/f3/rank_window"].detector  # noqa: SLF001 - the calibrated figures
+    det = reg._watches["m/1/f3/rank_window"].detector
     assert isinstance(det, RankWindowDetector)
     assert det.alarm_rate_per_day() == pytest.approx(0.05 / 10)
-    assert det._rate == pytest.approx(864_000.0, rel=0.01)  # noqa: SLF001
+    assert det._rate == pytest.approx(864_000.0, rel=0.01)
     assert info.state["n_detections"] == 0
 
 

@@ -53,11 +53,11 @@ def test_registry_pins_profiles_from_the_specs_and_on_live_change() -> None:
     base = {"defaults": {"numeric": [{"kind": "rank_window", "params": {"window_size": 50}}]}}
     reg = DetectorRegistry(DetectorSpecs.model_validate(base))
     reg.observe("m", "1", {"x": 1.0}, {}, ts=0.0)
-    det = reg._watches["m/1/x/rank_window"].detector  # noqa: SLF001
-    assert isinstance(det, RankWindowDetector) and det._profile is None  # noqa: SLF001
+    det = reg._watches["m/1/x/rank_window"].detector
+    assert isinstance(det, RankWindowDetector) and det._profile is None
     prof = {"features": {"x": {"quantiles": {"probs": [0, 1], "values": [0, 10]}}}}
     reg.replace_specs(DetectorSpecs.model_validate({**base, "references": {"m": prof}}))
-    assert det._profile is not None and det._profile.shape == (2000,)  # noqa: SLF001
+    assert det._profile is not None and det._profile.shape == (2000,)
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from load_tests.corpus import PII_KINDS, make_corpus
 from service.redaction.engine import EngineUnavailable, GuardianAnalyzer, build_engine
+from service.redaction.pattern_conditions import pattern_gate
 from service.redaction.policy import PII_ENTITIES, SECRET_ENTITIES, RedactionPolicy
-from service.redaction.prefilter import AtomChecker, pattern_gate
+from service.redaction.prefilter import AtomChecker
 from tests.strategies import texts_with_pii
 
 ALL = PII_ENTITIES + SECRET_ENTITIES
@@ -203,7 +204,7 @@ def test_differential_on_context_heavy_text(engine: GuardianAnalyzer, text: str)
 
 def test_context_replay_is_active_and_changes_scores(engine: GuardianAnalyzer) -> None:
     """The replay is really used (not the fallback) and gives boosted and plain scores."""
-    assert engine._context is not None
+    assert engine.fast.context is not None
     boosted = engine.find("my phone is (212) 555-0187", ("PHONE_NUMBER",))
     plain = engine.find("reach (212) 555-0187", ("PHONE_NUMBER",))
     assert boosted == engine.presidio_analyze("my phone is (212) 555-0187", ("PHONE_NUMBER",))

@@ -68,7 +68,7 @@ async def test_field_rule_and_findings_still_applied() -> None:
 
 
 # --------------------------------------------------------------------------- differential
-# The shape-plan check (_clean_without_walk) must give exactly what the walk gives: run the
+# The shape-plan check (clean_without_walk) must give exactly what the walk gives: run the
 # same events through a redactor whose fast path is switched off, and compare everything.
 
 _POLICIES: dict[str, dict[str, Any] | None] = {
@@ -175,7 +175,7 @@ async def test_fast_path_outcomes_equal_the_walk(
 
     events = _corpus()
     taken: list[int] = []
-    check = module._clean_without_walk
+    check = module.clean_without_walk
 
     def counting(*args: Any) -> int:
         result = check(*args)
@@ -183,9 +183,9 @@ async def test_fast_path_outcomes_equal_the_walk(
             taken.append(result)
         return result
 
-    monkeypatch.setattr(module, "_clean_without_walk", counting)
+    monkeypatch.setattr(module, "clean_without_walk", counting)
     fast = await _run_twice(_POLICIES[name], events)
-    monkeypatch.setattr(module, "_clean_without_walk", lambda *args: -1)
+    monkeypatch.setattr(module, "clean_without_walk", lambda *args: -1)
     slow = await _run_twice(_POLICIES[name], events)
     assert [_summary(o) for o in fast] == [_summary(o) for o in slow]
     assert taken, "the fast path was never taken: the comparison proves nothing"

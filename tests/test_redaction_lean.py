@@ -6,9 +6,10 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.redaction.engine import GuardianAnalyzer, _analyze_patterns, build_engine
+from service.redaction.engine import GuardianAnalyzer, build_engine
 from service.redaction.policy import PII_ENTITIES, SECRET_ENTITIES, RedactionPolicy
 from service.redaction.prefilter import AtomChecker
+from service.redaction.presidio_compat.pattern_loop import analyze_patterns
 from tests.strategies import pii_values
 
 ALL = PII_ENTITIES + SECRET_ENTITIES
@@ -70,12 +71,12 @@ def _full(results: list) -> list:
 def test_lean_loop_equals_pattern_recognizer_analyze(text: str) -> None:
     engine = _engine()
     checker = AtomChecker(text)
-    lean = [p for p in engine._plans.values() if p.lean]
+    lean = [p for p in engine.fast.plans.values() if p.lean]
     assert {type(p.recognizer).__name__ for p in lean} >= {"IpRecognizer", "UsSsnRecognizer"}
     for plan in lean:
         rec = plan.recognizer
         expected = rec.analyze(text=text, entities=list(ALL), nlp_artifacts=None)
-        assert _full(_analyze_patterns(rec, text, plan.gate, checker)) == _full(expected)
+        assert _full(analyze_patterns(rec, text, plan.gate, checker)) == _full(expected)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,7 +102,9 @@ def test_lean_loop_runs_validation_hooks() -> None:
 def test_only_patterns_whose_gate_opens_run() -> None:
     """IPv6 regexes are not run on a text without ':' (the point of the per-pattern gate)."""
     engine = _engine()
-    plan = next(p for p in engine._plans.values() if type(p.recognizer).__name__ == "IpRecognizer")
+    plan = next(
+        p for p in engine.fast.plans.values() if type(p.recognizer).__name__ == "IpRecognizer"
+    )
     checker = AtomChecker("host 10.1.2.3 up")
     opened = [
         pat.name

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from load_tests.secret_cases import DEV_SEED, secret_cases
 from service.redaction.engine import GuardianAnalyzer, build_engine
+from service.redaction.pattern_conditions import pattern_gate
 from service.redaction.policy import PII_ENTITIES, SECRET_ENTITIES, RedactionPolicy
-from service.redaction.prefilter import AtomChecker, pattern_gate
+from service.redaction.prefilter import AtomChecker
 
 ALL = PII_ENTITIES + SECRET_ENTITIES
 
@@ -20,7 +21,7 @@ ALL = PII_ENTITIES + SECRET_ENTITIES
 def _patterns() -> list[tuple[str, str, int]]:
     engine = build_engine(RedactionPolicy.from_mapping({"entities": list(ALL)}))
     out = []
-    for plan in engine._plans.values():
+    for plan in engine.fast.plans.values():
         rec = plan.recognizer
         for pattern in getattr(rec, "patterns", []):
             out.append((f"{rec.name}:{pattern.name}", pattern.regex, int(rec.global_regex_flags)))

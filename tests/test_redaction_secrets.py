@@ -154,7 +154,7 @@ def test_redaction_is_idempotent(engine: GuardianAnalyzer) -> None:
 def test_every_secret_pattern_is_gated(engine: GuardianAnalyzer) -> None:
     """No secret pattern runs on text without its literals (the prefilter derived a gate)."""
     plain = AtomChecker("Summarize the following article in three bullet points, please.")
-    for plan in engine._plans.values():
+    for plan in engine.fast.plans.values():
         if not set(plan.recognizer.supported_entities) & set(SECRET_ENTITIES):
             continue
         for pattern, gate in zip(plan.recognizer.patterns, plan.gate.patterns, strict=True):

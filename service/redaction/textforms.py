@@ -103,13 +103,8 @@ def _allowed_removed(
     """The policy's allow-list applied as Presidio applies it to its own findings."""
     from presidio_analyzer import RecognizerResult
 
-    from service.redaction.engine import ALLOW_LIST_REGEX_FLAGS
-
-    policy = analyzer.policy
     results = [RecognizerResult(_PHONE, start, end, SCORE) for start, end in spans]
-    kept = analyzer.analyzer._remove_allow_list(
-        results, list(policy.allow_list), text, ALLOW_LIST_REGEX_FLAGS, policy.allow_list_match
-    )
+    kept = analyzer.remove_allowed(results, text)
     return [(r.start, r.end) for r in kept]
 
 
