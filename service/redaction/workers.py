@@ -50,6 +50,7 @@ def engine_for(policy_json: str, engine_key: str, spacy_model: str | None) -> Gu
         from phonenumbers import PhoneMetadata
 
         PhoneMetadata.load_all()
+        engine.fast.prepare()  # every regex compiled now, not in the first texts
         # Presidio compiles patterns and loads the suffix list on first use: pay that now.
         # (A policy looking for nothing, accepted with an override, has nothing to warm.)
         entities = tuple(sorted(policy.all_entities | set(policy.ner_entities)))
