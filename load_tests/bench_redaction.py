@@ -1,6 +1,7 @@
 """Guardian's redaction against a plain Presidio analyze + anonymize loop, same recognizers.
 
     python -m load_tests.bench_redaction [--n 2000] [--repeats 3] [--workers 2] [--quick]
+                                         [--fast-path auto|on|off]
 
 Prints texts/s of both (medians of the repeats, measured in the same run), the
 ratio, the cache hit rate, and the number of findings that differ between the
@@ -87,11 +88,15 @@ def baseline(
 
 
 async def guardian(
-    texts: list[str], policy: RedactionPolicy, workers: int, ner: bool = False
+    texts: list[str],
+    policy: RedactionPolicy,
+    workers: int,
+    ner: bool = False,
+    fast_path: Any = "auto",
 ) -> tuple[float, float, float, list[list[tuple]], int]:
     # A generous deadline: the benchmark measures throughput, never failing closed.
     settings = RedactionSettings(
-        workers=workers, spacy_model="auto" if ner else None, timeout_s=600
+        workers=workers, spacy_model="auto" if ner else None, timeout_s=600, fast_path=fast_path
     )
     redactor = Redactor(policy, settings)
     await redactor.start()
@@ -121,9 +126,11 @@ async def guardian(
         await redactor.close()
 
 
-def single_text_speed(texts: list[str], policy: RedactionPolicy) -> float:
+def single_text_speed(texts: list[str], policy: RedactionPolicy, fast_path: Any = "auto") -> float:
     """Prefilters alone: one process, no cache, every text analysed (texts/s)."""
-    engine = build_engine(policy)
+    from service.redaction.presidio_compat import use_fast_path
+
+    engine = build_engine(policy, fast_path=use_fast_path(fast_path))
     entities = policy.entities_for(policy.scan[0])
     analyze = getattr(engine, "detect", engine.find)  # what the workers run
     started = time.perf_counter()
@@ -139,6 +146,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--fast-path", choices=("auto", "on", "off"), default="auto", help="redaction.fast_path"
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeats = 120, 1
@@ -148,7 +158,7 @@ def main() -> None:
     print(
         f"corpus: {len(texts)} texts (seed {args.seed}), {len(set(texts))} distinct, "
         f"{sum(1 for c in corpus if c.pii)} with PII, cores {os.cpu_count()}, "
-        f"workers {args.workers}, repeats {args.repeats}"
+        f"workers {args.workers}, repeats {args.repeats}, fast_path {args.fast_path}"
     )
     base_rates, guard_rates, hit_rates = [], [], []
     base_cpu, guard_cpu = [], []
@@ -160,13 +170,13 @@ def main() -> None:
         base_rates.append(rate)
         base_cpu.append(b_cpu)
         g_rate, g_cpu, hit, guard_findings, failed = asyncio.run(
-            guardian(texts, policy, args.workers)
+            guardian(texts, policy, args.workers, fast_path=args.fast_path)
         )
         guard_rates.append(g_rate)
         guard_cpu.append(g_cpu)
         hit_rates.append(hit)
         print(f"  repeat {r + 1}: presidio {rate:8.1f} texts/s   guardian {g_rate:8.1f} texts/s")
-    prefilter_rate = single_text_speed(texts, policy)
+    prefilter_rate = single_text_speed(texts, policy, args.fast_path)
     differing = sum(
         len(set(a) ^ set(b)) for a, b in zip(base_findings, guard_findings, strict=True)
     )

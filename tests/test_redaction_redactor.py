@@ -193,6 +193,25 @@ async def test_failed_outcome_is_the_dlq_scrubbers_copy(monkeypatch: pytest.Monk
     assert out.event["metadata"] == {"<key:0>": "<str:1>", "fine": ["<str:20>"]}
 
 
+async def test_failed_outcome_is_scrubbed_only_where_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline dead-letters the original itself: no scrubbed copy is built for it."""
+    from service.redaction import outcome as outcome_module
+
+    scrubbed: list[Any] = []
+
+    def counting(obj: Any) -> Any:
+        scrubbed.append(obj)
+        return scrub_payload(obj)
+
+    monkeypatch.setattr(outcome_module, "scrub_payload", counting)
+    monkeypatch.setattr(redactor_module, "analyze_chunk", lambda *a: 1 / 0)
+    event = {"inputs": {"text": f"hi {EMAIL}"}}
+    out = await redact_one(make(), event)
+    assert out.failed and out.sanitized is None and not scrubbed
+    assert EMAIL not in repr(out)  # the refused event is kept, never shown
+    assert out.event == {"inputs": {"text": "<str:23>"}} and len(scrubbed) == 1
+
+
 @settings(
     max_examples=40,
     deadline=None,

@@ -135,9 +135,10 @@ def test_detect_keeps_every_finding_of_find(engine: GuardianAnalyzer, text: str)
 _INVISIBLE = st.sampled_from(
     ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\ufe0f", "\u034f", "\u2063"]
 )
-# Printable ASCII without "%" (a "%41" in the base would be decoded: another test's subject).
+# Printable ASCII without "%" (a "%41" in the base would be decoded: another test's subject)
+# nor "?" (a "?" before an "@" becomes a space by design: "?@" would fail the identity).
 _ASCII = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="%"),
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="%?"),
     max_size=60,
 )
 

@@ -22,7 +22,8 @@ _TEXTS = [
 
 
 def test_prepare_leaves_nothing_to_compile_while_analysing(monkeypatch) -> None:
-    engine = build_engine(_POLICY)
+    engine = build_engine(_POLICY, fast_path=True)
+    assert engine.fast is not None
     engine.fast.prepare()
     for plan in engine.fast.plans.values():
         rec = plan.recognizer
@@ -52,7 +53,8 @@ def _by_atoms(text: str, gate: RecognizerGate) -> bool:
 
 
 def test_numbered_gate_checks_agree_with_atom_checks() -> None:
-    engine = build_engine(_POLICY)
+    engine = build_engine(_POLICY, fast_path=True)
+    assert engine.fast is not None
     gates = [plan.gate for plan in engine.fast.plans.values()] + [prefilter.PHONE_GATE]
     for text in _TEXTS:
         checker = AtomChecker(text)  # one checker for every gate, as find() uses it

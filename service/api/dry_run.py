@@ -122,11 +122,13 @@ class _SandboxRedactor(Redactor):
         with self._lock:
             return self._running > 0
 
-    def _warm(self, policy_json: str, engine_key: str, spacy_model: str | None) -> int:
+    def _warm(
+        self, policy_json: str, engine_key: str, spacy_model: str | None, fast_path: bool
+    ) -> int:
         quiet_presidio()
         if self._engine is None:
             policy = RedactionPolicy.model_validate_json(policy_json)
-            self._engine = build_engine(policy, spacy_model)
+            self._engine = build_engine(policy, spacy_model, fast_path)
         return threading.get_ident()
 
     def _analyze(
@@ -134,12 +136,13 @@ class _SandboxRedactor(Redactor):
         policy_json: str,
         engine_key: str,
         spacy_model: str | None,
+        fast_path: bool,
         items: list[tuple[str, tuple[str, ...]]],
     ) -> list[list[Finding]]:
         with self._lock:
             self._running += 1
         try:
-            self._warm(policy_json, engine_key, spacy_model)
+            self._warm(policy_json, engine_key, spacy_model, fast_path)
             assert self._engine is not None
             return analyze_items(self._engine, items)
         finally:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from service.redaction.ner import NerTagger
+    from service.redaction.presidio_compat.fast_find import FastFind
 
 logger = logging.getLogger(__name__)
 
@@ -106,17 +107,25 @@ class GuardianAnalyzer:
         Gives language, threshold and allow-list, the arguments of ``analyze``.
     """
 
-    def __init__(self, analyzer: AnalyzerEngine, policy: RedactionPolicy) -> None:
-        from service.redaction.presidio_compat.fast_find import FastFind
-
+    def __init__(
+        self, analyzer: AnalyzerEngine, policy: RedactionPolicy, fast_path: bool = True
+    ) -> None:
         self.analyzer = analyzer
         self.policy = policy
         #: Names and places (batched by the workers); ``None`` without a spaCy model.
         self.ner: NerTagger | None = None
         self._selected: dict[tuple[str, ...], list[Any]] = {}
-        self.fast = FastFind(analyzer, policy, ALLOW_LIST_REGEX_FLAGS)
+        #: The prefiltered ``analyze`` (Presidio's internals, verified version only), or
+        #: ``None``: :meth:`find` calls Presidio's public ``analyze``.
+        self.fast: FastFind | None = None
+        if fast_path:
+            from service.redaction.presidio_compat.fast_find import FastFind
 
-    def presidio_analyze(self, text: str, entities: tuple[str, ...]) -> list[Finding]:
+            self.fast = FastFind(analyzer, policy, ALLOW_LIST_REGEX_FLAGS)
+
+    def presidio_analyze(
+        self, text: str, entities: tuple[str, ...], nlp_artifacts: Any = None
+    ) -> list[Finding]:
         """Plain Presidio ``analyze`` with the policy's arguments (the reference)."""
         results = self.analyzer.analyze(
             text=text,
@@ -125,6 +134,8 @@ class GuardianAnalyzer:
             score_threshold=self.policy.score_threshold,
             allow_list=list(self.policy.allow_list) or None,
             allow_list_match=self.policy.allow_list_match,
+            regex_flags=ALLOW_LIST_REGEX_FLAGS,
+            nlp_artifacts=nlp_artifacts,
         )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
 
@@ -150,25 +161,34 @@ class GuardianAnalyzer:
         return selected
 
     def find(self, text: str, entities: tuple[str, ...]) -> list[Finding]:
-        """Same findings as :meth:`presidio_analyze`, skipping work that cannot find anything.
+        """Presidio's findings: :meth:`presidio_analyze`'s, faster on the fast path.
 
-        See :class:`~service.redaction.presidio_compat.fast_find.FastFind`.
+        See :class:`~service.redaction.presidio_compat.fast_find.FastFind`; without
+        it (another Presidio version, or ``redaction.fast_path: off``) this is
+        Presidio's public ``analyze`` on the NLP artefacts of Presidio's own engine.
         """
-        return self.fast.find(text, entities, self._recognizers(entities))
+        if self.fast is not None:
+            return self.fast.find(text, entities, self._recognizers(entities))
+        nlp_artifacts = self.analyzer.nlp_engine.process_text(text, self.policy.language)
+        return self.presidio_analyze(text, entities, nlp_artifacts)
 
     def remove_allowed(self, results: list[Any], text: str) -> list[Any]:
         """The policy's allow-list applied to ``results`` as ``analyze`` applies it."""
-        from service.redaction.presidio_compat.fast_find import remove_allow_list
+        from service.redaction.allow_list import remove_allowed
 
-        return remove_allow_list(self.analyzer, results, self.policy, text, ALLOW_LIST_REGEX_FLAGS)
+        return remove_allowed(results, self.policy, text, ALLOW_LIST_REGEX_FLAGS)
 
 
-def build_engine(policy: RedactionPolicy, spacy_model: str | None = None) -> GuardianAnalyzer:
+def build_engine(
+    policy: RedactionPolicy, spacy_model: str | None = None, fast_path: bool | None = None
+) -> GuardianAnalyzer:
     """Build the analyzer for ``policy`` offline (0.1–1 s: once per process and policy).
 
     The Presidio engine always runs on the blank pipeline (lowercase lemmas for
     context words); ``spacy_model`` adds a :class:`~service.redaction.ner.NerTagger`
-    as ``.ner``, which the workers run in batches over the NER paths.
+    as ``.ner``, which the workers run in batches over the NER paths. ``fast_path``:
+    whether ``find`` takes the fast path (``None``: when the installed Presidio is the
+    verified one, :func:`~service.redaction.presidio_compat.use_fast_path`).
 
     Raises
     ------
@@ -202,6 +222,10 @@ def build_engine(policy: RedactionPolicy, spacy_model: str | None = None) -> Gua
         registry=registry, nlp_engine=nlp_engine, supported_languages=[policy.language]
     )
     quiet_presidio()
-    engine = GuardianAnalyzer(analyzer, policy)
+    if fast_path is None:
+        from service.redaction.presidio_compat import use_fast_path
+
+        fast_path = use_fast_path("auto")
+    engine = GuardianAnalyzer(analyzer, policy, fast_path)
     engine.ner = ner
     return engine

@@ -152,79 +152,98 @@ def plain_view(text: str, percent: bool = True) -> TextView | None:
     """
     if text.isascii() and _ASCII_TRIGGER.search(text) is None:
         return None
-    parts: list[str] = []
-    starts: array[int] = array("q")
-    ends: array[int] = array("q")
+    view = _ViewBuilder(text, percent)
     cursor = 0
-    changed = False
-    after_ascii = False  # the last character copied is ASCII (combining marks on it go)
-
-    def emit(piece: str, start: int, end: int) -> None:
-        parts.append(piece)
-        starts.extend([start] * len(piece))
-        ends.extend([end] * len(piece))
-
     for match in _SPECIAL.finditer(text):
         first, last = match.span()
         if first > cursor:
-            parts.append(text[cursor:first])
-            starts.extend(range(cursor, first))
-            ends.extend(range(cursor + 1, first + 1))
-            after_ascii = True
-        run = match.group()
-        if run == "?":  # a URL query holding an e-mail
-            emit(" ", first, last)
-            changed = True
-            after_ascii = True
-        elif run[0] in "&\\" or run.startswith("%25"):
-            decoded = _unescaped(run) if percent else None
-            if decoded is None:
-                parts.append(run)
-                starts.extend(range(first, last))
-                ends.extend(range(first + 1, last + 1))
-            else:
-                if any(c.isalnum() or c in _ESCAPE_MATTERS for c in decoded):
-                    changed = True
-                emit(decoded, first, last)
-            after_ascii = True
-        elif run[0] == "%":
-            decoded = _percent_decoded(run) if percent else None
-            if decoded is None:
-                parts.append(run)
-                starts.extend(range(first, last))
-                ends.extend(range(first + 1, last + 1))
-                after_ascii = True
-            else:
-                changed = True
-                offset = first
-                for ch in decoded:
-                    width = 3 * len(ch.encode("utf-8"))
-                    shown = ch if ch.isascii() else _form(ch)
-                    if shown:
-                        emit(shown, offset, offset + width)
-                        after_ascii = shown[-1].isascii()
-                    offset += width
-        elif run.isascii():  # control characters
-            changed = True
-        else:
-            for i, ch in enumerate(run, start=first):
-                if after_ascii and unicodedata.category(ch) in _MARKS:
-                    changed = True
-                    continue
-                shown = _form(ch)
-                if shown != ch and not changed:
-                    changed = _matters(shown, text, i)
-                if shown:
-                    emit(shown, i, i + 1)
-                    after_ascii = shown[-1].isascii()
+            view.copy(cursor, first)
+            view.after_ascii = True
+        view.run(match.group(), first, last)
         cursor = last
-    if not changed:
+    if not view.changed:
         return None
     if cursor < len(text):
-        parts.append(text[cursor:])
-        starts.extend(range(cursor, len(text)))
-        ends.extend(range(cursor + 1, len(text) + 1))
-    return TextView("".join(parts), starts, ends)
+        view.copy(cursor, len(text))
+    return TextView("".join(view.parts), view.starts, view.ends)
+
+
+class _ViewBuilder:
+    """The copy being built: its pieces, their original spans, and whether it differs."""
+
+    def __init__(self, text: str, percent: bool) -> None:
+        self.text = text
+        self.percent = percent
+        self.parts: list[str] = []
+        self.starts: array[int] = array("q")
+        self.ends: array[int] = array("q")
+        self.changed = False
+        self.after_ascii = False  # the last character copied is ASCII (combining marks on it go)
+
+    def copy(self, first: int, last: int) -> None:
+        """Original characters ``first:last``, unchanged."""
+        self.parts.append(self.text[first:last])
+        self.starts.extend(range(first, last))
+        self.ends.extend(range(first + 1, last + 1))
+
+    def emit(self, piece: str, start: int, end: int) -> None:
+        """``piece``, every character of it from the original span ``start:end``."""
+        self.parts.append(piece)
+        self.starts.extend([start] * len(piece))
+        self.ends.extend([end] * len(piece))
+
+    def run(self, run: str, first: int, last: int) -> None:
+        """One match of ``_SPECIAL`` at ``first:last``."""
+        if run == "?":  # a URL query holding an e-mail
+            self.emit(" ", first, last)
+            self.changed = True
+            self.after_ascii = True
+        elif run[0] in "&\\" or run.startswith("%25"):
+            self._escape(run, first, last)
+        elif run[0] == "%":
+            self._percent(run, first, last)
+        elif run.isascii():  # control characters
+            self.changed = True
+        else:
+            self._unicode(run, first)
+
+    def _escape(self, run: str, first: int, last: int) -> None:
+        decoded = _unescaped(run) if self.percent else None
+        if decoded is None:
+            self.copy(first, last)
+        else:
+            if any(c.isalnum() or c in _ESCAPE_MATTERS for c in decoded):
+                self.changed = True
+            self.emit(decoded, first, last)
+        self.after_ascii = True
+
+    def _percent(self, run: str, first: int, last: int) -> None:
+        decoded = _percent_decoded(run) if self.percent else None
+        if decoded is None:
+            self.copy(first, last)
+            self.after_ascii = True
+            return
+        self.changed = True
+        offset = first
+        for ch in decoded:
+            width = 3 * len(ch.encode("utf-8"))
+            shown = ch if ch.isascii() else _form(ch)
+            if shown:
+                self.emit(shown, offset, offset + width)
+                self.after_ascii = shown[-1].isascii()
+            offset += width
+
+    def _unicode(self, run: str, first: int) -> None:
+        for i, ch in enumerate(run, start=first):
+            if self.after_ascii and unicodedata.category(ch) in _MARKS:
+                self.changed = True
+                continue
+            shown = _form(ch)
+            if shown != ch and not self.changed:
+                self.changed = _matters(shown, self.text, i)
+            if shown:
+                self.emit(shown, i, i + 1)
+                self.after_ascii = shown[-1].isascii()
 
 
 _SPACING = frozenset("- \n")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from service.redaction.scrub import scrub_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +28,16 @@ class Redaction:
 
 @dataclass(frozen=True, slots=True)
 class RedactionOutcome:
-    """The sanitized event and what was done, or ``failed`` with a value-free reason."""
+    """The sanitized event and what was done, or ``failed`` with a value-free reason.
 
-    event: dict[str, Any]
+    A failed outcome keeps the event it refused (``source``, never shown in its
+    repr) instead of a scrubbed copy: the pipeline dead-letters the original
+    through the one DLQ scrubber (:mod:`service.redaction.scrub`) itself, so the
+    copy is built only where it is read (:attr:`event`, e.g. by the dry run).
+    """
+
+    #: The sanitized event; ``None`` when ``failed``.
+    sanitized: dict[str, Any] | None
     redactions: list[Redaction]
     entities: frozenset[str]
     failed: bool = False
@@ -36,6 +45,16 @@ class RedactionOutcome:
     policy_version: str = ""
     #: Reason code of the DLQ record when ``failed``.
     dlq_reason: str = "redaction_failed"
+    #: The refused event, as received (only when ``failed``; it may hold PII).
+    source: Any = field(default=None, repr=False)
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The sanitized event, or for a failure the event as the DLQ keeps it."""
+        if self.sanitized is not None:
+            return self.sanitized
+        scrubbed = scrub_payload(self.source) if self.source is not None else {}
+        return scrubbed if isinstance(scrubbed, dict) else {"raw": scrubbed}
 
     @property
     def pii_header(self) -> str:

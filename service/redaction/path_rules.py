@@ -249,6 +249,8 @@ class ShapePlan:
     #: text under one policy (plans live as long as their policy), so this stays true and
     #: the fast path stops checking the keys: feature names cost nothing after the first.
     keys_clean: bool = False
+    #: How many of the keys are scanned (``steps`` whose key rule is set).
+    scanned_keys: int = 0
 
     @classmethod
     def build(
@@ -266,4 +268,4 @@ class ShapePlan:
                 return None
             key_scan = key_rule if key_rule is not None and wildcard else None
             steps.append((key, key_scan, key_rule, rules.relevant_below(child), child))
-        return cls(tuple(steps))
+        return cls(tuple(steps), scanned_keys=sum(1 for step in steps if step[1] is not None))

@@ -18,7 +18,11 @@ from typing import Any
 import regex
 
 from service.redaction.prefilter import Atom, Condition, PatternGate
-from service.redaction.re_compat import sre, sre_parse
+from service.redaction.re_compat import internals
+
+# Read when the engine is built (this module is imported then); ``None`` where the
+# parser is not verified, and then nothing below ``pattern_gate`` runs.
+sre: Any = internals().constants
 
 _FLAG_MASK = int(regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE)
 _KEEP = regex.compile(r"\\(.)", regex.DOTALL)
@@ -35,10 +39,13 @@ def without_keep(pattern: str) -> str:
 
 def pattern_gate(pattern: str, flags: int) -> PatternGate:
     """Necessary conditions of ``pattern`` compiled with ``flags`` (``()`` if unknown)."""
+    parser = internals().parser
+    if parser is None:
+        return PatternGate(())  # the parser is not verified here: no prefilter, same findings
     flags = int(flags) & _FLAG_MASK
     pattern = without_keep(pattern)
     try:
-        parsed = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.X))
+        parsed = parser.parse(pattern, flags & (re.I | re.M | re.S | re.X))
     except (re.error, ValueError, TypeError, RecursionError):
         return PatternGate(())
     # Inline global flags (e.g. a leading "(?i)") change how literals match.
@@ -136,20 +143,7 @@ class _Chains:
         if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
             return _Info([], [], [], [])  # zero-width: neighbours stay neighbours
         if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-            low, high, sub = av
-            if low < 1:
-                return _Info(None, [], [], [])
-            inner = self.sequence(list(sub))
-            if inner.fixed is not None:
-                if low == high and low * len(inner.fixed) <= _CAP:
-                    return _Info(inner.fixed * low, [], [], inner.conds)
-                copies = inner.fixed * min(low, _CAP)
-                return _Info(None, copies[:_CAP], copies[-_CAP:], inner.conds)
-            conds = list(inner.conds)
-            if low >= 2:
-                # One repetition ends and the next begins: its last positions, then its first.
-                self.emit(inner.suffix + inner.prefix, conds)
-            return _Info(None, inner.prefix, inner.suffix, conds)
+            return self.repeat(av)
         if op is sre.SUBPATTERN:
             _group, add_flags, del_flags, sub = av
             if add_flags or del_flags:
@@ -160,12 +154,25 @@ class _Chains:
         if op is sre.BRANCH:
             _, alternatives = av
             per_branch = [self.sequence(list(alt)).conds for alt in alternatives]
-            union: list[Condition] = []
-            if per_branch and all(per_branch):
-                best = [max(c, key=_strength) for c in per_branch]
-                union.append(frozenset().union(*best))
-            return _Info(None, [], [], union)
+            return _Info(None, [], [], _one_of(per_branch))
         return _Info(None, [], [], [])  # group references, conditionals, ...
+
+    def repeat(self, av: Any) -> _Info:
+        """A repeated item: its copies' positions, and where one copy meets the next."""
+        low, high, sub = av
+        if low < 1:
+            return _Info(None, [], [], [])
+        inner = self.sequence(list(sub))
+        if inner.fixed is not None:
+            if low == high and low * len(inner.fixed) <= _CAP:
+                return _Info(inner.fixed * low, [], [], inner.conds)
+            copies = inner.fixed * min(low, _CAP)
+            return _Info(None, copies[:_CAP], copies[-_CAP:], inner.conds)
+        conds = list(inner.conds)
+        if low >= 2:
+            # One repetition ends and the next begins: its last positions, then its first.
+            self.emit(inner.suffix + inner.prefix, conds)
+        return _Info(None, inner.prefix, inner.suffix, conds)
 
     def emit(self, run: list[_Pos], conds: list[Condition]) -> None:
         """Conditions from consecutive known positions: digit runs and class n-grams."""
@@ -229,49 +236,55 @@ def _class_text(items: Iterable[tuple[Any, Any]]) -> str | None:
     return "[" + "".join(parts) + "]"
 
 
+def _one_of(per_branch: list[list[Condition]]) -> list[Condition]:
+    """An alternation needs one branch: the union of each branch's strongest condition."""
+    if per_branch and all(per_branch):
+        best = [max(conds, key=_strength) for conds in per_branch]
+        return [frozenset().union(*best)]
+    return []
+
+
 def _sequence(items: Sequence[tuple[Any, Any]], flags: int) -> list[Condition]:
     conditions: list[Condition] = []
     run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            conditions.append(frozenset({("lit", "".join(run), flags)}))
-            run.clear()
-
     for op, av in items:
         if op is sre.LITERAL:
             run.append(chr(av))
             continue
-        flush()
-        if op is sre.IN:
-            cond = _char_class(av, flags)
-            if cond:
-                conditions.append(cond)
-        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-            low, _high, sub = av
-            if low >= 1:
-                conditions.extend(_sequence(list(sub), flags))
-        elif op is sre.SUBPATTERN:
-            _group, add_flags, del_flags, sub = av
-            if add_flags or del_flags:
-                continue  # scoped flags: the literals inside match differently
-            conditions.extend(_sequence(list(sub), flags))
-        elif op is sre.ATOMIC_GROUP:
-            conditions.extend(_sequence(list(av), flags))
-        elif op is sre.BRANCH:
-            _, alternatives = av
-            per_branch = [_sequence(list(alt), flags) for alt in alternatives]
-            if per_branch and all(per_branch):
-                best = [max(conds, key=_strength) for conds in per_branch]
-                conditions.append(frozenset().union(*best))
-        elif op is sre.ASSERT:
-            # A positive look-ahead/behind must match somewhere in the text too.
-            _direction, sub = av
-            conditions.extend(_sequence(list(sub), flags))
-        # Anything else (anchors, negative assertions, ANY, NOT_LITERAL, group
-        # references, conditionals) adds no condition: always safe.
-    flush()
+        if run:
+            conditions.append(frozenset({("lit", "".join(run), flags)}))
+            run.clear()
+        conditions.extend(_item_conditions(op, av, flags))
+    if run:
+        conditions.append(frozenset({("lit", "".join(run), flags)}))
     return conditions
+
+
+def _item_conditions(op: Any, av: Any, flags: int) -> list[Condition]:
+    """What one item other than a literal requires of every match."""
+    if op is sre.IN:
+        cond = _char_class(av, flags)
+        return [cond] if cond else []
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        low, _high, sub = av
+        return _sequence(list(sub), flags) if low >= 1 else []
+    if op is sre.SUBPATTERN:
+        _group, add_flags, del_flags, sub = av
+        if add_flags or del_flags:
+            return []  # scoped flags: the literals inside match differently
+        return _sequence(list(sub), flags)
+    if op is sre.ATOMIC_GROUP:
+        return _sequence(list(av), flags)
+    if op is sre.BRANCH:
+        _, alternatives = av
+        return _one_of([_sequence(list(alt), flags) for alt in alternatives])
+    if op is sre.ASSERT:
+        # A positive look-ahead/behind must match somewhere in the text too.
+        _direction, sub = av
+        return _sequence(list(sub), flags)
+    # Anything else (anchors, negative assertions, ANY, NOT_LITERAL, group
+    # references, conditionals) adds no condition: always safe.
+    return []
 
 
 def _char_class(items: Iterable[tuple[Any, Any]], flags: int) -> Condition | None:

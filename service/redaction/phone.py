@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from service.redaction.prefilter import MIN_PHONE_DIGITS
 
 if TYPE_CHECKING:
-    from presidio_analyzer import RecognizerResult
+    pass
 
 
 class _Lib:
@@ -140,7 +140,7 @@ def region_floor(region: str) -> int:
     return floor
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """A case the replay does not model: use the library's matcher for this text."""
 
 
@@ -204,7 +204,7 @@ class PhoneScan:
             if trailing:
                 candidate = candidate[: trailing.start()]
             if not candidate:
-                raise _Unsupported  # the matcher would not advance; not modelled
+                raise Unsupported  # the matcher would not advance; not modelled
             found = (start, candidate)
         self._search[index] = found
         return found
@@ -354,50 +354,3 @@ class PhoneScan:
                     return match
                 tries[0] -= 1
         return None
-
-
-class _Match:
-    """What ``PhoneRecognizer._get_recognizer_result`` reads of a libphonenumber match.
-
-    Defined once here, not per call: building a class costs more than the call.
-    """
-
-    __slots__ = ("end", "start")
-
-    def __init__(self, start: int, end: int) -> None:
-        self.start, self.end = start, end
-
-
-def phone_analyze(
-    recognizer: Any,
-    text: str,
-    searched: dict[int, tuple[int, str] | None] | None = None,
-    resume: bool = False,
-) -> list[RecognizerResult]:
-    """``PhoneRecognizer.analyze(text, ...)`` with one shared :class:`PhoneScan`.
-
-    Builds the same results (entity, span, score, explanation, metadata) in the
-    same order and de-duplicates them with Presidio's own ``remove_duplicates``;
-    with ``resume``, plus the matches past where libphonenumber's budget stops.
-    """
-    from presidio_analyzer import EntityRecognizer
-
-    leniency = recognizer.leniency
-    try:
-        scan = PhoneScan(text, leniency, searched=searched, resume=resume)
-        spans = [(region, scan.matches(region)) for region in recognizer.supported_regions]
-    except _Unsupported:
-        return list(recognizer.analyze(text=text, entities=[], nlp_artifacts=None))
-
-    results = []
-    for region, found in spans:
-        for start, end in found:
-            match = _Match(start, end)
-            # As Presidio: the region in the explanation is the number's own, if parsable.
-            try:
-                parsed = _L.phonenumbers.parse(text[start:end])
-                region = _L.phonenumbers.region_code_for_number(parsed)
-            except _L.NumberParseException:
-                pass
-            results.append(recognizer._get_recognizer_result(match, text, region, None))
-    return EntityRecognizer.remove_duplicates(results)

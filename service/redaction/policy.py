@@ -275,19 +275,7 @@ class RedactionPolicy(BaseModel):
         # Messages name the place (index, rule) and never repeat the value they refuse.
         known = set(PII_ENTITIES) | set(SECRET_ENTITIES) | set(NER_ENTITIES)
         known |= {r.entity for r in self.recognizers}
-        for i, entity in enumerate(self.entities):
-            if entity not in known:
-                raise ValueError(f"entities[{i}]: unknown entity")
-        for key in self.operators:
-            if key != "default" and key not in known:
-                raise ValueError("operators: unknown entity (keys are entity names or 'default')")
-        for i, rule in enumerate(self.scan):
-            for j, entity in enumerate(rule.entities or []):
-                if entity not in known:
-                    raise ValueError(f"scan[{i}].entities[{j}]: unknown entity")
-            for key in rule.operators:
-                if key != "default" and key not in known:
-                    raise ValueError(f"scan[{i}].operators: operator for an unknown entity")
+        self._entities_known(known)
         names = [r.name for r in self.recognizers]
         dupes = [i for i, n in enumerate(names) if names.index(n) != i]
         if dupes:
@@ -303,6 +291,22 @@ class RedactionPolicy(BaseModel):
         if self.version is None:
             object.__setattr__(self, "version", self.content_hash()[:12])
         return self
+
+    def _entities_known(self, known: set[str]) -> None:
+        """Every entity named (looked for, or given an operator) is one the engine knows."""
+        for i, entity in enumerate(self.entities):
+            if entity not in known:
+                raise ValueError(f"entities[{i}]: unknown entity")
+        for key in self.operators:
+            if key != "default" and key not in known:
+                raise ValueError("operators: unknown entity (keys are entity names or 'default')")
+        for i, rule in enumerate(self.scan):
+            for j, entity in enumerate(rule.entities or []):
+                if entity not in known:
+                    raise ValueError(f"scan[{i}].entities[{j}]: unknown entity")
+            for key in rule.operators:
+                if key != "default" and key not in known:
+                    raise ValueError(f"scan[{i}].operators: operator for an unknown entity")
 
     def content_hash(self) -> str:
         """Hex SHA-256 of what the policy does: everything but ``version`` and ``override``.

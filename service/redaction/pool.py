@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: What a worker task is given first: (policy JSON, policy content hash, NER model).
-WorkerArgs = tuple[str, str, str | None]
+#: What a worker task is given first: (policy JSON, policy content hash, NER model,
+#: whether to take the fast path).
+WorkerArgs = tuple[str, str, str | None, bool]
 #: Seconds :meth:`AnalysisPool.start` waits for every worker process to build its engine.
 START_TIMEOUT_S = 120.0
 

@@ -21,7 +21,6 @@ from service.redaction.outcome import Redaction, RedactionOutcome, Refused, unch
 from service.redaction.path_rules import IDENTIFIER_PATHS, PathRules, TextKey
 from service.redaction.policy import NER_ENTITIES, RedactionPolicy, RedactionPolicyError
 from service.redaction.pool import AnalysisPool, BatchAnalysis, FindingsCache, WorkerArgs
-from service.redaction.scrub import scrub_payload
 from service.redaction.settings import RedactionSettings
 from service.redaction.walk import MAX_DEPTH, Apply, Collect, TooDeep, clean_without_walk, walk
 from service.redaction.workers import analyze_chunk, warm
@@ -52,6 +51,17 @@ def _resolve_ner(settings: RedactionSettings, policy: RedactionPolicy) -> str | 
     if model is not None:
         logger.info("NER on %s: %s", policy.ner_paths, model.summary)
     return model.name if model is not None else None
+
+
+def _resolve_fast_path(settings: RedactionSettings) -> bool:
+    """Check ``redaction.fast_path`` against the installed Presidio once, in this process."""
+    from service.errors import ConfigError
+    from service.redaction.presidio_compat import PresidioVersionMismatch, use_fast_path
+
+    try:
+        return use_fast_path(settings.fast_path)
+    except PresidioVersionMismatch as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class Redactor:
@@ -98,6 +108,7 @@ class Redactor:
         self._cache = FindingsCache(settings.cache_size)
         self._pool = AnalysisPool(settings.workers)
         self._ner_model = _resolve_ner(settings, policy)
+        self._fast_path = _resolve_fast_path(settings)
         self._install(policy)
 
     @classmethod
@@ -129,6 +140,11 @@ class Redactor:
         self._rules = PathRules(policy, ner=self._ner_model is not None)
 
     @property
+    def fast_path(self) -> bool:
+        """Whether analysis takes the fast path (``redaction.fast_path`` and Presidio's version)."""
+        return self._fast_path
+
+    @property
     def ner_model(self) -> str | None:
         """The NER pipeline the workers load (package or path), or ``None`` when NER is off."""
         return self._ner_model
@@ -143,7 +159,7 @@ class Redactor:
 
     # ------------------------------------------------------------------ lifecycle
     def _worker_args(self) -> WorkerArgs:
-        return (self._policy_json, self._rules.content_hash, self.ner_model)
+        return (self._policy_json, self._rules.content_hash, self.ner_model, self._fast_path)
 
     async def start(self) -> None:
         """Start worker processes (or the in-process thread) and build their engines."""
@@ -315,15 +331,14 @@ class Redactor:
         version: str,
         dlq_reason: str = "redaction_failed",
     ) -> RedactionOutcome:
-        """Fail closed: the event as the DLQ keeps it (:func:`.scrub.scrub_payload`)."""
-        scrubbed = scrub_payload(event)
-        body = scrubbed if isinstance(scrubbed, dict) else {"raw": scrubbed}
+        """Fail closed: the outcome carries no sanitized event (the DLQ scrubs the original)."""
         return RedactionOutcome(
-            body,
+            None,
             [],
             frozenset(),
             failed=True,
             reason=reason,
             policy_version=version,
             dlq_reason=dlq_reason,
+            source=event,
         )

@@ -7,6 +7,7 @@ Secrets (HMAC keys) live here, not in the policy: the policy is shared through
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -44,6 +45,11 @@ class RedactionSettings(BaseModel):
     cache_size: int = Field(default=20_000, ge=0)
     #: Texts sent to a worker process in one task; smaller balances better, larger costs less IPC.
     chunk_size: int = Field(default=64, ge=1)
+    #: Presidio's analysis through Guardian's fast path, which uses Presidio internals
+    #: (:mod:`service.redaction.presidio_compat`): ``auto`` when the installed
+    #: presidio-analyzer is the verified version, else Presidio's public API (logged);
+    #: ``on`` refuses to start with another version; ``off`` always the public API.
+    fast_path: Literal["auto", "on", "off"] = "auto"
 
     @model_validator(mode="after")
     def _active_key_exists(self) -> RedactionSettings:

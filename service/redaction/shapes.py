@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 #: Entities :func:`identifier_entity` and :func:`mask_shapes` recognise.
 IDENTIFIER_ENTITIES = (
@@ -206,26 +207,8 @@ def find_shapes(
         return []
     found: list[tuple[str, int, int]] = []
     found += [("EMAIL_ADDRESS", m.start(), m.end()) for m in _EMAIL.finditer(text)]
-    for m in _IPV4.finditer(text):
-        if all(int(octet) <= 255 for octet in m.group().split(".")):
-            found.append(("IP_ADDRESS", m.start(), m.end()))
-    for m in _IPV6.finditer(text):
-        if "::" in m.group() or m.group().count(":") == 7:
-            try:
-                ipaddress.IPv6Address(m.group())
-            except ValueError:
-                continue
-            found.append(("IP_ADDRESS", m.start(), m.end()))
-    for m in _SSN.finditer(text):
-        if ssn_valid(_digits(m.group())):
-            found.append(("US_SSN", m.start(), m.end()))
-    for m in _CARD.finditer(text):
-        digits = _digits(m.group())
-        if luhn_valid(digits) and _CARD_PREFIX.match(digits):
-            found.append(("CREDIT_CARD", m.start(), m.end()))
-    for m in _IBAN.finditer(text):
-        if iban_valid(m.group()):
-            found.append(("IBAN_CODE", m.start(), m.end()))
+    for entity, pattern, valid in _CHECKED_SHAPES:
+        found += [(entity, m.start(), m.end()) for m in pattern.finditer(text) if valid(m.group())]
     for m in _PHONE.finditer(text):
         grouped = m.group()
         digits = _digits(grouped)
@@ -236,6 +219,35 @@ def find_shapes(
         if _NANP.match(grouped) or _phone_valid(digits, grouped, regions):
             found.append(("PHONE_NUMBER", m.start(), m.end()))
     return found
+
+
+def _ipv4_valid(match: str) -> bool:
+    return all(int(octet) <= 255 for octet in match.split("."))
+
+
+def _ipv6_valid(match: str) -> bool:
+    if "::" not in match and match.count(":") != 7:
+        return False
+    try:
+        ipaddress.IPv6Address(match)
+    except ValueError:
+        return False
+    return True
+
+
+def _card_valid(match: str) -> bool:
+    digits = _digits(match)
+    return luhn_valid(digits) and bool(_CARD_PREFIX.match(digits))
+
+
+#: Shapes found by a pattern and kept when their check passes, in the order looked for.
+_CHECKED_SHAPES: tuple[tuple[str, Any, Callable[[str], bool]], ...] = (
+    ("IP_ADDRESS", _IPV4, _ipv4_valid),
+    ("IP_ADDRESS", _IPV6, _ipv6_valid),
+    ("US_SSN", _SSN, lambda match: ssn_valid(_digits(match))),
+    ("CREDIT_CARD", _CARD, _card_valid),
+    ("IBAN_CODE", _IBAN, iban_valid),
+)
 
 
 def identifier_entity(

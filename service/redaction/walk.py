@@ -167,17 +167,12 @@ def clean_without_walk(
     if plan is None or depth + 1 > MAX_DEPTH:
         return -1
     clean = rules.clean
-    scanned = 0
+    # Every scanned key is counted: if one is not known clean, the result is -1 anyway.
+    scanned = plan.scanned_keys
     keys_clean = plan.keys_clean
     for key, key_scan, value_rule, below, child in plan.steps:
-        if key_scan is not None:
-            if (
-                not keys_clean
-                and (id(key_scan), key) not in clean
-                and not known_clean(rules, cache, key_scan, key)
-            ):
-                return -1
-            scanned += 1
+        if key_scan is not None and not keys_clean and not _text_clean(rules, cache, key_scan, key):
+            return -1
         value = node[key]
         kind = type(value)
         if kind is str:
@@ -187,28 +182,34 @@ def clean_without_walk(
                 ):
                     return -1
                 scanned += 1
-        elif kind in _NUMBERS:
-            if (
-                value_rule is not None
-                and (kind is int or kind is float)
-                and not -NUMBER_FLOOR < value < NUMBER_FLOOR  # _big_number, inlined
-                and rules.number_entity(value_rule, value) is not None
-            ):
-                return -1
-            continue
+        elif kind in _NUMBERS and (
+            value_rule is None
+            or not (kind is int or kind is float)
+            or -NUMBER_FLOOR < value < NUMBER_FLOOR  # not _big_number, inlined
+            or rules.number_entity(value_rule, value) is None
+        ):
+            continue  # the walk keeps it as it is (a long number that reads as PII falls through)
         elif kind is dict and below:
             found = clean_without_walk(value, child, depth + 1, rules, cache, check_depth)
             if found < 0:
                 return -1
             scanned += found
-        elif kind in _CONTAINERS and not below and value_rule is None:
-            if check_depth and _deeper_than(value, MAX_DEPTH - depth - 1):
-                return -1
-        else:
+        elif (
+            kind not in _CONTAINERS
+            or below
+            or value_rule is not None
+            or (check_depth and _deeper_than(value, MAX_DEPTH - depth - 1))
+        ):
+            # Anything the walk handles specially (a PII number, a list on a scanned path),
+            # or a container whose depth it would refuse.
             return -1
     if not keys_clean:
         plan.keys_clean = True  # every key passed (the walk above returns -1 otherwise)
     return scanned
+
+
+def _text_clean(rules: PathRules, cache: FindingsCache, rule: ScanRule, text: str) -> bool:
+    return (id(rule), text) in rules.clean or known_clean(rules, cache, rule, text)
 
 
 def known_clean(rules: PathRules, cache: FindingsCache, rule: ScanRule, text: str) -> bool:
@@ -246,54 +247,7 @@ def walk(
     if scan_rule is not None and _big_number(node):
         return visit.number(scan_rule, node, shown)
     if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if raw == () and key == "guardian":
-                continue  # Guardian's own block is rewritten, never trusted from input
-            child = (*raw, str(key))
-            new_key: Any = str(key)
-            key_rule, key_field, wildcard = rules.lookup(child)
-            if key_rule is not None and wildcard and key_field is None:
-                new_key = visit.text(key_rule, str(key), (*shown, "<key>"))
-                if new_key is _DROP:
-                    continue
-            while new_key in out:
-                # Only after a redacted key (JSON keys are unique): keep both entries.
-                new_key += "#"
-            if key_field is None and (
-                (key_rule is None and type(value) in _LEAVES)
-                or (type(value) in _NUMBERS and (key_rule is None or not _big_number(value)))
-                or (
-                    type(value) in _CONTAINERS
-                    and not rules.relevant_below(child)
-                    and not _deeper_than(value, MAX_DEPTH - depth - 1)
-                )
-            ):
-                # Nothing can apply to this value or below it: keep it as it is (fast path
-                # for structured events; same result as walking it, without the copy).
-                if depth + 1 > MAX_DEPTH:
-                    raise TooDeep
-                out[new_key] = value
-                continue
-            if key_field is None and type(value) is str:
-                # A scanned text (key_rule is set): what walk would do, without the call.
-                if depth + 1 > MAX_DEPTH:
-                    raise TooDeep
-                new_value = visit.text(key_rule, value, (*shown, new_key))  # type: ignore[arg-type]
-                if new_value is not _DROP:
-                    out[new_key] = new_value
-                continue
-            if key_field is None and key_rule is not None and _big_number(value):
-                if depth + 1 > MAX_DEPTH:
-                    raise TooDeep
-                new_value = visit.number(key_rule, value, (*shown, new_key))
-                if new_value is not _DROP:
-                    out[new_key] = new_value
-                continue
-            new_value = walk(value, child, (*shown, new_key), depth + 1, rules, visit)
-            if new_value is not _DROP:
-                out[new_key] = new_value
-        return out
+        return _walk_dict(node, raw, shown, depth, rules, visit)
     if isinstance(node, list):
         items = []
         for i, value in enumerate(node):
@@ -301,3 +255,71 @@ def walk(
             items.append(None if new_value is _DROP else new_value)
         return items
     return node
+
+
+def _walk_dict(
+    node: dict[Any, Any],
+    raw: tuple[str, ...],
+    shown: tuple[str, ...],
+    depth: int,
+    rules: PathRules,
+    visit: Collect | Apply,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if raw == () and key == "guardian":
+            continue  # Guardian's own block is rewritten, never trusted from input
+        child = (*raw, str(key))
+        new_key: Any = str(key)
+        key_rule, key_field, wildcard = rules.lookup(child)
+        if key_rule is not None and wildcard and key_field is None:
+            new_key = visit.text(key_rule, str(key), (*shown, "<key>"))
+            if new_key is _DROP:
+                continue
+        while new_key in out:
+            # Only after a redacted key (JSON keys are unique): keep both entries.
+            new_key += "#"
+        if key_field is None:
+            new_value = _unruled_child(value, key_rule, child, shown, new_key, depth, rules, visit)
+        else:
+            new_value = walk(value, child, (*shown, new_key), depth + 1, rules, visit)
+        if new_value is not _DROP:
+            out[new_key] = new_value
+    return out
+
+
+def _unruled_child(
+    value: Any,
+    key_rule: ScanRule | None,
+    child: tuple[str, ...],
+    shown: tuple[str, ...],
+    new_key: str,
+    depth: int,
+    rules: PathRules,
+    visit: Collect | Apply,
+) -> Any:
+    """What :func:`walk` gives for a value no field rule applies to, without the call
+    where the answer is known (the fast path for structured events)."""
+    kind = type(value)
+    if (
+        (key_rule is None and kind in _LEAVES)
+        or (kind in _NUMBERS and (key_rule is None or not _big_number(value)))
+        or (
+            kind in _CONTAINERS
+            and not rules.relevant_below(child)
+            and not _deeper_than(value, MAX_DEPTH - depth - 1)
+        )
+    ):
+        # Nothing can apply to this value or below it: keep it as it is (same result
+        # as walking it, without the copy).
+        if depth + 1 > MAX_DEPTH:
+            raise TooDeep
+        return value
+    if kind is str or (key_rule is not None and _big_number(value)):
+        # A scanned text (key_rule is set) or a long number on a scanned path.
+        if depth + 1 > MAX_DEPTH:
+            raise TooDeep
+        if kind is str:
+            return visit.text(key_rule, value, (*shown, new_key))  # type: ignore[arg-type]
+        return visit.number(key_rule, value, (*shown, new_key))  # type: ignore[arg-type]
+    return walk(value, child, (*shown, new_key), depth + 1, rules, visit)

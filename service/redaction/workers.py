@@ -25,7 +25,7 @@ from service.redaction.engine import Finding, GuardianAnalyzer, build_engine, qu
 from service.redaction.ner import split_entities
 from service.redaction.policy import RedactionPolicy
 
-_ENGINES: OrderedDict[str, GuardianAnalyzer] = OrderedDict()
+_ENGINES: OrderedDict[tuple[str, bool], GuardianAnalyzer] = OrderedDict()
 _KEEP = 2  # the current policy and the previous one, during a change
 _WARMUP_TEXT = (
     "mail a.b@example.com, call (212) 555-0199 or +44 20 7946 0958, +49 30 901820, "
@@ -39,32 +39,41 @@ _WARMUP_TEXT = (
 _WARMUP_NER = "Dr. Maria Gonzalez flew from Lyon to New York with Seán O'Brien."
 
 
-def engine_for(policy_json: str, engine_key: str, spacy_model: str | None) -> GuardianAnalyzer:
-    """The engine of this process for the policy whose content hash is ``engine_key``."""
-    engine = _ENGINES.get(engine_key)
+def engine_for(
+    policy_json: str, engine_key: str, spacy_model: str | None, fast_path: bool
+) -> GuardianAnalyzer:
+    """The engine of this process for the policy whose content hash is ``engine_key``.
+
+    ``fast_path`` is decided once, in the parent (:func:`.presidio_compat.use_fast_path`).
+    """
+    cache_key = (engine_key, fast_path)
+    engine = _ENGINES.get(cache_key)
     if engine is None:
         policy = RedactionPolicy.model_validate_json(policy_json)
-        engine = build_engine(policy, spacy_model)
+        engine = build_engine(policy, spacy_model, fast_path)
         # libphonenumber loads each region's metadata on first sight of it (the first
         # events would pay for it, per process): load all of it now, ~0.1 s.
         from phonenumbers import PhoneMetadata
 
         PhoneMetadata.load_all()
-        engine.fast.prepare()  # every regex compiled now, not in the first texts
+        if engine.fast is not None:
+            engine.fast.prepare()  # every regex compiled now, not in the first texts
         # Presidio compiles patterns and loads the suffix list on first use: pay that now.
         # (A policy looking for nothing, accepted with an override, has nothing to warm.)
         entities = tuple(sorted(policy.all_entities | set(policy.ner_entities)))
         if entities:
             analyze_items(engine, [(_WARMUP_TEXT, entities), (_WARMUP_NER, entities)])
-        _ENGINES[engine_key] = engine
+        _ENGINES[cache_key] = engine
         while len(_ENGINES) > _KEEP:
             _ENGINES.popitem(last=False)
     else:
-        _ENGINES.move_to_end(engine_key)
+        _ENGINES.move_to_end(cache_key)
     return engine
 
 
-def init_worker(policy_json: str, engine_key: str, spacy_model: str | None) -> None:
+def init_worker(
+    policy_json: str, engine_key: str, spacy_model: str | None, fast_path: bool
+) -> None:
     """Pool initializer: build the engine once per process.
 
     First, bind this process's life to Guardian's (:mod:`service.lifeline`); Ctrl-C is
@@ -73,17 +82,18 @@ def init_worker(policy_json: str, engine_key: str, spacy_model: str | None) -> N
     bind_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_presidio()
-    engine_for(policy_json, engine_key, spacy_model)
+    engine_for(policy_json, engine_key, spacy_model, fast_path)
 
 
 def analyze_chunk(
     policy_json: str,
     engine_key: str,
     spacy_model: str | None,
+    fast_path: bool,
     items: list[tuple[str, tuple[str, ...]]],
 ) -> list[list[Finding]]:
     """Findings for each ``(text, entities)`` item, in order."""
-    engine = engine_for(policy_json, engine_key, spacy_model)
+    engine = engine_for(policy_json, engine_key, spacy_model, fast_path)
     return analyze_items(engine, items)
 
 
@@ -115,8 +125,8 @@ def analyze_items(
     return results
 
 
-def warm(policy_json: str, engine_key: str, spacy_model: str | None) -> int:
+def warm(policy_json: str, engine_key: str, spacy_model: str | None, fast_path: bool) -> int:
     """Build the engine now and report which process ran (start waits for every worker)."""
-    engine_for(policy_json, engine_key, spacy_model)
+    engine_for(policy_json, engine_key, spacy_model, fast_path)
     time.sleep(0.02)  # let a sibling still in its initializer take the next warm task
     return os.getpid()

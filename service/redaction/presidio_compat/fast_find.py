@@ -30,6 +30,7 @@ from service.redaction.policy import RedactionPolicy
 from service.redaction.prefilter import PHONE_GATE, AtomChecker, RecognizerGate, phone_may_match
 from service.redaction.presidio_compat.context_replay import ContextReplay
 from service.redaction.presidio_compat.pattern_loop import PRESIDIO_LOOP, analyze_patterns
+from service.redaction.presidio_compat.phone_results import phone_analyze
 
 #: (entity, start, end, score), as :data:`service.redaction.engine.Finding`.
 _Finding = tuple[str, int, int, float]
@@ -190,8 +191,6 @@ class FastFind:
         checker: AtomChecker,
         searched: dict[int, tuple[int, str] | None],
     ) -> list[Any]:
-        from service.redaction.phone import phone_analyze
-
         engine: Any = self.analyzer
         results: list[Any] = []
         for rec in selected:
@@ -223,16 +222,11 @@ class FastFind:
         )
         results = EntityRecognizer.remove_duplicates(results)
         if policy.allow_list:
-            results = remove_allow_list(engine, results, policy, text, self.allow_list_flags)
+            results = engine._remove_allow_list(
+                results,
+                list(policy.allow_list),
+                text,
+                self.allow_list_flags,
+                policy.allow_list_match,
+            )
         return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
-
-
-def remove_allow_list(
-    analyzer: AnalyzerEngine, results: list[Any], policy: RedactionPolicy, text: str, flags: int
-) -> list[Any]:
-    """Presidio's allow-list step (``AnalyzerEngine._remove_allow_list``) with ``flags``."""
-    engine: Any = analyzer
-    kept: list[Any] = engine._remove_allow_list(
-        results, list(policy.allow_list), text, flags, policy.allow_list_match
-    )
-    return kept
