@@ -31,11 +31,35 @@ _IGNORECASE = int(regex.IGNORECASE)
 _VERBOSE = int(regex.VERBOSE)
 
 
+#: Every atom a gate holds, numbered once: gates keep the numbers, so a text's checks
+#: are looked up by a small int rather than by hashing an atom (tuples do not cache
+#: their hash, and the gates are read for every recognizer of every text).
+_ATOM_IDS: dict[Atom, int] = {}
+_ATOMS: list[Atom] = []
+#: How each numbered atom is checked (its :data:`_PLANS` entry, found once).
+_NUMBERED_PLANS: list[tuple[int, Any, Any] | None] = []
+
+
+def _atom_id(atom: Atom) -> int:
+    number = _ATOM_IDS.get(atom)
+    if number is None:
+        number = _ATOM_IDS[atom] = len(_ATOMS)
+        _ATOMS.append(atom)
+        _NUMBERED_PLANS.append(None)
+    return number
+
+
 @dataclass(frozen=True)
 class PatternGate:
     """All conditions one regex needs; an empty tuple means "always run"."""
 
     conditions: tuple[Condition, ...]
+    #: ``conditions`` as tuples of atom numbers (what :class:`AtomChecker` reads).
+    ids: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ids = tuple(tuple(_atom_id(atom) for atom in cond) for cond in self.conditions)
+        object.__setattr__(self, "ids", ids)
 
 
 @dataclass
@@ -43,10 +67,29 @@ class RecognizerGate:
     """A recognizer may match a text only if one of its pattern gates opens."""
 
     patterns: tuple[PatternGate, ...]
+    #: No pattern has a condition (or there is no pattern): nothing to check. Set once,
+    #: not a property: it is read for every recognizer of every text.
+    always: bool = field(init=False)
 
-    @property
-    def always(self) -> bool:
-        return any(not p.conditions for p in self.patterns) or not self.patterns
+    #: Each pattern's :attr:`PatternGate.ids`.
+    ids: tuple[tuple[tuple[int, ...], ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.always = any(not p.conditions for p in self.patterns) or not self.patterns
+        self.ids = tuple(p.ids for p in self.patterns)
+
+    def prepare(self) -> None:
+        """Decide how every atom is checked now, not on the first text that needs it.
+
+        Planning an atom compiles its regex (``regex``'s parser is pure Python, ~1 ms
+        each); a worker process would otherwise pay that inside the first texts.
+        """
+        for conditions in self.ids:
+            for cond in conditions:
+                for number in cond:
+                    if _NUMBERED_PLANS[number] is None:
+                        atom = _ATOMS[number]
+                        _NUMBERED_PLANS[number] = _PLANS.get(atom) or _plan(atom)
 
 
 @dataclass
@@ -55,6 +98,7 @@ class AtomChecker:
 
     text: str
     _seen: dict[Atom, bool] = field(default_factory=dict)
+    _seen_ids: dict[int, bool] = field(default_factory=dict)
     _compiled: dict[Atom, Any] = field(default_factory=dict)
 
     _lowered: str | None = None
@@ -64,30 +108,39 @@ class AtomChecker:
     def holds(self, atom: Atom) -> bool:
         found = self._seen.get(atom)
         if found is None:
-            mode, needle, compiled = _PLANS.get(atom) or _plan(atom)
-            text = self.text
-            if mode <= _LIT_CS:
-                if self._ascii is None:
-                    self._ascii = text.isascii()
-                if not self._ascii:
-                    found = compiled.search(text) is not None
-                elif mode == _LIT_CS:
-                    found = needle in text
-                else:
-                    # ASCII text and literal: a case-insensitive regex match of the literal
-                    # is exactly a substring match of the lowercased forms (no other code
-                    # point folds onto an ASCII letter inside ASCII text).
-                    if self._lowered is None:
-                        self._lowered = text.lower()
-                    found = needle in self._lowered
-            elif mode == _DIGITS:
-                if self._longest_run is None:
-                    self._longest_run = max(map(len, _DIGIT_RUN.findall(text)), default=0)
-                found = self._longest_run >= needle
-            else:  # any digit, a class run, a non-ASCII literal: the regex engine decides
-                found = compiled.search(text) is not None
-            self._seen[atom] = found
+            found = self._seen[atom] = self._check(_PLANS.get(atom) or _plan(atom))
         return found
+
+    def _holds_number(self, number: int) -> bool:
+        """:meth:`holds` for atom ``_ATOMS[number]``, its plan found by number too."""
+        plan = _NUMBERED_PLANS[number]
+        if plan is None:
+            plan = _NUMBERED_PLANS[number] = _PLANS.get(_ATOMS[number]) or _plan(_ATOMS[number])
+        found = self._seen_ids[number] = self._check(plan)
+        return found
+
+    def _check(self, plan: tuple[int, Any, Any]) -> bool:
+        mode, needle, compiled = plan
+        text = self.text
+        if mode <= _LIT_CS:
+            if self._ascii is None:
+                self._ascii = text.isascii()
+            if not self._ascii:
+                return compiled.search(text) is not None
+            if mode == _LIT_CS:
+                return needle in text
+            # ASCII text and literal: a case-insensitive regex match of the literal
+            # is exactly a substring match of the lowercased forms (no other code
+            # point folds onto an ASCII letter inside ASCII text).
+            if self._lowered is None:
+                self._lowered = text.lower()
+            return needle in self._lowered
+        if mode == _DIGITS:
+            if self._longest_run is None:
+                self._longest_run = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+            return bool(self._longest_run >= needle)
+        # any digit, a class run, a non-ASCII literal: the regex engine decides
+        return compiled.search(text) is not None
 
     def _ascii_text(self) -> bool:
         if self._ascii is None:
@@ -95,19 +148,30 @@ class AtomChecker:
         return self._ascii
 
     def opens(self, gate: RecognizerGate) -> bool:
-        for pattern in gate.patterns:
-            if self.opens_pattern(pattern):
-                return True
+        """Whether one of the recognizer's regexes may match (:meth:`opens_pattern`, inlined)."""
+        seen = self._seen_ids
+        for conditions in gate.ids:
+            for cond in conditions:
+                for number in cond:
+                    found = seen.get(number)
+                    if found is None:
+                        found = self._holds_number(number)
+                    if found:
+                        break
+                else:
+                    break  # no atom of this condition holds: the regex cannot match
+            else:
+                return True  # every condition holds
         return False
 
     def opens_pattern(self, gate: PatternGate) -> bool:
         """Whether every condition of one regex holds (so the regex may match)."""
-        seen = self._seen
-        for cond in gate.conditions:
-            for atom in cond:
-                found = seen.get(atom)
+        seen = self._seen_ids
+        for cond in gate.ids:
+            for number in cond:
+                found = seen.get(number)
                 if found is None:
-                    found = self.holds(atom)
+                    found = self._holds_number(number)
                 if found:
                     break
             else:

@@ -56,6 +56,8 @@ def engine_for(
         from phonenumbers import PhoneMetadata
 
         PhoneMetadata.load_all()
+        if engine.fast is not None:
+            engine.fast.prepare()  # every regex compiled now, not in the first texts
         # Presidio compiles patterns and loads the suffix list on first use: pay that now.
         # (A policy looking for nothing, accepted with an override, has nothing to warm.)
         entities = tuple(sorted(policy.all_entities | set(policy.ner_entities)))

@@ -17,6 +17,18 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from service.redaction.phone import PhoneScan, Unsupported
 
 
+class _Match:
+    """What ``PhoneRecognizer._get_recognizer_result`` reads of a libphonenumber match.
+
+    Defined once here, not per call: building a class costs more than the call.
+    """
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+
 def phone_analyze(
     recognizer: Any,
     text: str,
@@ -35,12 +47,6 @@ def phone_analyze(
         spans = [(region, scan.matches(region)) for region in recognizer.supported_regions]
     except Unsupported:
         return list(recognizer.analyze(text=text, entities=[], nlp_artifacts=None))
-
-    class _Match:
-        __slots__ = ("end", "start")
-
-        def __init__(self, start: int, end: int) -> None:
-            self.start, self.end = start, end
 
     results = []
     for region, found in spans:
