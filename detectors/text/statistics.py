@@ -162,11 +162,7 @@ class TextStatistics:
             if code is not None:
                 out[base + "language"] = code
         if "pii" in stats:
-            for entity in entities:
-                if entity not in state.entities and len(state.entities) < cfg.max_entities:
-                    state.entities.append(entity)
-            for entity in state.entities:  # zeros too, once an entity was seen on this field
-                out[f"{base}pii.{entity}"] = PER_1000 if entity in entities else 0.0
+            self._add_pii(cfg, base, state, entities, out)
         if "ngram_js" in stats:
             counts = profile(text, cfg.buckets)
             distance = state.reference.divergence(counts)
@@ -174,6 +170,20 @@ class TextStatistics:
                 state.reference.learn(counts)
             else:
                 out[base + "ngram_js"] = distance
+
+    @staticmethod
+    def _add_pii(
+        cfg: ModelTextConfig,
+        base: str,
+        state: _Field,
+        entities: set[str],
+        out: dict[str, float | int | str],
+    ) -> None:
+        for entity in entities:
+            if entity not in state.entities and len(state.entities) < cfg.max_entities:
+                state.entities.append(entity)
+        for entity in state.entities:  # zeros too, once an entity was seen on this field
+            out[f"{base}pii.{entity}"] = PER_1000 if entity in entities else 0.0
 
     # ------------------------------------------------------------------ state
     def export_state(self, model: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -142,6 +143,109 @@ def _show_redacted(bootstrap: str, topic: str = "inference.sanitized.short", n: 
             shown += 1
 
 
+def _guardian_env(bootstrap: str, port: int, *, local: bool) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "GUARDIAN_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "GUARDIAN_HTTP__PORT": str(port),
+        # A stable replica id is static membership: a restarted demo gets its partitions at once.
+        "GUARDIAN_REPLICA_ID": "demo-0",
+        "GUARDIAN_AUTH__TOKENS": (
+            '[{"name": "demo-admin", "role": "admin", "token_sha256": "'
+            + hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
+            + '"}]'
+        ),
+        "GUARDIAN_STATE__SIGNING_KEY": os.environ.get(
+            "GUARDIAN_STATE__SIGNING_KEY", "demo-checkpoint-key-change-me"
+        ),
+        "GUARDIAN_CONTROL__SIGNING_KEYS": os.environ.get(
+            "GUARDIAN_CONTROL__SIGNING_KEYS", '{"demo": "demo-config-key-change-me"}'
+        ),
+        "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY": os.environ.get(
+            "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY", "demo"
+        ),
+        "PYTHONPATH": str(ROOT),
+    }
+    # The local-broker profile, unless set explicitly.
+    return {**local_broker_env(), **env} if local else env
+
+
+def _publisher_args(bootstrap: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "publish-demo",
+        "--bootstrap-servers",
+        bootstrap,
+        "--rate",
+        str(DEMO_RATE),
+        "--count",
+        str(DEMO_EVENTS),
+        "--drift-at",
+        "6000",
+        "--bias-at",
+        "6000",
+        "--malformed-fraction",
+        "0.01",
+        "--label-delay",
+        "3",
+        "--quiet",
+    ]
+
+
+def _banner(port: int, bootstrap: str, workdir: Path) -> str:
+    base = f"http://127.0.0.1:{port}"
+    auth = f"Authorization: Bearer {DEMO_TOKEN}"
+    bounded = (
+        f"The publisher stops after {DEMO_EVENTS:,} events (about"
+        f" {_duration(DEMO_EVENTS / DEMO_RATE)}) so the local broker's data stays"
+        " bounded;\nGuardian keeps running. DEMO_EVENTS=0 publishes until Ctrl-C.\n"
+        if DEMO_EVENTS
+        else ""
+    )
+    return (
+        "\nInference Guardian is running.\n"
+        f"  API docs (OpenAPI):  {base}/docs\n"
+        f"  Metrics:             {base}/metrics\n"
+        f"  Readiness:           {base}/readyz\n"
+        f"  Alerts:              curl -H '{auth}' {base}/v1/alerts\n"
+        f"  Detectors:           curl -H '{auth}' {base}/v1/detectors\n"
+        f"  Sanitized events:    kcat -C -b {bootstrap} -t inference.sanitized.short -e\n"
+        f"  Logs:                {workdir}\n"
+        f"The publisher sends {DEMO_RATE} events/s across three models; PII in prompts is"
+        " redacted,\nincome drifts by 2 sigma and the credit model turns biased against gender=f"
+        " after\nevent 6,000 (about 20 s in): watch the drift and fairness lines and the alerts.\n"
+        + bounded
+        + "Ctrl-C stops everything.\n"
+    )
+
+
+def _watch(
+    procs: list[subprocess.Popen[bytes]], port: int, bootstrap: str, stopping: Callable[[], bool]
+) -> bool:
+    """Print the live summary until Ctrl-C; False when Guardian exits on its own."""
+    started = time.monotonic()
+    shown_samples = False
+    publisher_done = False
+    while not stopping():
+        for _ in range(10):
+            if stopping():
+                break
+            time.sleep(0.5)
+        if procs[0].poll() is not None and not stopping():
+            return False
+        if not publisher_done and procs[1].poll() is not None:
+            publisher_done = True
+            _say(f"The publisher has stopped ({procs[1].returncode}); Guardian keeps running.")
+        if not stopping():
+            _summary(port, started)
+            if not shown_samples and time.monotonic() - started > 8:
+                _show_redacted(bootstrap)
+                shown_samples = True
+    return True
+
+
 def main() -> int:
     port = int(os.environ.get("GUARDIAN_HTTP__PORT", "8080"))
     external = os.environ.get("GUARDIAN_KAFKA__BOOTSTRAP_SERVERS")
@@ -168,29 +272,7 @@ def main() -> int:
             )
             broker.start()
             bootstrap = broker.bootstrap
-        env = {
-            **os.environ,
-            "GUARDIAN_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-            "GUARDIAN_HTTP__PORT": str(port),
-            "GUARDIAN_REPLICA_ID": "demo-0",
-            "GUARDIAN_AUTH__TOKENS": (
-                '[{"name": "demo-admin", "role": "admin", "token_sha256": "'
-                + hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
-                + '"}]'
-            ),
-            "GUARDIAN_STATE__SIGNING_KEY": os.environ.get(
-                "GUARDIAN_STATE__SIGNING_KEY", "demo-checkpoint-key-change-me"
-            ),
-            "GUARDIAN_CONTROL__SIGNING_KEYS": os.environ.get(
-                "GUARDIAN_CONTROL__SIGNING_KEYS", '{"demo": "demo-config-key-change-me"}'
-            ),
-            "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY": os.environ.get(
-                "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY", "demo"
-            ),
-            "PYTHONPATH": str(ROOT),
-        }
-        if broker is not None:  # the local-broker profile, unless set explicitly
-            env = {**local_broker_env(), **env}
+        env = _guardian_env(bootstrap, port, local=broker is not None)
         guardian_log = workdir / "guardian.log"
         _say("Starting Guardian ...")
         with guardian_log.open("wb") as log:
@@ -212,27 +294,7 @@ def main() -> int:
         with (workdir / "publisher.log").open("wb") as log:
             procs.append(
                 subprocess.Popen(  # noqa: S603
-                    [
-                        sys.executable,
-                        "-m",
-                        "service.cli",
-                        "publish-demo",
-                        "--bootstrap-servers",
-                        bootstrap,
-                        "--rate",
-                        str(DEMO_RATE),
-                        "--count",
-                        str(DEMO_EVENTS),
-                        "--drift-at",
-                        "6000",
-                        "--bias-at",
-                        "6000",
-                        "--malformed-fraction",
-                        "0.01",
-                        "--label-delay",
-                        "3",
-                        "--quiet",
-                    ],
+                    _publisher_args(bootstrap),
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -242,48 +304,10 @@ def main() -> int:
                     start_new_session=True,
                 )
             )
-        base = f"http://127.0.0.1:{port}"
-        auth = f"Authorization: Bearer {DEMO_TOKEN}"
-        _say(
-            "\nInference Guardian is running.\n"
-            f"  API docs (OpenAPI):  {base}/docs\n"
-            f"  Metrics:             {base}/metrics\n"
-            f"  Readiness:           {base}/readyz\n"
-            f"  Alerts:              curl -H '{auth}' {base}/v1/alerts\n"
-            f"  Detectors:           curl -H '{auth}' {base}/v1/detectors\n"
-            f"  Sanitized events:    kcat -C -b {bootstrap} -t inference.sanitized.short -e\n"
-            f"  Logs:                {workdir}\n"
-            "The publisher sends 300 events/s across three models; PII in prompts is redacted,\n"
-            "income drifts by 2 sigma and the credit model turns biased against gender=f after\n"
-            "event 6,000 (about 20 s in): watch the drift and fairness lines and the alerts.\n"
-            + (
-                f"The publisher stops after {DEMO_EVENTS:,} events (about"
-                f" {_duration(DEMO_EVENTS / DEMO_RATE)}) so the local broker's data stays"
-                " bounded;\nGuardian keeps running. DEMO_EVENTS=0 publishes until Ctrl-C.\n"
-                if DEMO_EVENTS
-                else ""
-            )
-            + "Ctrl-C stops everything.\n"
-        )
-        started = time.monotonic()
-        shown_samples = False
-        publisher_done = False
-        while not stopping:
-            for _ in range(10):
-                if stopping:
-                    break
-                time.sleep(0.5)
-            if procs[0].poll() is not None and not stopping:
-                _say(f"Guardian exited ({procs[0].returncode}); its log: {guardian_log}")
-                return 1
-            if not publisher_done and procs[1].poll() is not None:
-                publisher_done = True
-                _say(f"The publisher has stopped ({procs[1].returncode}); Guardian keeps running.")
-            if not stopping:
-                _summary(port, started)
-                if not shown_samples and time.monotonic() - started > 8:
-                    _show_redacted(bootstrap)
-                    shown_samples = True
+        _say(_banner(port, bootstrap, workdir))
+        if not _watch(procs, port, bootstrap, lambda: stopping):
+            _say(f"Guardian exited ({procs[0].returncode}); its log: {guardian_log}")
+            return 1
         _say("\nStopping ...")
         return 0
     finally:

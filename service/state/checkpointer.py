@@ -46,15 +46,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from detectors.fairness.monitor import STATE_VERSION as FAIRNESS_STATE_VERSION
 from detectors.fairness.monitor import FairnessMonitor
-from detectors.performance.monitor import STATE_VERSION as PERFORMANCE_STATE_VERSION
 from detectors.performance.monitor import PerformanceMonitor
 from detectors.registry import DetectorRegistry
 from detectors.text.statistics import TextStatistics
@@ -65,25 +63,18 @@ from service.pipeline.outputs import OutputRecord
 from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
 from service.state.reader import read_latest
+from service.state.restore import (
+    FAIRNESS_PREFIX,
+    PERFORMANCE_PREFIX,
+    TEXT_PREFIX,
+    Gathered,
+    RestoreReport,
+)
 
 if TYPE_CHECKING:
     from service.pipeline.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
-
-FAIRNESS_PREFIX = "fairness/"
-PERFORMANCE_PREFIX = "performance/"
-TEXT_PREFIX = "text/"
-
-
-@dataclass(slots=True)
-class RestoreReport:
-    """What one restore read and did (for logs and tests)."""
-
-    records: int = 0
-    restored: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    models: set[str] = field(default_factory=set)
 
 
 class Checkpointer:
@@ -348,6 +339,37 @@ class Checkpointer:
         self._state_partitions = len(parts)
 
     # ------------------------------------------------------------------ restoring
+    def _admitted(
+        self,
+        key: bytes,
+        value: bytes | None,
+        headers: Any,
+        where: tuple[int, set[int], int],
+        newest_read: dict[Any, Any],
+        report: RestoreReport,
+    ) -> Checkpoint | None:
+        """The checkpoint in this record if it is valid, ours and not a replay; else None."""
+        state_partition, partitions, n_state = where
+        try:
+            cp = self.codec.decode(key, value, headers)
+        except CheckpointRefused as exc:
+            self.metrics.checkpoints.labels(exc.reason).inc()
+            report.refused[key.decode("utf-8", "replace")] = exc.reason
+            log.warning("checkpoint refused (%s): %s", exc.reason, exc.detail)
+            return None
+        if cp.partition not in partitions or cp.partition % n_state != state_partition:
+            return None  # another partition's model, or a copy left where it no longer belongs
+        if self._replayed(cp, newest_read.get((state_partition, key))):
+            self.metrics.checkpoints.labels("refused_replay").inc()
+            report.refused[cp.key] = "refused_replay"
+            log.warning(
+                "checkpoint refused (refused_replay): %s is older than the state already "
+                "held or read for it",
+                cp.key,
+            )
+            return None
+        return cp
+
     async def restore(self, partitions: set[int], timeout_s: float = 30.0) -> RestoreReport:
         """Read the state topic to its end and restore the models of input ``partitions``."""
         report = RestoreReport()
@@ -356,91 +378,25 @@ class Checkpointer:
         latest, newest_read = await read_latest(
             self.settings.kafka, self._state_topic, wanted, self.codec, timeout_s
         )
-        drift: dict[str, dict[str, Any]] = {}
-        fairness_models: dict[str, Any] = {}
-        performance_windows: dict[str, Any] = {}
-        text_fields: dict[str, Any] = {}
+        gathered = Gathered()
         for (state_partition, key), (value, headers) in latest.items():
             report.records += 1
-            try:
-                cp = self.codec.decode(key, value, headers)
-            except CheckpointRefused as exc:
-                self.metrics.checkpoints.labels(exc.reason).inc()
-                report.refused[key.decode("utf-8", "replace")] = exc.reason
-                log.warning("checkpoint refused (%s): %s", exc.reason, exc.detail)
+            cp = self._admitted(
+                key, value, headers, (state_partition, partitions, n_state), newest_read, report
+            )
+            if cp is None:
                 continue
-            if cp.partition not in partitions or cp.partition % n_state != state_partition:
-                continue  # another partition's model, or a copy left where it no longer belongs
-            if self._replayed(cp, newest_read.get((state_partition, key))):
-                self.metrics.checkpoints.labels("refused_replay").inc()
-                report.refused[cp.key] = "refused_replay"
-                log.warning(
-                    "checkpoint refused (refused_replay): %s is older than the state already "
-                    "held or read for it",
-                    cp.key,
-                )
+            if not gathered.take(cp):
+                self.metrics.checkpoints.labels("refused_malformed").inc()
+                report.refused[cp.key] = "refused_malformed"
                 continue
-            if cp.kind == "drift":
-                drift[cp.key] = dict(cp.state)
-            elif cp.kind == "performance":
-                windows = cp.state.get("windows")
-                if cp.state.get("version") != PERFORMANCE_STATE_VERSION or not isinstance(
-                    windows, dict
-                ):
-                    self.metrics.checkpoints.labels("refused_malformed").inc()
-                    report.refused[cp.key] = "refused_malformed"
-                    continue
-                performance_windows.update(windows)
-            elif cp.kind == "text":
-                fields = cp.state.get("fields")
-                if not isinstance(fields, dict):
-                    self.metrics.checkpoints.labels("refused_malformed").inc()
-                    report.refused[cp.key] = "refused_malformed"
-                    continue
-                text_fields[cp.model] = fields
-            else:
-                saved = cp.state.get("models")
-                if cp.state.get("version") == FAIRNESS_STATE_VERSION and isinstance(saved, dict):
-                    fairness_models.update(saved)
-                else:
-                    self.metrics.checkpoints.labels("refused_malformed").inc()
-                    report.refused[cp.key] = "refused_malformed"
-                    continue
             report.models.add(cp.model)
             self._raise_high_water(cp)
             self.models_by_partition.setdefault(cp.partition, set()).add(cp.model)
             self.next_offset[cp.partition] = max(self.next_offset.get(cp.partition, 0), cp.offset)
-        imported = self.registry.import_state(drift)
-        report.restored.extend(imported.restored)
-        for detector_id, reason in imported.refused.items():
-            report.refused[detector_id] = f"refused_state: {reason}"
-        if imported.refused:
-            self.metrics.checkpoints.labels("refused_state").inc(len(imported.refused))
-        if fairness_models:
-            try:
-                self.fairness.import_state(
-                    {"version": FAIRNESS_STATE_VERSION, "models": fairness_models}
-                )
-                report.restored.extend(FAIRNESS_PREFIX + m for m in fairness_models)
-            except (ValueError, KeyError, TypeError) as exc:
-                self.metrics.checkpoints.labels("refused_state").inc()
-                report.refused["fairness"] = f"refused_state: {type(exc).__name__}"
-        if performance_windows and self.performance is not None:
-            not_restored = self.performance.import_state(
-                {"version": PERFORMANCE_STATE_VERSION, "windows": performance_windows}
-            )
-            for window_key in not_restored:
-                report.refused[PERFORMANCE_PREFIX + window_key] = "refused_state"
-            restored = {k.partition("|")[0] for k in performance_windows.keys() - set(not_restored)}
-            report.restored.extend(PERFORMANCE_PREFIX + m for m in sorted(restored))
-        for model, fields in text_fields.items():
-            if self.text is None:
-                break
-            try:
-                self.text.import_state(model, fields)
-                report.restored.append(TEXT_PREFIX + model)
-            except (ValueError, KeyError, TypeError) as exc:
-                report.refused[TEXT_PREFIX + model] = f"refused_state: {type(exc).__name__}"
+        gathered.install(
+            report, self.metrics, self.registry, self.fairness, self.performance, self.text
+        )
         self.metrics.checkpoints.labels("restored").inc(len(report.restored))
         log.info(
             "restored %d checkpoints of %d models for partitions %s (%d read, %d refused)",
