@@ -12,7 +12,7 @@ contract a Guardian detector has
   (values after a detection during which another one is suppressed), so a
   change gives one detection, not one per event after it;
 - state export/import as plain JSON numbers and lists (never pickle, never
-  text), so checkpoints of issue 9 can be signed and restored safely and carry
+  text), so checkpoints can be signed and restored safely and carry
   no event value.
 
 Concrete detectors implement ``_learn(x) -> bool`` (did the underlying test

@@ -75,7 +75,7 @@ def _settings(bootstrap: str, delivery: str, max_batch: int) -> GuardianSettings
 
 
 async def _one_run(bootstrap: str, delivery: str, n: int, max_batch: int) -> float:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
 
     settings = _settings(bootstrap, delivery, max_batch)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
@@ -88,7 +88,7 @@ async def _one_run(bootstrap: str, delivery: str, n: int, max_batch: int) -> flo
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    guardian = Guardian(settings, CollectorRegistry())
+    guardian = build_guardian(settings, CollectorRegistry())
     await guardian.start()
     stop = asyncio.Event()
     task = asyncio.create_task(guardian.worker.run(stop))
@@ -124,7 +124,7 @@ async def _bench(n: int, repeats: int, max_batch: int) -> dict[str, list[float]]
             for mode in MODES if r % 2 == 0 else reversed(MODES):
                 rate = await _one_run(broker.bootstrap, mode, n, max_batch)
                 rates[mode].append(rate)
-                print(f"run {r + 1}/{repeats} {mode:>13}: {rate:8.0f} events/s")  # noqa: T201
+                print(f"run {r + 1}/{repeats} {mode:>13}: {rate:8.0f} events/s")
     finally:
         await asyncio.to_thread(broker.stop)
     return rates
@@ -145,13 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.ERROR)
     rates = asyncio.run(_bench(n, repeats, args.max_batch))
     alo, eos = (statistics.median(rates[m]) for m in MODES)
-    print(  # noqa: T201
+    print(
         f"\n{n} events per run, max_batch {args.max_batch}, median of {repeats} runs "
         "(events/s, end to end)"
     )
-    print(f"  at_least_once: {alo:8.0f}")  # noqa: T201
-    print(f"  exactly_once:  {eos:8.0f}")  # noqa: T201
-    print(f"  at-least-once is {alo / eos:.2f}x the exactly-once rate")  # noqa: T201
+    print(f"  at_least_once: {alo:8.0f}")
+    print(f"  exactly_once:  {eos:8.0f}")
+    print(f"  at-least-once is {alo / eos:.2f}x the exactly-once rate")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ import orjson
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.replicas import Replica  # noqa: E402
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests import harness
+from load_tests.replicas import Replica
+from load_tests.workload import demo_records
 
 TICK_S = 0.01
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
-from service.redaction.engine import build_engine  # noqa: E402
-from service.redaction.policy import RedactionPolicy  # noqa: E402
+from service.redaction.engine import build_engine
+from service.redaction.policy import RedactionPolicy
 
 
 def _phones(rng: random.Random) -> str:

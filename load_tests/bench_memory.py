@@ -45,8 +45,8 @@ from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.workload import StageDriver, wide_events  # noqa: E402
+from load_tests import harness
+from load_tests.workload import StageDriver, wide_events
 
 BATCH = 1000
 
@@ -105,12 +105,12 @@ def _fairness_config(window_size: int, directory: Path) -> Path:
 async def _run(
     events: int, models: int, features: int, samples: int, window_size: int
 ) -> dict[str, Any]:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
     from service.settings import GuardianSettings
 
     directory = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     fairness = {"config_file": str(_fairness_config(window_size, directory))}
-    guardian = Guardian(GuardianSettings.load(None, fairness=fairness))
+    guardian = build_guardian(GuardianSettings.load(None, fairness=fairness))
     await guardian.redactor.start()
     driver = StageDriver(guardian)
     gc.collect()

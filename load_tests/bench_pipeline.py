@@ -56,8 +56,8 @@ from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests import harness
+from load_tests.workload import demo_records
 
 PARTITIONS = 6
 #: Children read the input with this isolation level (``--isolation-level``).
@@ -133,7 +133,7 @@ async def _run_passthrough(args: argparse.Namespace) -> None:
 
 
 async def _run_guardian(args: argparse.Namespace) -> None:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
     from service.settings import GuardianSettings
 
     kafka = harness.unique_kafka(args.bootstrap, partitions=PARTITIONS)
@@ -142,7 +142,7 @@ async def _run_guardian(args: argparse.Namespace) -> None:
     kafka["topics"]["sanitized_prefix"] = args.out_prefix
     kafka["isolation_level"] = _isolation_level()
     settings = GuardianSettings.load(None, kafka=kafka, http={"port": harness.free_port()})
-    guardian = Guardian(settings)
+    guardian = build_guardian(settings)
     await guardian.start()
     stop = _stop_event()
     task = asyncio.create_task(guardian.worker.run(stop))
@@ -185,7 +185,7 @@ async def _measure(
         # passthrough's must exist with as many partitions too, not be auto-created (with
         # the broker's default count) inside the timed run.
         await harness.create_topic(bootstrap, f"{out_prefix}standard", PARTITIONS)
-    log = tempfile.NamedTemporaryFile(prefix=f"bench-{role}-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{role}-", suffix=".log", delete=False)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -25,9 +25,9 @@ from typing import Any
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
-from load_tests.corpus import make_corpus  # noqa: E402
-from service.redaction import RedactionPolicy, RedactionSettings, Redactor  # noqa: E402
-from service.redaction.engine import build_engine  # noqa: E402
+from load_tests.corpus import make_corpus
+from service.redaction import RedactionPolicy, RedactionSettings, Redactor
+from service.redaction.engine import build_engine
 
 BATCH = 500
 

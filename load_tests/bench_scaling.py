@@ -31,9 +31,9 @@ from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.replicas import Replica  # noqa: E402
-from load_tests.workload import StageDriver, wide_events  # noqa: E402
+from load_tests import harness
+from load_tests.replicas import Replica
+from load_tests.workload import StageDriver, wide_events
 
 PARTITIONS = 6
 MODELS = 60
@@ -90,10 +90,10 @@ async def _replica_scaling(bootstrap: str, n: int, repeats: int) -> dict[str, An
 
 async def _cost(models: int, features: int, n: int) -> float:
     """CPU microseconds per event of the batch work, after a warm-up that creates detectors."""
-    from service.runtime import Guardian
+    from service.composition import build_guardian
     from service.settings import GuardianSettings
 
-    guardian = Guardian(GuardianSettings.load(None))
+    guardian = build_guardian(GuardianSettings.load(None))
     await guardian.redactor.start()
     try:
         driver = StageDriver(guardian)

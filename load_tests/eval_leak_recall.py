@@ -28,11 +28,11 @@ from typing import Any
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
-from service.redaction import RedactionPolicy  # noqa: E402
-from service.redaction.engine import Finding, build_engine  # noqa: E402
-from service.redaction.policy import SECRET_ENTITIES  # noqa: E402
-from service.redaction.workers import analyze_items  # noqa: E402
-from tests.leak_corpus import HELDOUT_SEED, TUNING_SEED, LeakCase, generate  # noqa: E402
+from service.redaction import RedactionPolicy
+from service.redaction.engine import Finding, build_engine
+from service.redaction.policy import SECRET_ENTITIES
+from service.redaction.workers import analyze_items
+from tests.leak_corpus import HELDOUT_SEED, TUNING_SEED, LeakCase, generate
 
 _SECRETS = frozenset(SECRET_ENTITIES)
 

@@ -28,17 +28,17 @@ from collections.abc import Callable
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
-from load_tests import harness  # noqa: E402
-from load_tests.secret_cases import (  # noqa: E402
+from load_tests import harness
+from load_tests.secret_cases import (
     DEV_SEED,
     HELD_OUT_SEED,
     NOT_SECRETS,
     SecretCase,
     secret_cases,
 )
-from service.redaction.engine import GuardianAnalyzer, build_engine  # noqa: E402
-from service.redaction.operators import merge_spans  # noqa: E402
-from service.redaction.policy import SECRET_ENTITIES, RedactionPolicy  # noqa: E402
+from service.redaction.engine import GuardianAnalyzer, build_engine
+from service.redaction.operators import merge_spans
+from service.redaction.policy import SECRET_ENTITIES, RedactionPolicy
 
 Spans = list[tuple[str, int, int, float]]
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
-from load_tests.forms_corpus import (  # noqa: E402
+from load_tests.forms_corpus import (
     FAMILIES,
     KNOWN_FALSE_POSITIVES,
     NEGATIVE_FAMILIES,
@@ -33,9 +33,9 @@ from load_tests.forms_corpus import (  # noqa: E402
     make_cases,
     make_negatives,
 )
-from service.redaction.engine import Finding, build_engine  # noqa: E402
-from service.redaction.operators import merge_spans  # noqa: E402
-from service.redaction.policy import RedactionPolicy  # noqa: E402
+from service.redaction.engine import Finding, build_engine
+from service.redaction.operators import merge_spans
+from service.redaction.policy import RedactionPolicy
 
 HELD_OUT_SEED = 20261201
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests.workload import demo_records
 
 STAGE_FRAMES = {
     "validate": "process (service/pipeline/stages.py",
@@ -36,18 +36,18 @@ STAGE_FRAMES = {
 
 
 async def _run(events: int, mix: bool, default_gc: bool) -> dict[str, float]:
+    from service.composition import build_guardian
     from service.pipeline.context import EventContext
-    from service.runtime import Guardian
     from service.settings import GuardianSettings
 
     records = demo_records(events, mix=mix)
-    guardian = Guardian(GuardianSettings.load(None))
+    guardian = build_guardian(GuardianSettings.load(None))
     await guardian.redactor.start()
     worker = guardian.worker
     if not default_gc:
-        from service.pipeline.worker import tune_gc
+        from service.composition import tune_gc
 
-        tune_gc()  # as PipelineWorker.start() does in the service
+        tune_gc()  # as Guardian.start() does in the service (service.composition)
     cost: Counter[str] = Counter()
     try:
         for measured in (False, True):  # the first pass warms caches and creates detectors

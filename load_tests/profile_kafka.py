@@ -19,12 +19,12 @@ import uuid
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from load_tests import harness  # noqa: E402
-from load_tests.workload import demo_records  # noqa: E402
+from load_tests import harness
+from load_tests.workload import demo_records
 
 
 async def _once(bootstrap: str, events: int, warm_up: int) -> tuple[float, float]:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
     from service.settings import GuardianSettings
 
     topic = f"p{uuid.uuid4().hex[:8]}.events"
@@ -34,7 +34,7 @@ async def _once(bootstrap: str, events: int, warm_up: int) -> tuple[float, float
     )
     kafka = harness.unique_kafka(bootstrap, partitions=6)
     kafka["topics"]["events"] = topic
-    guardian = Guardian(
+    guardian = build_guardian(
         GuardianSettings.load(None, kafka=kafka, http={"port": harness.free_port()})
     )
     await guardian.start()

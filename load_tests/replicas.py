@@ -29,9 +29,9 @@ class Replica:
         }
         if replica_id is not None:
             env["GUARDIAN_REPLICA_ID"] = replica_id
-        log = tempfile.NamedTemporaryFile(prefix="bench-replica-", suffix=".log", delete=False)  # noqa: SIM115
+        log = tempfile.NamedTemporaryFile(prefix="bench-replica-", suffix=".log", delete=False)
         self.log_path = Path(log.name)
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "run"],
             env=env,
             cwd=harness.ROOT,

@@ -91,9 +91,9 @@ class StageDriver:
     """
 
     def __init__(self, guardian: Any) -> None:
-        from service.pipeline.worker import tune_gc
+        from service.composition import tune_gc
 
-        tune_gc()  # as PipelineWorker.start() does in the service
+        tune_gc()  # as Guardian.start() does in the service (service.composition)
         self.guardian = guardian
         self.worker = guardian.worker
         self.topic = guardian.settings.kafka.topics.events

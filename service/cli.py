@@ -12,9 +12,6 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-# Presidio's e-mail recognizer would download a public-suffix list at import time.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 
 def _configure_logging(level: str, fmt: Literal["text", "json"] = "text") -> None:
     from service.logs import configure_logging
@@ -35,8 +32,8 @@ def _load_settings(config: Path | None):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from service.composition import serve
     from service.errors import ConfigError
-    from service.runtime import serve
 
     settings = _load_settings(args.config)
     if settings is None:
@@ -50,8 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from service.composition import check_config
     from service.errors import ConfigError
-    from service.runtime import check_config
 
     settings = _load_settings(args.file)
     if settings is None:

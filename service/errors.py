@@ -1,8 +1,8 @@
 """One root exception; behaviour is data.
 
 Like aiokafka's ``KafkaError.retriable``, every Guardian error says what the
-consume loop should do with it: retry the batch (``retriable``), dead-letter the
-one event (``dlq_reason``), or stop the process (neither).
+consume loop should do with it: dead-letter the one event (``dlq_reason``), or
+stop (no ``dlq_reason``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 class GuardianError(RuntimeError):
     """Root of every error Guardian raises on purpose."""
 
-    retriable: bool = False
     #: Short, bounded reason code used as the ``reason`` metric label and DLQ header prefix.
     dlq_reason: str | None = None
 
@@ -26,18 +25,6 @@ class InvalidEvent(GuardianError):
         self.detail = detail
         if reason is not None:
             self.dlq_reason = reason
-
-
-class RedactionFailed(GuardianError):
-    """Analysis failed or timed out: fail closed, the event goes to the DLQ scrubbed."""
-
-    dlq_reason = "redaction_failed"
-
-
-class OutputFailed(GuardianError):
-    """Writing a batch's outputs failed; the batch is retried from its first offset."""
-
-    retriable = True
 
 
 class ConfigError(GuardianError):

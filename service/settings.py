@@ -32,10 +32,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from service.alerting.settings import AlertingSettings  # noqa: E402
-from service.redaction.settings import RedactionSettings  # noqa: E402
-from service.retention.settings import RetentionSettings  # noqa: E402
-from service.validation import safe_message
+from service.alerting.settings import AlertingSettings
+from service.redaction.settings import RedactionSettings
+from service.retention.settings import RetentionSettings
+from service.validation import describe_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -364,13 +364,13 @@ _PUBLIC_NAMES = {"event_schema": "schema"}
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each failing key and its environment variable, never the value."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        path = [_PUBLIC_NAMES.get(str(p), p) if i == 0 else p for i, p in enumerate(error["loc"])]
-        loc = ".".join(str(p) for p in path)
+
+    def public(loc: tuple[Any, ...], _located: str) -> str:
+        path = [_PUBLIC_NAMES.get(str(p), p) if i == 0 else p for i, p in enumerate(loc)]
         env = "GUARDIAN_" + "__".join(str(p).upper() for p in path if isinstance(p, str))
-        parts.append(f"{loc} ({env}): {safe_message(error)}")
-    return "invalid setting " + "; ".join(parts)
+        return f"{'.'.join(str(p) for p in path)} ({env})"
+
+    return "invalid setting " + "; ".join(describe_lines(exc, relabel=public))
 
 
 @lru_cache(maxsize=1)

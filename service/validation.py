@@ -24,7 +24,7 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -84,9 +84,28 @@ def safe_message(error: Mapping[str, Any]) -> str:
     return message
 
 
-def describe_errors(errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """``(location, message)`` per error, value-free (see the module docstring)."""
-    return [(location(e.get("loc", ())), safe_message(e)) for e in errors]
+#: Names a location better than its dotted form (a rule's name instead of its index): gets
+#: the raw location and the value-free dotted one; must itself return value-free text.
+Relabel = Callable[[tuple[Any, ...], str], str]
+
+
+def describe_errors(
+    errors: Iterable[Mapping[str, Any]], relabel: Relabel | None = None
+) -> list[tuple[str, str]]:
+    """``(location, message)`` per error, value-free (see the module docstring).
+
+    The one formatter of validation errors: every message Guardian shows for a
+    :class:`~pydantic.ValidationError` (422 bodies, start-up, ``check-config``,
+    DLQ details, logs) comes from here, usually through :func:`describe_lines`.
+    """
+    out = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        where = location(loc)
+        if relabel is not None:
+            where = relabel(loc, where)
+        out.append((where, safe_message(e)))
+    return out
 
 
 def yaml_problem(exc: Exception) -> str:
@@ -97,6 +116,27 @@ def yaml_problem(exc: Exception) -> str:
     return "not valid YAML"
 
 
-def describe_lines(exc: ValidationError, root: str = "<root>") -> list[str]:
-    """One ``"<location>: <message>"`` line per error of ``exc``."""
-    return [f"{where or root}: {msg}" for where, msg in describe_errors(exc.errors())]
+def describe_lines(
+    exc: ValidationError | Iterable[Mapping[str, Any]],
+    root: str = "<root>",
+    prefix: str | None = None,
+    relabel: Relabel | None = None,
+    limit: int | None = None,
+) -> list[str]:
+    """One ``"<location>: <message>"`` line per error of ``exc`` (see :func:`describe_errors`).
+
+    ``prefix`` goes before every location (``params.delta``); an error without a
+    location is named ``root`` (with ``root=""``, the message alone). Past ``limit``
+    errors, one last line says how many more there are.
+    """
+    errors = exc.errors() if isinstance(exc, ValidationError) else list(exc)
+    pairs = describe_errors(errors, relabel)
+    lines = []
+    for where, msg in pairs[:limit]:
+        if where and prefix:
+            where = f"{prefix}.{where}"
+        name = where or root
+        lines.append(f"{name}: {msg}" if name else msg)
+    if limit is not None and len(pairs) > limit:
+        lines.append(f"(+{len(pairs) - limit} more)")
+    return lines

@@ -49,9 +49,9 @@ async def client_for(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @contextlib.asynccontextmanager
 async def running(settings: Any) -> AsyncIterator[Any]:
     """A started Guardian (Kafka clients, config store) without its consume loop."""
-    from service.runtime import Guardian
+    from service.composition import build_guardian
 
-    guardian = Guardian(settings)
+    guardian = build_guardian(settings)
     await guardian.start()
     try:
         yield guardian

@@ -11,11 +11,11 @@ import pytest
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from service.kafka.broker import LocalBroker  # noqa: E402
-from tests.kafka_helpers import free_port  # noqa: E402
+from service.kafka.broker import LocalBroker
+from tests.kafka_helpers import free_port
 
 # The run fails if a process it started outlives it (tests/process_guard.py).
-from tests.process_guard import pytest_sessionfinish, pytest_sessionstart  # noqa: E402, F401
+from tests.process_guard import pytest_sessionfinish, pytest_sessionstart  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +40,13 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 async def guardian_factory(kafka_bootstrap: str) -> AsyncIterator[object]:
     """Start in-process Guardians on unique topics; all are stopped at teardown."""
+    from service.composition import build_guardian
     from service.runtime import Guardian
 
     running: list[tuple[Guardian, asyncio.Event, asyncio.Task[None]]] = []
 
     async def start(settings: object) -> Guardian:
-        guardian = Guardian(settings)  # type: ignore[arg-type]
+        guardian = build_guardian(settings)  # type: ignore[arg-type]
         await guardian.start()
         stop = asyncio.Event()
         task = asyncio.create_task(guardian.worker.run(stop))

@@ -102,7 +102,7 @@ def start_guardian_process(settings: GuardianSettings, **extra_env: str) -> subp
     """
     import tempfile
 
-    log = tempfile.NamedTemporaryFile(prefix="guardian-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix="guardian-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "run"],
         env={**settings_env(settings), **extra_env},

@@ -172,7 +172,7 @@ def running_alertmanager(
     port = free_port()
     log = home / "alertmanager.log"
     with log.open("wb") as log_handle:
-        process = subprocess.Popen(  # noqa: S603 - fixed binary, arguments built here
+        process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config_file}",
@@ -239,7 +239,7 @@ def running_prometheus(
     port = free_port()
     log = home / "prometheus.log"
     with log.open("wb") as log_handle:
-        process = subprocess.Popen(  # noqa: S603 - fixed binary, arguments built here
+        process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config_file}",

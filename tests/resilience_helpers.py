@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from service.composition import build_guardian
 from service.runtime import Guardian
 from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
@@ -121,7 +122,7 @@ class Running:
     """An in-process Guardian running its batch loop; ``async with`` starts and stops it."""
 
     def __init__(self, settings: GuardianSettings) -> None:
-        self.guardian = Guardian(settings, CollectorRegistry())
+        self.guardian = build_guardian(settings, CollectorRegistry())
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from service.api.app import create_app
-from service.runtime import Guardian
+from service.composition import build_guardian
 from tests.api_helpers import client_for
 from tests.kafka_helpers import free_port, make_settings
 
@@ -30,7 +29,7 @@ ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']|url: ?'([^']+)'""")
 @pytest.fixture(scope="module")
 def app() -> Any:
     # The app is built without starting the pipeline: no broker is needed for the docs.
-    return create_app(Guardian(make_settings("127.0.0.1:1")))
+    return build_guardian(make_settings("127.0.0.1:1")).app
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

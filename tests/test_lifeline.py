@@ -59,7 +59,7 @@ async def test_kill_9_of_guardian_leaves_no_process_behind(kafka_bootstrap: str)
         proc.wait(timeout=10)
         left = {pid: command_line(pid) for pid in wait_gone(tree, timeout_s=10)}
     except BaseException:
-        print(process_log(proc)[-3000:])  # noqa: T201 - shown on failure only
+        print(process_log(proc)[-3000:])
         raise
     finally:
         if proc.poll() is None:

@@ -7,7 +7,7 @@ import orjson
 from prometheus_client import generate_latest
 
 from load_tests.workload import StageDriver
-from service.runtime import Guardian
+from service.composition import build_guardian
 from service.settings import GuardianSettings
 
 EMAIL = "label.leak@example.org"
@@ -29,7 +29,7 @@ def _event(i: int, **changes: object) -> bytes:
 
 
 async def test_metrics_labels_carry_redacted_feature_names_and_no_pii() -> None:
-    guardian = Guardian(GuardianSettings.load(None, redaction={"workers": 0}))
+    guardian = build_guardian(GuardianSettings.load(None, redaction={"workers": 0}))
     await guardian.redactor.start()
     try:
         driver = StageDriver(guardian)

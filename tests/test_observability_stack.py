@@ -61,7 +61,7 @@ async def wait_until(check: Callable[[], bool], within: float = 40.0, what: str 
 class _Capture(BaseHTTPRequestHandler):
     received: list[tuple[str, dict[str, Any]]]
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.received.append((self.path, json.loads(body)))
         self.send_response(200)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from service.cli import cmd_check_config
-from service.control.live import ConfigInvalid, parse_redaction, parse_retention
+from service.control.policies import ConfigInvalid, LivePolicies
 from service.redaction.redactor import Redactor
 from service.settings import GuardianSettings
 from tests.kafka_helpers import ROOT
@@ -63,6 +63,18 @@ def assert_clear(code: int, out: str, err: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("guardian: "), err
 
 
+def policies(settings: GuardianSettings) -> LivePolicies:
+    """How the control plane validates policies in a process with these settings (no NER)."""
+    redactor = SimpleNamespace(ner_model=None)
+    return LivePolicies(
+        redactor,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        settings.redaction,
+        settings.retention,
+        settings.kafka.topics.sanitized_prefix,
+    )
+
+
 def as_yaml(document: Any) -> str:
     return yaml.safe_dump(document, allow_unicode=True)
 
@@ -73,18 +85,18 @@ def test_fuzzed_redaction_policies_never_crash_start_up_or_check_config(
     document: Any, hmac: bool
 ) -> None:
     assert_clear(*check_config(as_yaml(document), SHIPPED_RETENTION, hmac))
-    guardian = SimpleNamespace(settings=GuardianSettings.load(None, redaction=HMAC if hmac else {}))
+    holder = policies(GuardianSettings.load(None, redaction=HMAC if hmac else {}))
     with contextlib.suppress(ConfigInvalid):
-        parse_redaction(document if isinstance(document, dict) else {"x": document}, guardian)  # type: ignore[arg-type]
+        holder.parse_redaction(document if isinstance(document, dict) else {"x": document})
 
 
 @FUZZ
 @given(document=retention_documents())
 def test_fuzzed_retention_policies_never_crash_start_up_or_check_config(document: Any) -> None:
     assert_clear(*check_config(SHIPPED_REDACTION, as_yaml(document), hmac=False))
-    guardian = SimpleNamespace(settings=GuardianSettings.load(None))
+    holder = policies(GuardianSettings.load(None))
     with contextlib.suppress(ConfigInvalid):
-        parse_retention(document if isinstance(document, dict) else {"x": document}, guardian)  # type: ignore[arg-type]
+        holder.parse_retention(document if isinstance(document, dict) else {"x": document})
 
 
 SAMPLE = {
@@ -98,16 +110,16 @@ SAMPLE = {
 @given(document=redaction_documents())
 def test_valid_fuzzed_redaction_policies_run(document: Any) -> None:
     """Whatever start-up accepts, the redactor starts with and redacts without failing."""
-    guardian = SimpleNamespace(settings=GuardianSettings.load(None, redaction=HMAC))
+    settings_ = GuardianSettings.load(None, redaction=HMAC)
     try:
-        policy = parse_redaction(document if isinstance(document, dict) else {}, guardian)  # type: ignore[arg-type]
+        policy = policies(settings_).parse_redaction(document if isinstance(document, dict) else {})
     except ConfigInvalid:
         event("invalid")
         return
     event("runs")
 
     async def run() -> None:
-        redactor = Redactor(policy, guardian.settings.redaction.model_copy(update={"workers": 0}))
+        redactor = Redactor(policy, settings_.redaction.model_copy(update={"workers": 0}))
         await redactor.start()
         try:
             [out] = await redactor.redact_batch([SAMPLE])

@@ -173,12 +173,12 @@ def check_config(tmp_path: Path, files: dict[str, Any]) -> subprocess.CompletedP
 
 
 def test_start_up_and_check_config_refuse_unsafe_files(tmp_path: Path) -> None:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
 
     unsafe_redaction = {**redaction_file(), "scan": [], "allow_list": [SECRET_TERM]}
     files = write_policies(tmp_path, unsafe_redaction, retention_file())
     with pytest.raises(ConfigError) as err:
-        Guardian(make_settings("127.0.0.1:9", **files))
+        build_guardian(make_settings("127.0.0.1:9", **files))
     assert "scan: no scan paths" in str(err.value) and "override" in str(err.value)
     run = check_config(tmp_path, files)
     assert run.returncode == 2
@@ -195,11 +195,11 @@ def test_start_up_and_check_config_refuse_unsafe_files(tmp_path: Path) -> None:
 
 
 def test_overridden_files_start_counted_and_alerted(tmp_path: Path) -> None:
-    from service.runtime import Guardian
+    from service.composition import build_guardian
 
     redaction = {**redaction_file(), "scan": [], "override": {"reason": REASON}}
     files = write_policies(tmp_path, redaction, retention_file())
-    guardian = Guardian(make_settings("127.0.0.1:9", **files))
+    guardian = build_guardian(make_settings("127.0.0.1:9", **files))
     assert guardian.metrics.registry.get_sample_value("guardian_policy_overrides_total") == 1
     guardian.alerts.tick()
     assert [a.labels["policy"] for a in guardian.alerts.firing()] == ["redaction"]

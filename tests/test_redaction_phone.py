@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
-from load_tests.corpus import make_corpus  # noqa: E402
-from service.redaction import phone  # noqa: E402
-from service.redaction.phone import PhoneScan, phone_analyze  # noqa: E402
+from load_tests.corpus import make_corpus
+from service.redaction import phone
+from service.redaction.phone import PhoneScan, phone_analyze
 
 REGIONS = ("US", "GB", "DE", "FR", "IN", "NU", "CA", "BR")
 

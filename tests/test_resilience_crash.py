@@ -80,7 +80,7 @@ async def test_three_kill_9_during_20k_events(kafka_bootstrap: str, delivery: st
         dlq = await drain(kafka_bootstrap, topics.dlq, idle_s=0.5, timeout_s=5)
     except BaseException:
         for proc in procs:
-            print(process_log(proc)[-3000:])  # noqa: T201 - shown on failure only
+            print(process_log(proc)[-3000:])
         raise
     finally:
         for proc in procs:
@@ -93,7 +93,7 @@ async def test_three_kill_9_during_20k_events(kafka_bootstrap: str, delivery: st
     missing = set(sent) - counts.keys()
     duplicates = {e: n for e, n in counts.items() if n > 1}
     print(
-        f"{delivery}: kills at committed {kills}; {len(out)} read, "  # noqa: T201
+        f"{delivery}: kills at committed {kills}; {len(out)} read, "
         f"{len(missing)} missing, {len(duplicates)} duplicated"
     )
     assert not missing

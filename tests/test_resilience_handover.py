@@ -61,7 +61,7 @@ async def test_stopped_replica_hands_its_partitions_and_detector_state_over(
         assert b.wait(timeout=20) == 0, process_log(b)
     except BaseException:
         for proc in (a, b):
-            print(proc.args, process_log(proc)[-4000:])  # noqa: T201 - shown on failure only
+            print(proc.args, process_log(proc)[-4000:])
         raise
     finally:
         for proc in (a, b):

@@ -7,6 +7,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from service.composition import build_guardian
 from service.runtime import Guardian
 from service.state.checkpoint import KEY_ID_HEADER, SIGNATURE_HEADER, CheckpointCodec
 from tests.e2e_streams import sample
@@ -107,6 +108,6 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
 
 async def test_without_a_signing_key_checkpoints_are_off_and_counted(kafka_bootstrap: str) -> None:
     settings = make_settings(kafka_bootstrap)
-    guardian = Guardian(settings, CollectorRegistry())
+    guardian = build_guardian(settings, CollectorRegistry())
     assert guardian.checkpointer is None
     assert _sample(guardian, "guardian_checkpoints_total", outcome="disabled") == 1

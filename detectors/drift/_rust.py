@@ -29,7 +29,7 @@ def import_rust(obj: Any, value: Any) -> None:
     blob = decode_bytes(value)
     try:
         obj.__setstate__(blob)
-    except BaseException as exc:  # noqa: BLE001 - Rust panics are BaseException; re-raised below
+    except BaseException as exc:
         if type(exc).__name__ != "PanicException":
             raise
         raise DetectorStateError("Rust helper refused the state bytes") from None

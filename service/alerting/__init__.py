@@ -1,15 +1,16 @@
 """Alerting: turn detector results and service health into alerts people act on.
 
-The engine (:mod:`service.alerting.engine`) is a synchronous state machine;
+The engine (:mod:`service.alerting.engine`) is a synchronous state machine over
+the types of :mod:`service.alerting.model`, fed by :mod:`service.alerting.inputs`;
 sinks (:mod:`service.alerting.sinks`) deliver its state changes to the
 ``guardian.alerts`` topic, Alertmanager and webhooks. Rules are data in
 ``config/alerts.yaml`` (:mod:`service.alerting.rules`).
 """
 
-from service.alerting.engine import (
+from service.alerting.engine import AlertEngine
+from service.alerting.model import (
     Alert,
     AlertChange,
-    AlertEngine,
     AlertFilter,
     AlertNotFound,
     AlertSink,

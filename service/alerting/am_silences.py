@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from service.alerting.engine import Silence, SilenceChange, rfc3339
+from service.alerting.model import Silence, SilenceChange, rfc3339
 
 if TYPE_CHECKING:
     from service.metrics import GuardianMetrics

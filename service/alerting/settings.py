@@ -28,7 +28,6 @@ class AlertingSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules_file: Path = DEFAULT_RULES_FILE
-    topic: str = Field(default="guardian.alerts", min_length=1)
     alertmanager_url: AnyHttpUrl | None = None
     webhook_url: AnyHttpUrl | None = None
     webhook_token: SecretStr | None = None

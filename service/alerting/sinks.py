@@ -1,6 +1,6 @@
 """Where alert state changes go: the ``guardian.alerts`` topic, Alertmanager, a webhook.
 
-Every sink follows the engine's :class:`~service.alerting.engine.AlertSink`
+Every sink follows the engine's :class:`~service.alerting.model.AlertSink`
 protocol and never raises into its caller: a failed delivery is logged,
 counted in ``guardian_alert_deliveries_total{sink,outcome}`` and given up
 after the configured retries, because an alerting outage must not stop the
@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from service.alerting.am_silences import AlertmanagerSilences
-from service.alerting.engine import Alert, AlertChange, AlertSink, SilenceChange, rfc3339
+from service.alerting.model import Alert, AlertChange, AlertSink, SilenceChange, rfc3339
 from service.alerting.settings import AlertingSettings
 from service.backoff import Backoff
 
@@ -293,9 +293,10 @@ def build_sinks(
     settings: AlertingSettings,
     metrics: GuardianMetrics | None = None,
     send: SendFn | None = None,
+    topic: str = "guardian.alerts",
     not_pushed: Collection[str] = (),
 ) -> list[AlertSink]:
-    """The sinks the settings ask for: topic (when ``send`` is given), Alertmanager, webhook.
+    """The sinks the settings ask for: ``topic`` (when ``send`` is given), Alertmanager, webhook.
 
     ``not_pushed``: alert names Alertmanager gets from a Prometheus rule instead
     (rules with ``alertmanager: false``).
@@ -309,7 +310,7 @@ def build_sinks(
     }
     sinks: list[AlertSink] = []
     if send is not None:
-        sinks.append(KafkaAlertSink(send, settings.topic, metrics))
+        sinks.append(KafkaAlertSink(send, topic, metrics))
     if settings.alertmanager_url is not None:
         sinks.append(
             AlertmanagerSink(

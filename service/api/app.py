@@ -15,9 +15,9 @@ has the body ``{"error": {"code", "message", "details"}}``. CORS is off unless
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -32,18 +32,21 @@ from service.api import (
 )
 from service.api.auth import Authenticator
 from service.api.context import install_request_ids
-from service.api.dry_run import DRY_RUN_PATHS, DryRuns, install_body_limit
+from service.api.dry_run import DRY_RUN_PATHS, install_body_limit
 from service.api.errors import install_error_handlers, responses
-
-if TYPE_CHECKING:
-    from service.runtime import Guardian
-
+from service.api.ports import ApiPorts, Readiness, readiness
+from service.metrics import GuardianMetrics
+from service.settings import GuardianSettings
 
 DOCS_ASSETS = "/static/docs"
 
 
-def create_app(guardian: Guardian) -> FastAPI:
-    """Build the control plane for one running Guardian.
+def create_app(
+    settings: GuardianSettings, ports: ApiPorts, guardian_metrics: GuardianMetrics
+) -> FastAPI:
+    """Build the control plane over ``ports`` (see :mod:`service.api.ports`).
+
+    ``guardian_metrics``: where authentication is counted, and what ``/metrics`` exports.
 
     ``/docs`` (Swagger UI) and ``/redoc`` load their scripts from the installed
     ``fastapi-offline`` package, not from a CDN: Guardian runs where there is no
@@ -58,16 +61,15 @@ def create_app(guardian: Guardian) -> FastAPI:
             "policies, alerts, silences and the audit log."
         ),
     )
-    app.state.guardian = guardian
-    http = guardian.settings.http
+    app.state.ports = ports
+    http = settings.http
     app.state.auth = Authenticator.from_settings(
-        guardian.settings.auth, guardian.metrics, http.trusted_proxies
+        settings.auth, guardian_metrics, http.trusted_proxies
     )
-    app.state.dry_runs = DryRuns.from_settings(guardian.settings)
     install_error_handlers(app)
     install_request_ids(app)
     install_body_limit(app, DRY_RUN_PATHS, http.max_dry_run_bytes)
-    origins = guardian.settings.http.cors_origins
+    origins = http.cors_origins
     if origins:
         app.add_middleware(
             CORSMiddleware,
@@ -89,12 +91,12 @@ def create_app(guardian: Guardian) -> FastAPI:
         summary="Readiness: Kafka reachable and input partitions assigned",
         responses={503: {"description": "Not ready; the body says why"}},
     )
-    async def readyz(request: Request) -> Any:
-        worker = request.app.state.guardian.worker
-        body = {"ready": worker.ready, **worker.status}
-        return JSONResponse(body, status_code=200 if worker.ready else 503)
+    async def readyz(source: Annotated[Readiness, Depends(readiness)]) -> Any:
+        ready = source.ready
+        body = {"ready": ready, **source.status}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
-    registry = guardian.metrics.registry
+    registry = guardian_metrics.registry
     metrics_token = http.metrics_token
 
     @app.get(

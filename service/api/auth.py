@@ -46,6 +46,7 @@ from pydantic import SecretStr, TypeAdapter, ValidationError
 from service.api.errors import ApiError
 from service.metrics import GuardianMetrics
 from service.settings import AuthSettings, TokenSpec, resolve_config_path
+from service.validation import describe_errors
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -91,9 +92,7 @@ def load_tokens_file(path: Path) -> list[TokenSpec]:
     try:
         return TypeAdapter(list[TokenSpec]).validate_python(data or [])
     except ValidationError as exc:
-        where = ", ".join(
-            ".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False)
-        )
+        where = ", ".join(loc for loc, _ in describe_errors(exc.errors()))
         raise ValueError(f"auth.tokens_file {path}: invalid entries at {where}") from None
 
 

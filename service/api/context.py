@@ -1,4 +1,4 @@
-"""Per-request plumbing shared by the routers: request ids, the Guardian, audited changes.
+"""Per-request plumbing shared by the routers: request ids and audited changes.
 
 Every mutating route goes through :func:`commit` (config changes: validated,
 versioned, applied, written to ``guardian.config``) or :func:`record` (actions
@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request, Response
@@ -22,13 +22,11 @@ from fastapi import FastAPI, Request, Response
 from service import logs
 from service.api.auth import Principal
 from service.api.errors import ApiError, invalid
+from service.api.ports import ConfigStorePort
 from service.control.audit import AuditRecord
 from service.control.document import ConfigDocument
-from service.control.live import ConfigInvalid
-from service.control.store import ConfigStore, StaleWrite
-
-if TYPE_CHECKING:
-    from service.runtime import Guardian
+from service.control.policies import ConfigInvalid
+from service.control.store import StaleWrite
 
 log = logging.getLogger("service.api")
 
@@ -80,15 +78,6 @@ def log_request(request: Request, status: int, started: float) -> None:
     )
 
 
-def guardian_of(request: Request) -> Guardian:
-    guardian: Guardian = request.app.state.guardian
-    return guardian
-
-
-def store_of(request: Request) -> ConfigStore:
-    store: ConfigStore = request.app.state.guardian.control
-    return store
-
 
 def _record(
     request: Request,
@@ -118,12 +107,18 @@ def _record(
 
 
 async def record(
-    request: Request, principal: Principal, obj: str, action: str, before: Any, after: Any
+    request: Request,
+    store: ConfigStorePort,
+    principal: Principal,
+    obj: str,
+    action: str,
+    before: Any,
+    after: Any,
 ) -> AuditRecord:
     """Audit an action that is not a config change (ack, silence, reset)."""
     rec = _record(request, principal, obj, action, before, after, None)
     try:
-        await store_of(request).write_audit(rec)
+        await store.write_audit(rec)
     except (StaleWrite, KafkaError, TimeoutError) as exc:
         # The action already happened; the record is kept in this replica's index.
         raise ApiError(
@@ -135,6 +130,7 @@ async def record(
 
 async def commit(
     request: Request,
+    store: ConfigStorePort,
     principal: Principal,
     obj: str,
     action: str,
@@ -150,7 +146,6 @@ async def commit(
     ``notes`` (which ``change`` may fill while it runs) go into the audit record.
     """
     observed_before = observe() if observe is not None else None
-    store = store_of(request)
     try:
         before, after = await store.commit(
             principal.name, change, comment=f"{request.method} {obj}"

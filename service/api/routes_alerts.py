@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.alerting.engine import (
+from service.alerting.model import (
     Alert,
     AlertFilter,
     AlertNotFound,
@@ -26,13 +26,16 @@ from service.alerting.engine import (
     SilenceNotFound,
 )
 from service.api.auth import Principal, require
-from service.api.context import guardian_of, record
+from service.api.context import record
 from service.api.errors import ApiError, invalid, responses
-from service.control.live import describe
+from service.api.ports import AlertAdmin, ConfigStorePort, alert_admin, config_store
+from service.validation import describe_lines
 
 router = APIRouter(tags=["alerts"])
 
 Id = Annotated[str, Path(min_length=1, max_length=128)]
+Alerts = Annotated[AlertAdmin, Depends(alert_admin)]
+Store = Annotated[ConfigStorePort, Depends(config_store)]
 
 
 class AlertPage(BaseModel):
@@ -84,7 +87,7 @@ def _epoch(value: datetime) -> float:
     responses=responses(401, 403, 422, 429),
 )
 async def list_alerts(
-    request: Request,
+    engine: Alerts,
     _: Annotated[Principal, Depends(require("viewer"))],
     state: AlertState | None = None,
     alertname: Annotated[str | None, Query(max_length=256)] = None,
@@ -105,7 +108,7 @@ async def list_alerts(
         silenced=silenced,
         include_resolved=include_resolved,
     )
-    alerts = guardian_of(request).alerts.list_alerts(f)
+    alerts = engine.list_alerts(f)
     return AlertPage(
         items=alerts[offset : offset + limit], total=len(alerts), limit=limit, offset=offset
     )
@@ -118,10 +121,10 @@ async def list_alerts(
     responses=responses(401, 403, 404, 429),
 )
 async def get_alert(
-    request: Request, alert_id: Id, _: Annotated[Principal, Depends(require("viewer"))]
+    engine: Alerts, alert_id: Id, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> Alert:
     try:
-        return guardian_of(request).alerts.get_alert(alert_id)
+        return engine.get_alert(alert_id)
     except AlertNotFound:
         raise ApiError(404, "no such alert on this replica") from None
 
@@ -133,9 +136,12 @@ async def get_alert(
     responses=responses(401, 403, 404, 429, 503),
 )
 async def ack_alert(
-    request: Request, alert_id: Id, principal: Annotated[Principal, Depends(require("operator"))]
+    request: Request,
+    engine: Alerts,
+    store: Store,
+    alert_id: Id,
+    principal: Annotated[Principal, Depends(require("operator"))],
 ) -> Alert:
-    engine = guardian_of(request).alerts
     try:
         before = engine.get_alert(alert_id)
         after = engine.ack(alert_id, principal.name)
@@ -144,6 +150,7 @@ async def ack_alert(
     fields = ("state", "acknowledged_by", "acknowledged_at")
     await record(
         request,
+        store,
         principal,
         f"alert:{alert_id}",
         "ack",
@@ -160,11 +167,11 @@ async def ack_alert(
     responses=responses(401, 403, 422, 429),
 )
 async def list_silences(
-    request: Request,
+    engine: Alerts,
     _: Annotated[Principal, Depends(require("viewer"))],
     include_expired: bool = False,
 ) -> SilenceList:
-    return SilenceList(items=guardian_of(request).alerts.list_silences(include_expired))
+    return SilenceList(items=engine.list_silences(include_expired))
 
 
 @router.post(
@@ -176,21 +183,29 @@ async def list_silences(
 )
 async def create_silence(
     request: Request,
+    engine: Alerts,
+    store: Store,
     body: SilenceRequest,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> Silence:
     ends = _epoch(body.ends_at)
     starts = _epoch(body.starts_at) if body.starts_at is not None else None
     try:
-        silence = guardian_of(request).alerts.add_silence(
+        silence = engine.add_silence(
             body.matchers, ends, principal.name, body.comment, starts_at=starts
         )
     except ValidationError as exc:
-        raise invalid(describe(exc)) from None
+        raise invalid(describe_lines(exc)) from None
     except ValueError as exc:
         raise ApiError(409, str(exc)) from None
     await record(
-        request, principal, f"silence:{silence.id}", "create", None, silence.model_dump(mode="json")
+        request,
+        store,
+        principal,
+        f"silence:{silence.id}",
+        "create",
+        None,
+        silence.model_dump(mode="json"),
     )
     return silence
 
@@ -202,13 +217,23 @@ async def create_silence(
     responses=responses(401, 403, 404, 429, 503),
 )
 async def delete_silence(
-    request: Request, silence_id: Id, principal: Annotated[Principal, Depends(require("operator"))]
+    request: Request,
+    engine: Alerts,
+    store: Store,
+    silence_id: Id,
+    principal: Annotated[Principal, Depends(require("operator"))],
 ) -> Any:
     try:
-        silence = guardian_of(request).alerts.delete_silence(silence_id)
+        silence = engine.delete_silence(silence_id)
     except SilenceNotFound:
         raise ApiError(404, "no such silence") from None
     await record(
-        request, principal, f"silence:{silence_id}", "delete", silence.model_dump(mode="json"), None
+        request,
+        store,
+        principal,
+        f"silence:{silence_id}",
+        "delete",
+        silence.model_dump(mode="json"),
+        None,
     )
     return silence

@@ -15,12 +15,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Principal, require
-from service.api.context import commit, store_of
+from service.api.context import commit
 from service.api.errors import ApiError, responses
+from service.api.ports import ConfigStorePort, config_store
 from service.control.audit import AuditQuery, AuditRecord
 from service.control.document import ConfigDocument
 
 router = APIRouter(tags=["audit"])
+
+Store = Annotated[ConfigStorePort, Depends(config_store)]
 
 
 class AuditPage(BaseModel):
@@ -67,10 +70,10 @@ def _since(value: datetime | None) -> str | None:
     responses=responses(401, 403, 422, 429),
 )
 async def list_audit(
-    request: Request,
+    store: Store,
     _: Annotated[Principal, Depends(require("viewer"))],
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    object: Annotated[  # noqa: A002 - the query parameter's public name
+    object: Annotated[
         str | None,
         Query(
             max_length=1100, description="An object (``detector:<id>``) or a kind (``detector``)."
@@ -82,7 +85,7 @@ async def list_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditPage:
-    total, items = store_of(request).audit.query(
+    total, items = store.audit.query(
         AuditQuery(actor=actor, object=object, since=_since(since), limit=limit, offset=offset)
     )
     return AuditPage(items=items, total=total, limit=limit, offset=offset)
@@ -95,9 +98,9 @@ async def list_audit(
     responses=responses(401, 403, 429),
 )
 async def get_config(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    store: Store, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> ConfigDocument:
-    return store_of(request).current
+    return store.current
 
 
 @router.get(
@@ -107,9 +110,8 @@ async def get_config(
     responses=responses(401, 403, 429),
 )
 async def list_versions(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    store: Store, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> VersionList:
-    store = store_of(request)
     docs = sorted(store.history.values(), key=lambda d: d.version, reverse=True)
     return VersionList(
         current=store.current.version,
@@ -132,9 +134,12 @@ async def list_versions(
     responses=responses(401, 403, 404, 422, 429, 503),
 )
 async def rollback(
-    request: Request, body: Rollback, principal: Annotated[Principal, Depends(require("admin"))]
+    request: Request,
+    store: Store,
+    body: Rollback,
+    principal: Annotated[Principal, Depends(require("admin"))],
 ) -> ConfigDocument:
-    target = store_of(request).history.get(body.version)
+    target = store.history.get(body.version)
     if target is None:
         raise ApiError(404, f"config version {body.version} is not known")
 
@@ -150,6 +155,6 @@ async def rollback(
         return {"version": doc.version}
 
     after, _ = await commit(
-        request, principal, "config", f"rollback_to_v{body.version}", change, view
+        request, store, principal, "config", f"rollback_to_v{body.version}", change, view
     )
     return after

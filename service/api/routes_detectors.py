@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.registry import DetectorInfo, UnknownDetectorError
 from service.api.auth import Principal, require
-from service.api.context import commit, guardian_of, record
+from service.api.context import commit, record
 from service.api.errors import ApiError, invalid, responses
+from service.api.ports import ConfigStorePort, DetectorAdmin, config_store, detector_admin
 from service.control.document import ConfigDocument
-from service.control.live import ConfigInvalid, validate_patch
+from service.control.live import validate_patch
+from service.control.policies import ConfigInvalid
 
 router = APIRouter(prefix="/v1/detectors", tags=["detectors"])
 
@@ -80,9 +82,13 @@ class ParamsPatch(BaseModel):
     params: dict[str, Any] = Field(min_length=1, max_length=64)
 
 
-def _get(request: Request, detector_id: str) -> DetectorInfo:
+Detectors = Annotated[DetectorAdmin, Depends(detector_admin)]
+Store = Annotated[ConfigStorePort, Depends(config_store)]
+
+
+def _get(detectors: DetectorAdmin, detector_id: str) -> DetectorInfo:
     try:
-        return guardian_of(request).detectors.get(detector_id)
+        return detectors.get(detector_id)
     except UnknownDetectorError:
         raise ApiError(404, "no such detector on this replica") from None
 
@@ -94,7 +100,7 @@ def _get(request: Request, detector_id: str) -> DetectorInfo:
     responses=responses(401, 403, 422, 429),
 )
 async def list_detectors(
-    request: Request,
+    detectors: Detectors,
     _: Annotated[Principal, Depends(require("viewer"))],
     model: Annotated[str | None, Query(max_length=256)] = None,
     version: Annotated[str | None, Query(max_length=256)] = None,
@@ -103,7 +109,7 @@ async def list_detectors(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DetectorPage:
-    found = guardian_of(request).detectors.list_detectors(model, version, feature, kind)
+    found = detectors.list_detectors(model, version, feature, kind)
     page = [Detector.of(d) for d in found[offset : offset + limit]]
     return DetectorPage(items=page, total=len(found), limit=limit, offset=offset)
 
@@ -115,11 +121,11 @@ async def list_detectors(
     responses=responses(401, 403, 404, 429),
 )
 async def get_detector(
-    request: Request,
+    detectors: Detectors,
     detector_id: DetectorId,
     _: Annotated[Principal, Depends(require("viewer"))],
 ) -> Detector:
-    return Detector.of(_get(request, detector_id))
+    return Detector.of(_get(detectors, detector_id))
 
 
 @router.patch(
@@ -130,11 +136,13 @@ async def get_detector(
 )
 async def patch_detector(
     request: Request,
+    detectors: Detectors,
+    store: Store,
     detector_id: DetectorId,
     body: ParamsPatch,
     principal: Annotated[Principal, Depends(require("admin"))],
 ) -> Detector:
-    info = _get(request, detector_id)
+    info = _get(detectors, detector_id)
     try:
         full = validate_patch(info.kind, info.params, body.params)
     except ConfigInvalid as exc:
@@ -150,12 +158,12 @@ async def patch_detector(
         return doc.detectors.patches.get(detector_id)
 
     def params() -> dict[str, Any]:
-        return _get(request, detector_id).params
+        return _get(detectors, detector_id).params
 
     await commit(
-        request, principal, f"detector:{detector_id}", "patch_params", change, view, params
+        request, store, principal, f"detector:{detector_id}", "patch_params", change, view, params
     )
-    return Detector.of(_get(request, detector_id))
+    return Detector.of(_get(detectors, detector_id))
 
 
 @router.post(
@@ -166,10 +174,14 @@ async def patch_detector(
 )
 async def reset_detector(
     request: Request,
+    detectors: Detectors,
+    store: Store,
     detector_id: DetectorId,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> Detector:
-    before = _get(request, detector_id)
-    after = guardian_of(request).detectors.reset(detector_id)
-    await record(request, principal, f"detector:{detector_id}", "reset", before.state, after.state)
+    before = _get(detectors, detector_id)
+    after = detectors.reset(detector_id)
+    await record(
+        request, store, principal, f"detector:{detector_id}", "reset", before.state, after.state
+    )
     return Detector.of(after)

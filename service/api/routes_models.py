@@ -16,12 +16,22 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.auth import Principal, require
-from service.api.context import commit, guardian_of, store_of
+from service.api.context import commit
 from service.api.errors import ApiError, responses
+from service.api.ports import (
+    ConfigStorePort,
+    DetectorAdmin,
+    ModelCatalog,
+    config_store,
+    detector_admin,
+    model_catalog,
+)
 from service.control.document import ConfigDocument
 from service.control.live import parse_specs
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+Store = Annotated[ConfigStorePort, Depends(config_store)]
 
 FEATURE_TYPES = ("numeric", "categorical", "score", "prediction", "missing", "error")
 
@@ -131,19 +141,22 @@ def model_defaults(specs: dict[str, Any], name: str) -> dict[str, list[dict[str,
     responses=responses(401, 403, 429),
 )
 async def list_models(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    store: Store,
+    detectors: Annotated[DetectorAdmin, Depends(detector_admin)],
+    catalog: Annotated[ModelCatalog, Depends(model_catalog)],
+    _: Annotated[Principal, Depends(require("viewer"))],
 ) -> ModelList:
-    guardian = guardian_of(request)
-    specs = store_of(request).current.detectors.specs
+    specs = store.current.detectors.specs
     counts: dict[str, int] = {}
-    for d in guardian.detectors.list_detectors():
+    for d in detectors.list_detectors():
         counts[d.model] = counts.get(d.model, 0) + 1
-    names = sorted(set(guardian.detect.versions) | set(counts))
+    versions = catalog.versions
+    names = sorted(set(versions) | set(counts))
     return ModelList(
         items=[
             ModelInfo(
                 name=n,
-                versions=sorted(guardian.detect.versions.get(n, ())),
+                versions=sorted(versions.get(n, ())),
                 detectors=counts.get(n, 0),
                 defaults=model_defaults(specs, n),
             )
@@ -159,9 +172,9 @@ async def list_models(
     responses=responses(401, 403, 429),
 )
 async def get_model_detectors(
-    request: Request, name: ModelName, _: Annotated[Principal, Depends(require("viewer"))]
+    store: Store, name: ModelName, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> Any:
-    return model_defaults(store_of(request).current.detectors.specs, name)
+    return model_defaults(store.current.detectors.specs, name)
 
 
 @router.put(
@@ -172,6 +185,7 @@ async def get_model_detectors(
 )
 async def put_model_detectors(
     request: Request,
+    store: Store,
     name: ModelName,
     body: ModelDetectors,
     principal: Annotated[Principal, Depends(require("admin"))],
@@ -199,7 +213,9 @@ async def put_model_detectors(
     def view(doc: ConfigDocument) -> Any:
         return model_defaults(doc.detectors.specs, name)
 
-    after, _ = await commit(request, principal, f"model:{name}", "set_detectors", change, view)
+    after, _ = await commit(
+        request, store, principal, f"model:{name}", "set_detectors", change, view
+    )
     result = model_defaults(after.detectors.specs, name)
     if result is None:
         raise ApiError(500, "model defaults were not stored")

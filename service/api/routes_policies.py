@@ -22,185 +22,68 @@ pipeline (:mod:`service.api.dry_run`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Request
 
 from service.api.auth import Principal, require
-from service.api.context import commit, guardian_of, store_of
-from service.api.dry_run import DryRuns
+from service.api.context import commit
 from service.api.errors import ApiError, responses
+from service.api.policy_bodies import (
+    POLICY_BODY,
+    Policy,
+    RedactionDryRun,
+    RedactionDryRunResult,
+    RedactionFinding,
+    RetentionDryRun,
+    RetentionDryRunResult,
+)
+from service.api.ports import (
+    AlertAdmin,
+    ConfigStorePort,
+    DryRunner,
+    PolicyHolder,
+    alert_admin,
+    config_store,
+    dry_runner,
+    override_counter,
+    policy_holder,
+)
 from service.control.document import ConfigDocument
-from service.control.live import parse_redaction, parse_retention, redaction_mapping
+from service.control.live import redaction_mapping
 from service.overrides import PolicyOverride, UnsafeSetting
 from service.redaction import RedactionPolicy
 from service.retention import EventTimestampError, RetentionPolicy, dry_run
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
-_SAMPLE_EVENT: dict[str, Any] = {
-    "schema_version": 1,
-    "event_id": "7b0c6a9e-5f0e-4f43-9a49-2d2b9c1f6f10",
-    "timestamp": "2026-11-30T12:00:00.123Z",
-    "model": {"name": "credit-risk", "version": "3.2.0"},
-    "inputs": {"features": {"age": 41}, "text": "mail me at jane@example.com"},
-    "outputs": {"prediction": 1, "score": 0.83},
-}
+Policies = Annotated[PolicyHolder, Depends(policy_holder)]
+Store = Annotated[ConfigStorePort, Depends(config_store)]
+DryRuns = Annotated[DryRunner, Depends(dry_runner)]
+Alerts = Annotated[AlertAdmin, Depends(alert_admin)]
+CountOverride = Annotated[Callable[[], None], Depends(override_counter)]
 
 
-class Policy(BaseModel):
-    """A policy in its file format, its version and the config version it belongs to."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "version": "sha256:43d70fc5aca15db1",
-                    "config_version": 3,
-                    "policy": {
-                        "default_class": "standard",
-                        "classes": {"short": {"duration": "7d"}, "standard": {"duration": "30d"}},
-                        "rules": [],
-                    },
-                }
-            ]
-        }
-    )
-
-    version: str = Field(description="The policy's own version (explicit or content hash).")
-    config_version: int
-    policy: dict[str, Any]
-    notes: list[str] = Field(
-        default_factory=list,
-        description=(
-            "What a PUT did beyond storing the body: a new version for changed content "
-            "under an unchanged explicit version, an override of unsafe settings."
-        ),
-    )
-
-
-class RedactionDryRun(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"event": _SAMPLE_EVENT}]}
-    )
-
-    event: dict[str, Any] = Field(description="A sample event; it is not stored or logged.")
-
-
-class RedactionFinding(BaseModel):
-    path: str
-    entity: str
-    operator: str
-    count: int
-
-
-class RedactionDryRunResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "event": {"inputs": {"text": "mail me at <EMAIL_ADDRESS>"}},
-                    "redactions": [
-                        {
-                            "path": "inputs.text",
-                            "entity": "EMAIL_ADDRESS",
-                            "operator": "replace",
-                            "count": 1,
-                        }
-                    ],
-                    "entities": ["EMAIL_ADDRESS"],
-                    "failed": False,
-                    "reason": None,
-                    "policy_version": "cba7bcca72b4",
-                }
-            ]
-        }
-    )
-
-    event: dict[str, Any]
-    redactions: list[RedactionFinding]
-    entities: list[str]
-    failed: bool
-    reason: str | None
-    policy_version: str
-
-
-class RetentionDryRun(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"event": _SAMPLE_EVENT, "entities": ["EMAIL_ADDRESS"]}]},
-    )
-
-    event: dict[str, Any] = Field(description="A sample event; it is not stored or logged.")
-    entities: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Entity types redaction would have found in it.",
-    )
-
-
-class RetentionDryRunResult(BaseModel):
-    model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "class": "short",
-                    "expires_at": "2026-12-07T12:00:00.123Z",
-                    "rule": "pii",
-                    "rule_index": 0,
-                    "retention_ms": 604800000,
-                    "topic": "inference.sanitized.short",
-                    "timestamp": "2026-11-30T12:00:00.123Z",
-                    "policy_version": "sha256:43d70fc5aca15db1",
-                }
-            ]
-        },
-    )
-
-    class_name: str = Field(alias="class")
-    expires_at: str | None
-    rule: str | None
-    rule_index: int | None
-    retention_ms: int
-    topic: str
-    timestamp: str
-    policy_version: str
-
-
-_POLICY_BODY = Body(
-    description="The whole policy in its file format.",
-    openapi_examples={
-        "retention": {
-            "summary": "two classes, PII kept 7 days",
-            "value": {
-                "default_class": "standard",
-                "classes": {"short": {"duration": "7d"}, "standard": {"duration": "30d"}},
-                "rules": [
-                    {"name": "pii", "match": {"entities": {"any_of": ["*"]}}, "class": "short"}
-                ],
-            },
-        }
-    },
-)
-
-
-def _redaction(request: Request, notes: list[str] | None = None) -> Policy:
-    policy = guardian_of(request).redactor.policy
+def _redaction(
+    policies: PolicyHolder, store: ConfigStorePort, notes: list[str] | None = None
+) -> Policy:
+    policy = policies.redaction
     return Policy(
         version=policy.version or "",
-        config_version=store_of(request).current.version,
+        config_version=store.current.version,
         policy=redaction_mapping(policy),
         notes=notes or [],
     )
 
 
-def _retention(request: Request, notes: list[str] | None = None) -> Policy:
-    policy = guardian_of(request).retention_policy
+def _retention(
+    policies: PolicyHolder, store: ConfigStorePort, notes: list[str] | None = None
+) -> Policy:
+    policy = policies.retention
     return Policy(
         version=policy.version,
-        config_version=store_of(request).current.version,
+        config_version=store.current.version,
         policy=policy.to_mapping(),
         notes=notes or [],
     )
@@ -262,11 +145,16 @@ def _note_override(
         notes.append(f"override of unsafe settings ({fields}); reason: {override.reason}")
 
 
-def _count_override(request: Request, policy: str, unsafe: list[UnsafeSetting], actor: str) -> None:
+def _count_override(
+    count: Callable[[], None],
+    alerts: AlertAdmin,
+    policy: str,
+    unsafe: list[UnsafeSetting],
+    actor: str,
+) -> None:
     if unsafe:
-        guardian = guardian_of(request)
-        guardian.metrics.policy_overrides.inc()
-        guardian.alerts.policy_override(policy, [u.field for u in unsafe], actor)
+        count()
+        alerts.policy_override(policy, [u.field for u in unsafe], actor)
 
 
 @router.get(
@@ -276,9 +164,9 @@ def _count_override(request: Request, policy: str, unsafe: list[UnsafeSetting], 
     responses=responses(401, 403, 429),
 )
 async def get_redaction(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    policies: Policies, store: Store, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> Policy:
-    return _redaction(request)
+    return _redaction(policies, store)
 
 
 @router.put(
@@ -289,21 +177,25 @@ async def get_redaction(
 )
 async def put_redaction(
     request: Request,
+    policies: Policies,
+    store: Store,
+    alerts: Alerts,
+    count: CountOverride,
     principal: Annotated[Principal, Depends(require("admin"))],
-    body: Annotated[dict[str, Any], _POLICY_BODY],
+    body: Annotated[dict[str, Any], POLICY_BODY],
 ) -> Policy:
-    guardian = guardian_of(request)
     notes: list[str] = []
     unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        policy = _stored(body, parse_redaction(body, guardian), guardian.redactor.policy, notes)
+        policy = _stored(body, policies.parse_redaction(body), policies.redaction, notes)
         unsafe[:] = policy.unsafe_settings()
         _note_override(unsafe, policy.override, notes)
         return {"redaction": redaction_mapping(policy)}
 
     await commit(
         request,
+        store,
         principal,
         "policy:redaction",
         "replace",
@@ -311,13 +203,8 @@ async def put_redaction(
         lambda d: d.redaction,
         notes=notes,
     )
-    _count_override(request, "redaction", unsafe, principal.name)
-    return _redaction(request, notes)
-
-
-def _dry_runs(request: Request) -> DryRuns:
-    dry_runs: DryRuns = request.app.state.dry_runs
-    return dry_runs
+    _count_override(count, alerts, "redaction", unsafe, principal.name)
+    return _redaction(policies, store, notes)
 
 
 @router.post(
@@ -330,13 +217,13 @@ def _dry_runs(request: Request) -> DryRuns:
     responses=responses(401, 403, 413, 422, 429, 503),
 )
 async def dry_run_redaction(
-    request: Request,
+    policies: Policies,
+    runner: DryRuns,
     body: RedactionDryRun,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RedactionDryRunResult:
-    dry_runs = _dry_runs(request)
-    dry_runs.admit(principal)
-    outcome = await dry_runs.redact(guardian_of(request).redactor.policy, body.event)
+    runner.admit(principal)
+    outcome = await runner.redact(policies.redaction, body.event)
     event = dict(outcome.event)
     event.pop("guardian", None)  # what was done is in ``redactions``
     return RedactionDryRunResult(
@@ -356,9 +243,9 @@ async def dry_run_redaction(
     responses=responses(401, 403, 429),
 )
 async def get_retention(
-    request: Request, _: Annotated[Principal, Depends(require("viewer"))]
+    policies: Policies, store: Store, _: Annotated[Principal, Depends(require("viewer"))]
 ) -> Policy:
-    return _retention(request)
+    return _retention(policies, store)
 
 
 @router.put(
@@ -369,21 +256,25 @@ async def get_retention(
 )
 async def put_retention(
     request: Request,
+    policies: Policies,
+    store: Store,
+    alerts: Alerts,
+    count: CountOverride,
     principal: Annotated[Principal, Depends(require("admin"))],
-    body: Annotated[dict[str, Any], _POLICY_BODY],
+    body: Annotated[dict[str, Any], POLICY_BODY],
 ) -> Policy:
-    guardian = guardian_of(request)
     notes: list[str] = []
     unsafe: list[UnsafeSetting] = []
 
     def change(doc: ConfigDocument) -> dict[str, Any]:
-        policy = _stored(body, parse_retention(body, guardian), guardian.retention_policy, notes)
-        unsafe[:] = policy.unsafe_settings(guardian.settings.retention.max_duration)
+        policy = _stored(body, policies.parse_retention(body), policies.retention, notes)
+        unsafe[:] = policies.retention_unsafe(policy)
         _note_override(unsafe, policy.override, notes)
         return {"retention": policy.to_mapping()}
 
     await commit(
         request,
+        store,
         principal,
         "policy:retention",
         "replace",
@@ -391,8 +282,8 @@ async def put_retention(
         lambda d: d.retention,
         notes=notes,
     )
-    _count_override(request, "retention", unsafe, principal.name)
-    return _retention(request, notes)
+    _count_override(count, alerts, "retention", unsafe, principal.name)
+    return _retention(policies, store, notes)
 
 
 @router.post(
@@ -403,18 +294,15 @@ async def put_retention(
     responses=responses(401, 403, 413, 422, 429),
 )
 async def dry_run_retention(
-    request: Request,
+    policies: Policies,
+    runner: DryRuns,
     body: RetentionDryRun,
     principal: Annotated[Principal, Depends(require("operator"))],
 ) -> RetentionDryRunResult:
-    _dry_runs(request).admit(principal)
-    guardian = guardian_of(request)
+    runner.admit(principal)
     try:
         result = dry_run(
-            guardian.retention_policy,
-            body.event,
-            body.entities,
-            prefix=guardian.settings.kafka.topics.sanitized_prefix,
+            policies.retention, body.event, body.entities, prefix=policies.sanitized_prefix
         )
     except EventTimestampError:
         raise ApiError(422, "event.timestamp is not an ISO-8601 timestamp") from None

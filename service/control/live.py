@@ -1,10 +1,11 @@
-"""Between a :class:`ConfigDocument` and a running Guardian: baseline, validate, install.
+"""Between a :class:`ConfigDocument` and the running parts: baseline, validate, install.
 
 Applying a document is two steps so that a bad document changes nothing:
 :func:`prepare` validates every section that differs from what is applied
 (building the typed policies), then :func:`install` swaps them in. Sections
 that did not change are not touched, so detectors keep their state when only a
-policy changes.
+policy changes. The parts are reached through the small Protocols of
+:class:`LiveParts`, never through the whole process.
 """
 
 from __future__ import annotations
@@ -13,40 +14,87 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from detectors.drift import DETECTOR_KINDS
 from detectors.fairness.config import FairnessConfig
-from detectors.registry import DetectorRegistry, UnknownDetectorError
+from detectors.registry import DetectorInfo, UnknownDetectorError
 from detectors.specs import DetectorSpecs
 from service.control.document import ConfigDocument, DetectorConfig, utc_now
+from service.control.policies import ConfigInvalid
 from service.control.signing import ConfigCodec
 from service.control.store import ConfigStore
-from service.overrides import UnsafePolicy, check_override
-from service.redaction.policy import NER_ENTITIES, RedactionPolicy, RedactionPolicyError
-from service.retention import RetentionPolicy, RetentionPolicyError
+from service.metrics import GuardianMetrics
+from service.redaction.policy import RedactionPolicy
+from service.retention import RetentionPolicy
+from service.settings import GuardianSettings
 from service.validation import describe_lines
-
-if TYPE_CHECKING:
-    from service.runtime import Guardian
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "ConfigInvalid",
+    "LiveParts",
+    "Prepared",
+    "baseline",
+    "install",
+    "prepare",
+    "reconcile_patches",
+    "redaction_mapping",
+    "store_for",
+    "validate_patch",
+]
 
-class ConfigInvalid(ValueError):
-    """A section of a config change does not validate; ``problems`` name each field or rule."""
 
-    def __init__(self, section: str, problems: list[str]) -> None:
-        super().__init__(f"{section}: " + "; ".join(problems))
-        self.section = section
-        self.problems = problems
+class DetectorSpecsHolder(Protocol):
+    """The detectors a document configures (:class:`detectors.registry.DetectorRegistry`)."""
+
+    @property
+    def specs(self) -> DetectorSpecs: ...
+
+    def replace_specs(self, specs: DetectorSpecs) -> None: ...
+
+    def get(self, detector_id: str) -> DetectorInfo: ...
+
+    def patch_params(self, detector_id: str, partial: Mapping[str, Any]) -> DetectorInfo: ...
 
 
-def describe(exc: ValidationError) -> list[str]:
-    """One line per error naming the field, never the rejected value."""
-    return describe_lines(exc)
+class FairnessConfigHolder(Protocol):
+    """The fairness monitor (:class:`detectors.fairness.monitor.FairnessMonitor`)."""
+
+    @property
+    def config(self) -> FairnessConfig: ...
+
+    def replace_config(self, config: FairnessConfig) -> None: ...
+
+
+class PolicyInstaller(Protocol):
+    """The policies in force, validated and replaced (``service.control.policies.LivePolicies``)."""
+
+    @property
+    def redaction(self) -> RedactionPolicy: ...
+
+    @property
+    def retention(self) -> RetentionPolicy: ...
+
+    def parse_redaction(self, data: Mapping[str, Any]) -> RedactionPolicy: ...
+
+    def parse_retention(self, data: Mapping[str, Any]) -> RetentionPolicy: ...
+
+    def replace_redaction(self, policy: RedactionPolicy) -> None: ...
+
+    async def replace_retention(self, policy: RetentionPolicy) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveParts:
+    """What a config document changes in this process."""
+
+    policies: PolicyInstaller
+    detectors: DetectorSpecsHolder
+    fairness: FairnessConfigHolder
 
 
 # -- section codecs ----------------------------------------------------------------------------
@@ -61,58 +109,18 @@ def redaction_mapping(policy: RedactionPolicy) -> dict[str, Any]:
     return data
 
 
-def parse_redaction(data: Mapping[str, Any], guardian: Guardian) -> RedactionPolicy:
-    """Validate a redaction policy, including what this process can run (HMAC key, NER model)."""
-    try:
-        policy = RedactionPolicy.from_mapping(data)
-    except RedactionPolicyError as exc:
-        raise ConfigInvalid("redaction", [line for line in str(exc).split("\n") if line]) from None
-    settings = guardian.settings.redaction
-    problems = []
-    if policy.uses_hmac and settings.active_hmac_key is None:
-        problems.append(
-            "the hmac operator needs an HMAC key (redaction.hmac_keys / active_hmac_key)"
-        )
-    ner = sorted(policy.all_entities & set(NER_ENTITIES))
-    if ner and guardian.redactor.ner_model is None:
-        problems.append(f"NER entities {ner} need redaction.spacy_model (an installed pipeline)")
-    if problems:
-        raise ConfigInvalid("redaction", problems)
-    try:
-        check_override("redaction", policy.unsafe_settings(), policy.override)
-    except UnsafePolicy as exc:
-        raise ConfigInvalid("redaction", exc.problems) from None
-    return policy
-
-
-def parse_retention(data: Mapping[str, Any], guardian: Guardian) -> RetentionPolicy:
-    """Validate a retention policy, including the unsafe settings it may only have overridden."""
-    settings = guardian.settings.retention
-    try:
-        policy = RetentionPolicy.from_mapping(
-            dict(data), strict_unreachable=settings.strict_unreachable
-        )
-    except RetentionPolicyError as exc:
-        raise ConfigInvalid("retention", list(exc.problems)) from None
-    try:
-        check_override("retention", policy.unsafe_settings(settings.max_duration), policy.override)
-    except UnsafePolicy as exc:
-        raise ConfigInvalid("retention", exc.problems) from None
-    return policy
-
-
 def parse_specs(data: Mapping[str, Any]) -> DetectorSpecs:
     try:
         return DetectorSpecs.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigInvalid("detectors", describe(exc)) from None
+        raise ConfigInvalid("detectors", describe_lines(exc)) from None
 
 
 def parse_fairness(data: Mapping[str, Any]) -> FairnessConfig:
     try:
         return FairnessConfig.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigInvalid("fairness", describe(exc)) from None
+        raise ConfigInvalid("fairness", describe_lines(exc)) from None
 
 
 def validate_patch(
@@ -125,24 +133,21 @@ def validate_patch(
     try:
         params = cls.Params.model_validate({**dict(current), **dict(partial)})
     except ValidationError as exc:
-        problems = [
-            f"params.{line}" if not line.startswith("<root>") else line for line in describe(exc)
-        ]
-        raise ConfigInvalid("params", problems) from None
+        raise ConfigInvalid("params", describe_lines(exc, prefix="params")) from None
     return params.model_dump(mode="json")
 
 
 # -- baseline, prepare, install ----------------------------------------------------------------
 
 
-def baseline(guardian: Guardian, origin: str) -> ConfigDocument:
+def baseline(parts: LiveParts, origin: str) -> ConfigDocument:
     """Version 0: what this process loaded from its files."""
     return ConfigDocument(
         version=0,
-        redaction=redaction_mapping(guardian.redactor.policy),
-        retention=guardian.retention_policy.to_mapping(),
-        detectors=DetectorConfig(specs=guardian.detectors.specs.model_dump(mode="json")),
-        fairness=guardian.fairness.config.model_dump(mode="json"),
+        redaction=redaction_mapping(parts.policies.redaction),
+        retention=parts.policies.retention.to_mapping(),
+        detectors=DetectorConfig(specs=parts.detectors.specs.model_dump(mode="json")),
+        fairness=parts.fairness.config.model_dump(mode="json"),
         updated_by="<files>",
         updated_at=utc_now(),
         origin=origin,
@@ -162,13 +167,15 @@ class Prepared:
     patches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def prepare(guardian: Guardian, doc: ConfigDocument, applied: ConfigDocument | None) -> Prepared:
+def prepare(
+    policies: PolicyInstaller, doc: ConfigDocument, applied: ConfigDocument | None
+) -> Prepared:
     """Validate what ``doc`` changes relative to ``applied``; raises :class:`ConfigInvalid`."""
     out = Prepared(doc, patches=dict(doc.detectors.patches))
     if applied is None or doc.redaction != applied.redaction:
-        out.redaction = parse_redaction(doc.redaction, guardian)
+        out.redaction = policies.parse_redaction(doc.redaction)
     if applied is None or doc.retention != applied.retention:
-        out.retention = parse_retention(doc.retention, guardian)
+        out.retention = policies.parse_retention(doc.retention)
     if applied is None or doc.detectors.specs != applied.detectors.specs:
         out.specs = parse_specs(doc.detectors.specs)
     if doc.fairness is not None and (applied is None or doc.fairness != applied.fairness):
@@ -176,26 +183,27 @@ def prepare(guardian: Guardian, doc: ConfigDocument, applied: ConfigDocument | N
     return out
 
 
-async def install(guardian: Guardian, prepared: Prepared) -> None:
-    """Swap validated sections into the running Guardian (live, no restart)."""
-    if prepared.redaction is not None and prepared.redaction != guardian.redactor.policy:
-        guardian.redactor.replace_policy(prepared.redaction)
-    if prepared.retention is not None and prepared.retention != guardian.retention_policy:
-        guardian.retention_policy = prepared.retention
-        guardian.retain.policy = prepared.retention
-        guardian.worker.topic_specs = guardian.topic_specs()
-        if guardian.worker.status.get("started"):
-            # New classes get their sanitized topics; changed durations correct retention.ms.
-            await guardian.worker.ensure_topics()
-            guardian.report_topic_mismatches()
-    if prepared.specs is not None and prepared.specs != guardian.detectors.specs:
-        guardian.detectors.replace_specs(prepared.specs)
-    if prepared.fairness is not None and prepared.fairness != guardian.fairness.config:
-        guardian.fairness.replace_config(prepared.fairness)
-    reconcile_patches(guardian.detectors, prepared.patches)
+async def install(parts: LiveParts, prepared: Prepared) -> None:
+    """Swap validated sections into the running parts (live, no restart).
+
+    A retention change reaches the retain stage and the owned topics through
+    :meth:`LivePolicies.on_retention`.
+    """
+    policies = parts.policies
+    if prepared.redaction is not None and prepared.redaction != policies.redaction:
+        policies.replace_redaction(prepared.redaction)
+    if prepared.retention is not None and prepared.retention != policies.retention:
+        await policies.replace_retention(prepared.retention)
+    if prepared.specs is not None and prepared.specs != parts.detectors.specs:
+        parts.detectors.replace_specs(prepared.specs)
+    if prepared.fairness is not None and prepared.fairness != parts.fairness.config:
+        parts.fairness.replace_config(prepared.fairness)
+    reconcile_patches(parts.detectors, prepared.patches)
 
 
-def reconcile_patches(registry: DetectorRegistry, patches: Mapping[str, Mapping[str, Any]]) -> int:
+def reconcile_patches(
+    registry: DetectorSpecsHolder, patches: Mapping[str, Mapping[str, Any]]
+) -> int:
     """Give every detector of this replica that has a patch the patched params.
 
     Idempotent: a detector whose params already agree is left alone (a patch
@@ -219,22 +227,24 @@ def reconcile_patches(registry: DetectorRegistry, patches: Mapping[str, Mapping[
     return changed
 
 
-def store_for(guardian: Guardian) -> ConfigStore:
-    """The config store of one Guardian: baseline from its files, applied to its parts."""
-    origin = f"{guardian.settings.replica_id or 'guardian'}-{uuid.uuid4().hex[:8]}"
+def store_for(
+    settings: GuardianSettings, parts: LiveParts, metrics: GuardianMetrics
+) -> ConfigStore:
+    """The config store of one process: baseline from its files, applied to its parts."""
+    origin = f"{settings.replica_id or 'guardian'}-{uuid.uuid4().hex[:8]}"
 
     async def apply(new: ConfigDocument, applied: ConfigDocument | None) -> None:
-        await install(guardian, prepare(guardian, new, applied))
+        await install(parts, prepare(parts.policies, new, applied))
 
     def reconcile(doc: ConfigDocument) -> None:
-        reconcile_patches(guardian.detectors, doc.detectors.patches)
+        reconcile_patches(parts.detectors, doc.detectors.patches)
 
     return ConfigStore(
-        guardian.settings.kafka,
-        baseline(guardian, origin),
+        settings.kafka,
+        baseline(parts, origin),
         apply,
-        guardian.metrics,
-        poll_ms=guardian.settings.kafka.poll_timeout_ms,
+        metrics,
+        poll_ms=settings.kafka.poll_timeout_ms,
         on_idle=reconcile,
-        codec=ConfigCodec.from_settings(guardian.settings.control),
+        codec=ConfigCodec.from_settings(settings.control),
     )

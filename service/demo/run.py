@@ -45,7 +45,7 @@ def _say(text: str) -> None:
 
 
 def _metrics(port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
         text = response.read().decode()
     found: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
     for family in text_string_to_metric_families(text):
@@ -71,7 +71,7 @@ def _ready(port: int, timeout_s: float = 60) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
                 return True
         except OSError:
             time.sleep(0.5)
@@ -193,7 +193,7 @@ def main() -> int:
         _say("Starting Guardian ...")
         with guardian_log.open("wb") as log:
             procs.append(
-                subprocess.Popen(  # noqa: S603
+                subprocess.Popen(
                     [sys.executable, "-m", "service.cli", "run"],
                     env=env,
                     stdout=log,

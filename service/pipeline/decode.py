@@ -17,6 +17,7 @@ from service.pipeline.unknown_fields import EXTRA, UnknownFields, split_unknown,
 from service.redaction.shapes import plain_key
 from service.schema import EVENT_FAST_CHECK, SCHEMA_VERSION, InferenceEvent, Label
 from service.settings import LimitSettings
+from service.validation import describe_lines
 
 _event_check = EVENT_FAST_CHECK.validator
 _event_validator = InferenceEvent.__pydantic_validator__
@@ -59,15 +60,11 @@ def _safe_key(part: str | int) -> str:
 
 
 def describe_schema_error(exc: ValidationError, limit: int = 5) -> str:
-    """Field locations and messages only; pydantic's input values are left out."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False, include_context=False)[:limit]:
-        loc = ".".join(_safe_key(p) for p in error["loc"]) or "<root>"
-        parts.append(f"{loc}: {error['msg']}")
-    more = exc.error_count() - limit
-    if more > 0:
-        parts.append(f"(+{more} more)")
-    return "; ".join(parts)
+    """Field locations and messages only, never a value (keys follow the DLQ's rule)."""
+    lines = describe_lines(
+        exc, relabel=lambda loc, _: ".".join(_safe_key(p) for p in loc), limit=limit
+    )
+    return "; ".join(lines)
 
 
 def parse_json(raw: bytes, limits: LimitSettings) -> dict[str, Any]:

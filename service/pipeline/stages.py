@@ -3,7 +3,7 @@
 A stage takes the whole batch (so redaction can fan texts out to worker
 processes and detectors can update in one pass) and marks the events it
 rejects; it never raises for one bad event. ``validate → redact → retain →
-detect`` is built by :func:`service.runtime.build_stages`.
+detect`` is built by :func:`service.composition.build_guardian`.
 """
 
 from __future__ import annotations

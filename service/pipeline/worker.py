@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import socket
@@ -60,18 +59,6 @@ from service.settings import GuardianSettings
 log = logging.getLogger(__name__)
 
 _CHILD_CACHE_LIMIT = 10_000
-#: CPython's default (700, 10, 10) runs the cyclic GC every 700 allocations; the hot path
-#: allocates several objects per event, so a batch triggered dozens of collections that each
-#: rescanned the long-lived heap (engines, detectors, the label-join buffer): about 40% of
-#: the batch CPU time (load_tests/PROFILE.md). Event data is freed by reference counting.
-_GC_THRESHOLDS = (50_000, 50, 100)
-
-
-def tune_gc() -> None:
-    """Freeze what start-up built (never garbage) and collect young objects less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 PartitionHook = Callable[[set[TopicPartition]], Awaitable[None]]
@@ -238,7 +225,6 @@ class PipelineWorker:
         self.metrics.kafka_up.set(1)
         self._started = True
         self._health_task = asyncio.create_task(self._watch_health(), name="kafka-health")
-        tune_gc()
 
     async def ensure_topics(self, extra: Sequence[TopicSpec] = ()) -> list[ConfigMismatch]:
         """Create or correct every topic Guardian uses; remember what could not be fixed."""

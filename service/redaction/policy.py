@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from service.overrides import PolicyOverride, UnsafeSetting
-from service.validation import describe_errors, location, yaml_problem
+from service.validation import describe_lines, location, yaml_problem
 
 #: Entities with a built-in recognizer (no download needed).
 PII_ENTITIES = (
@@ -411,25 +411,25 @@ def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
     """One line per error, naming the rule (its path or name) rather than only an index.
 
     A rule's label is shown only when it is itself well-formed; messages come
-    through :func:`service.validation.describe_errors`, so no value is repeated.
+    through :func:`service.validation.describe_lines`, so no value is repeated.
     """
-    lines = []
-    errors = exc.errors()
-    for err, (where, msg) in zip(errors, describe_errors(errors), strict=True):
-        loc = list(err["loc"])
-        if (
+
+    def by_rule(loc: tuple[Any, ...], where: str) -> str:
+        if not (
             len(loc) >= 2
             and loc[0] in ("scan", "fields", "recognizers")
             and isinstance(loc[1], int)
         ):
-            items = data.get(loc[0])
-            if loc[0] == "fields":
-                items = _fields_shorthand(items)
-            item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
-            if isinstance(item, Mapping):
-                label = item.get("path") or item.get("name")
-                if isinstance(label, str) and _LABEL.match(label):
-                    tail = location(loc[2:])
-                    where = f"{loc[0]}[{loc[1]}] ({label!r})" + (f".{tail}" if tail else "")
-        lines.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(lines)
+            return where
+        items = data.get(loc[0])
+        if loc[0] == "fields":
+            items = _fields_shorthand(items)
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        if isinstance(item, Mapping):
+            label = item.get("path") or item.get("name")
+            if isinstance(label, str) and _LABEL.match(label):
+                tail = location(loc[2:])
+                return f"{loc[0]}[{loc[1]}] ({label!r})" + (f".{tail}" if tail else "")
+        return where
+
+    return "; ".join(describe_lines(exc, root="", relabel=by_rule))

@@ -3,19 +3,18 @@
 The secret recognizers live in :mod:`service.redaction.secret_recognizers`
 (declarative, in the style of Presidio's own ``EmailRecognizer``: class
 constants ``PATTERNS`` and ``CONTEXT``).
+
+Importing this module imports Presidio, whose e-mail recognizer uses tldextract:
+``TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS`` must be empty before (no suffix-list
+download). :func:`service.redaction.engine.build_engine`, the one importer, and
+:func:`service.composition.configure_process` see to it.
 """
 
 from __future__ import annotations
 
-import os
-
-# Presidio's email recognizer uses tldextract, which downloads a suffix list
-# unless this is empty; it must be set before presidio is imported.
-os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
-
-import regex  # noqa: E402
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer  # noqa: E402
-from presidio_analyzer.predefined_recognizers import (  # noqa: E402
+import regex
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
+from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
     IbanRecognizer,
@@ -25,8 +24,8 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     UsSsnRecognizer,
 )
 
-from service.redaction.policy import CustomRecognizerSpec, RedactionPolicy  # noqa: E402
-from service.redaction.secret_recognizers import (  # noqa: E402
+from service.redaction.policy import CustomRecognizerSpec, RedactionPolicy
+from service.redaction.secret_recognizers import (
     SECRET_RECOGNIZERS,
     AwsAccessKeyRecognizer,
     GitHubTokenRecognizer,

@@ -4,7 +4,7 @@ Wiring (retain stage)::
 
     decision = policy.classify(event, entities)     # after redaction
     tag(event, decision)                            # guardian.retention, policy_version
-    topic = topic_for(decision.class_name, settings.retention.topic_prefix)
+    topic = topic_for(decision.class_name, settings.kafka.topics.sanitized_prefix)
     kafka_headers = merge_headers(existing, decision, entities)
 """
 

@@ -1,18 +1,17 @@
 """Errors raised by the retention stage.
 
-They carry behaviour as data (``retriable``, ``dlq_reason``) like aiokafka's
-``KafkaError``, so the consume loop can decide to dead-letter an event without a
-list of ``except`` clauses. When ``service/errors.py`` lands they can subclass
-its ``GuardianError`` root without changing callers.
+They carry behaviour as data (``dlq_reason``) like aiokafka's ``KafkaError``,
+so the retain stage dead-letters an event without a list of ``except`` clauses.
+They subclass ``ValueError``: the policy's own validation raises them, and callers
+that load a policy catch ``ValueError``.
 """
 
 from __future__ import annotations
 
 
 class RetentionError(ValueError):
-    """Root of retention errors; never retriable (the same input fails again)."""
+    """Root of retention errors; the same input fails again, so the event is dead-lettered."""
 
-    retriable = False
     dlq_reason = "retention"
 
 

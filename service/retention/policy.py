@@ -43,7 +43,7 @@ from pydantic import (
 
 from service.overrides import PolicyOverride, UnsafeSetting
 from service.retention.errors import EventTimestampError, RetentionPolicyError
-from service.validation import describe_errors, yaml_problem
+from service.validation import describe_lines, yaml_problem
 
 # --------------------------------------------------------------------------- durations
 
@@ -775,24 +775,24 @@ def load_policy(path: Path, *, strict_unreachable: bool = False) -> RetentionPol
 
 def _describe(exc: ValidationError, data: object) -> list[str]:
     """One line per validation error, naming the rule (index and name) where there is one."""
+
+    def by_rule(loc: tuple[Any, ...], located: str) -> str:
+        if not (len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int)):
+            return located
+        where = f"rules[{loc[1]}]"
+        name = _rule_name(data, loc[1])
+        if name is not None:
+            where += f" {name!r}"
+        field = located.split(".", 2)[2] if len(loc) > 2 else ""
+        return ": ".join(part for part in (where, field) if part)
+
     problems: list[str] = []
-    errors = exc.errors()
-    for error, (located, message) in zip(errors, describe_errors(errors), strict=True):
+    for error in exc.errors():
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, RetentionPolicyError):
-            problems.extend(cause.problems)
-            continue
-        loc = list(error["loc"])
-        where = ""
-        field = located
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            where = f"rules[{loc[1]}]"
-            name = _rule_name(data, loc[1])
-            if name is not None:
-                where += f" {name!r}"
-            field = located.split(".", 2)[2] if len(loc) > 2 else ""
-        head = ": ".join(part for part in (where, field) if part)
-        problems.append(f"{head}: {message}" if head else message)
+            problems.extend(cause.problems)  # a rule's own check, already one line per problem
+        else:
+            problems.extend(describe_lines([error], root="", relabel=by_rule))
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Settings of the retention stage, mounted by the lead as ``GuardianSettings.retention``."""
+"""Settings of the retention stage, mounted as ``GuardianSettings.retention``."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from service.retention.policy import RetentionPolicy, parse_duration
 
 
 class RetentionSettings(BaseModel):
-    """Where the policy lives, how its topics are named, how strict loading is.
+    """Where the policy lives and how strict loading is.
+
+    Sanitized topics are named by ``kafka.topics.sanitized_prefix``.
 
     Parameters
     ----------
     policy_file
         YAML retention policy (see ``docs/retention.md``).
-    topic_prefix
-        Sanitized events of class ``c`` go to ``<topic_prefix><c>``.
     strict_unreachable
         Refuse a policy with rules that can never match, instead of warning.
     max_duration
@@ -30,9 +30,6 @@ class RetentionSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     policy_file: Path = Path("config/retention.yaml")
-    topic_prefix: Annotated[
-        str, StringConstraints(pattern=r"^[A-Za-z0-9._-]*$", max_length=120)
-    ] = "inference.sanitized."
     strict_unreachable: bool = False
     max_duration: Annotated[timedelta | None, BeforeValidator(parse_duration)] = timedelta(days=400)
 
