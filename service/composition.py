@@ -42,6 +42,7 @@ from service.config_files import load_files, owned_topics
 from service.control.live import LiveParts, store_for
 from service.control.policies import LivePolicies, RetentionListener
 from service.errors import ConfigError
+from service.fleet.membership import Membership
 from service.kafka.aiokafka_compat import UndecodableBatch
 from service.metrics import GuardianMetrics
 from service.pipeline.detect import DetectStage
@@ -213,6 +214,14 @@ def build_guardian(
     if checkpointer is not None:
         checkpointer.attach()
     dry_runs = DryRuns.from_settings(settings)
+    # Heartbeats on the membership topic: any replica answers for the group (issue 19).
+    fleet = Membership(
+        settings,
+        control.codec.signer,
+        detectors,
+        partitions=lambda: worker.status["assigned_partitions"],
+        config_version=lambda: control.current.version,
+    )
     ports = ApiPorts(
         detectors=detectors,
         models=detect,
@@ -222,6 +231,7 @@ def build_guardian(
         readiness=worker,
         dry_runs=dry_runs,
         count_override=metrics.policy_overrides.inc,
+        fleet=fleet,
     )
     return Guardian(
         settings=settings,
@@ -238,6 +248,7 @@ def build_guardian(
         worker=worker,
         checkpointer=checkpointer,
         control=control,
+        fleet=fleet,
         dry_runs=dry_runs,
         app=create_app(settings, ports, metrics),
         after_start=tune_gc,

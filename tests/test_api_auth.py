@@ -110,6 +110,7 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
         ("GET", f"/v1/detectors/{det}", "viewer", None),
         ("PATCH", f"/v1/detectors/{det}", "admin", {"params": {"delta": 0.01}}),
         ("POST", f"/v1/detectors/{det}/reset", "operator", None),
+        ("GET", "/v1/replicas", "viewer", None),
         ("GET", "/v1/models", "viewer", None),
         ("GET", "/v1/models/credit-risk/detectors", "viewer", None),
         (

@@ -29,6 +29,7 @@ from service.api import (
     routes_detectors,
     routes_models,
     routes_policies,
+    routes_replicas,
 )
 from service.api.auth import Authenticator
 from service.api.context import install_request_ids
@@ -78,7 +79,14 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
+    for module in (
+        routes_detectors,
+        routes_replicas,
+        routes_models,
+        routes_policies,
+        routes_alerts,
+        routes_audit,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")

@@ -78,7 +78,6 @@ def log_request(request: Request, status: int, started: float) -> None:
     )
 
 
-
 def _record(
     request: Request,
     principal: Principal,
