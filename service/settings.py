@@ -253,6 +253,10 @@ class FleetSettings(_Section):
     heartbeat_interval_s: float = Field(default=3.0, gt=0, le=300)
     stale_after_s: float = Field(default=15.0, gt=0)
     forget_after_s: float = Field(default=3600.0, gt=0)
+    #: Detector summaries per heartbeat (about 300 bytes each before gzip); a replica holding
+    #: more lists the first ones by id and counts them all: keep heartbeats under the broker's
+    #: message size limit (1 MB by default).
+    max_detectors_listed: int = Field(default=5000, ge=0, le=100_000)
 
 
 class ControlSettings(_Section):

@@ -90,3 +90,10 @@ def test_view_members_holders_and_staleness() -> None:
     assert view.members(201.0) == []
     view.forget("b")
     assert [m.replica_id for m in view.members(105.0)] == ["a"]
+
+
+def test_members_count_every_detector_even_past_the_listed_bound() -> None:
+    view = FleetView("a", stale_after_s=10, forget_after_s=100)
+    beat = _beat("b", 100.0, "m/1/age/adwin").model_copy(update={"detector_count": 7000})
+    view.take_heartbeat(beat)
+    assert [m.detectors for m in view.members(101.0)] == [7000]

@@ -104,7 +104,10 @@ class Membership:
         """Read the topic to its end (requests found there are not executed), then follow it."""
         options = common_options(self._kafka)
         client_id = f"{self._kafka.client_id}-membership"
-        self._producer = AIOKafkaProducer(**options, client_id=client_id, acks="all")
+        # gzip: a heartbeat lists up to fleet.max_detectors_listed summaries of repetitive JSON.
+        self._producer = AIOKafkaProducer(
+            **options, client_id=client_id, acks="all", compression_type="gzip"
+        )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             **options,
@@ -216,6 +219,7 @@ class Membership:
 
     # ------------------------------------------------------------------ writing
     def _summaries(self) -> list[DetectorSummary]:
+        held = sorted(self._detectors.list_detectors(), key=lambda d: d.id)
         return [
             DetectorSummary(
                 id=d.id,
@@ -227,7 +231,7 @@ class Membership:
                 params=d.params,
                 state=d.state,
             )
-            for d in self._detectors.list_detectors()
+            for d in held[: self._fleet.max_detectors_listed]
         ]
 
     def _shape(self) -> tuple[Any, ...]:
@@ -251,6 +255,7 @@ class Membership:
             partitions=sorted(self._partitions()),
             config_version=self._config_version(),
             detectors=self._summaries(),
+            detector_count=len(self._detectors.list_detectors()),
             at=time.time(),
             interval_s=self._fleet.heartbeat_interval_s,
         )

@@ -49,6 +49,8 @@ class Heartbeat(BaseModel):
     partitions: list[str]
     config_version: int
     detectors: list[DetectorSummary]
+    #: Every detector held; ``detectors`` lists at most ``fleet.max_detectors_listed`` of them.
+    detector_count: int = 0
     at: float = Field(description="Unix time the heartbeat was written, by its replica's clock.")
     interval_s: float
 
@@ -150,7 +152,7 @@ class FleetView:
                 replica_id=b.replica_id,
                 partitions=sorted(b.partitions),
                 config_version=b.config_version,
-                detectors=len(b.detectors),
+                detectors=max(b.detector_count, len(b.detectors)),
                 last_heartbeat=b.at,
                 age_s=round(max(0.0, now - b.at), 3),
                 stale=not self._live(b, now),
