@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Soak: {args.rate:.0f} events/s for {args.minutes:g} min ({harness.broker_description()})"
     )
+    # A shared machine starves Guardian of CPU: then lag grows whatever Guardian does.
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
         f"{'t (s)':>7} {'tree RSS':>9} {'tree PSS':>9} {'procs':>6} {'lag':>8} "
         f"{'consumed':>10} {'broker RSS (info)':>18}"
