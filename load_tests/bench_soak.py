@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -229,8 +231,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes, args.sample_s = 1.0, 5.0
-    with harness.BenchBroker() as bootstrap:
+    broker = harness.BenchBroker()
+    bootstrap = broker.__enter__()
+    broker_pid = None if broker.external else harness.broker_pid(bootstrap)
+    try:
         samples = asyncio.run(soak(bootstrap, args.minutes, args.rate, args.sample_s))
+        disk = _broker_disk_mib(broker)
+    finally:
+        _stop_broker(broker, broker_pid)
+    report(samples, args.rate, args.minutes, disk)
+    return 0
+
+
+def _broker_disk_mib(broker: harness.BenchBroker) -> float:
+    local = getattr(broker, "_local", None)
+    if local is None:
+        return math.nan
+    return sum(f.stat().st_size for f in Path(local.data_dir).glob("*")) / 2**20
+
+
+def _stop_broker(broker: harness.BenchBroker, pid: int | None) -> None:
+    """Stop the local broker; a failed stop (seen once after a long run) loses no figures."""
+    try:
+        broker.__exit__(None, None, None)
+    except (subprocess.SubprocessError, OSError) as exc:
+        harness.progress(f"stopping the local broker failed ({type(exc).__name__})")
+        if pid is not None:  # the broker this run started, by its pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        local = getattr(broker, "_local", None)
+        if local is not None:
+            shutil.rmtree(local.data_dir, ignore_errors=True)
+
+
+def report(samples: list[dict[str, float]], rate: float, minutes: float, disk: float) -> None:
+    args = argparse.Namespace(rate=rate, minutes=minutes)
     result = summarise(samples)
     print(
         f"Soak: {args.rate:.0f} events/s for {args.minutes:g} min ({harness.broker_description()})"
@@ -254,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"final / baseline: {result['final_over_baseline']:.3f}")
     print(f"lag: max {result['max_lag']:.0f}, final {result['final_lag']:.0f}")
-    harness.emit("bench_soak", {**result, "rate": args.rate, "samples": samples})
-    return 0
+    print(f"broker data on disk at the end (info, not measured): {disk:.0f} MiB")
+    harness.emit(
+        "bench_soak", {**result, "rate": args.rate, "broker_disk_mib": disk, "samples": samples}
+    )
 
 
 if __name__ == "__main__":
