@@ -41,6 +41,8 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("eval_fairness", "fairness metrics vs Fairlearn"),
     ("eval_performance", "CBPE estimates vs realized and vs NannyML, with covariate shift"),
     ("eval_leak_recall", "leak-corpus recall vs plain Presidio with the same NER pipeline"),
+    ("bench_restart", "time to ready after kill -9, static vs dynamic membership"),
+    ("bench_soak", "RSS of the process tree and lag over 15 min through Kafka"),
 )
 
 

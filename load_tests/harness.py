@@ -177,6 +177,7 @@ def unique_kafka(bootstrap: str, tag: str | None = None, partitions: int = 6) ->
             "config": f"b{tag}.guardian.config",
             "audit": f"b{tag}.guardian.audit",
             "state": f"b{tag}.guardian.state",
+            "membership": f"b{tag}.guardian.membership",
             "partitions": partitions,
         },
     }

@@ -45,6 +45,7 @@ from service.config_files import load_files, owned_topics
 from service.control.live import LiveParts, store_for
 from service.control.policies import LivePolicies, RetentionListener
 from service.errors import ConfigError
+from service.fleet.membership import Membership
 from service.kafka.aiokafka_compat import UndecodableBatch
 from service.metrics import GuardianMetrics
 from service.pipeline.detect import DetectStage
@@ -223,6 +224,14 @@ def build_guardian(
     if checkpointer is not None:
         checkpointer.attach(worker)
     dry_runs = DryRuns.from_settings(settings)
+    # Heartbeats on the membership topic: any replica answers for the group (issue 19).
+    fleet = Membership(
+        settings,
+        control.codec.signer,
+        detectors,
+        partitions=lambda: worker.status["assigned_partitions"],
+        config_version=lambda: control.current.version,
+    )
     ports = ApiPorts(
         detectors=detectors,
         models=detect,
@@ -234,6 +243,7 @@ def build_guardian(
         count_override=metrics.policy_overrides.inc,
         backtests=KafkaBacktester(settings.kafka, detectors, policies),
         performance=performance,
+        fleet=fleet,
     )
     return Guardian(
         settings=settings,
@@ -252,6 +262,7 @@ def build_guardian(
         worker=worker,
         checkpointer=checkpointer,
         control=control,
+        fleet=fleet,
         dry_runs=dry_runs,
         app=create_app(settings, ports, metrics),
         after_start=tune_gc,

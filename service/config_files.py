@@ -127,4 +127,5 @@ def owned_topics(settings: GuardianSettings, retention: RetentionPolicy) -> list
         TopicSpec(t.audit, 1, rf, {"retention.ms": "-1", "cleanup.policy": "delete"}),
         TopicSpec(t.config, 1, rf, compact),
         TopicSpec(t.state, p, rf, compact),
+        TopicSpec(t.membership, 1, rf, compact),
     ]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from service.api.dry_run import DryRuns
     from service.control.policies import LivePolicies
     from service.control.store import ConfigStore
+    from service.fleet.membership import Membership
     from service.metrics import GuardianMetrics
     from service.pipeline.detect import DetectStage
     from service.pipeline.stages import RetainStage, Stage
@@ -70,6 +71,7 @@ class Guardian:
         control: ConfigStore,
         dry_runs: DryRuns,
         app: FastAPI,
+        fleet: Membership | None = None,
         after_start: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
@@ -89,6 +91,7 @@ class Guardian:
         self.checkpointer = checkpointer
         self.control = control
         self.dry_runs = dry_runs
+        self.fleet = fleet
         self.app = app
         self._after_start = after_start
         self._tasks: list[asyncio.Task[None]] = []
@@ -110,6 +113,8 @@ class Guardian:
             return False
         await self.control.start()  # adopts the newest shared config before processing starts
         report_topic_mismatches(self.worker, self.metrics)
+        if self.fleet is not None:
+            await self.fleet.start()  # after the worker: it created the membership topic
         await self.alerts.start()
         interval = self.settings.alerting.tick_interval_seconds
         self._tasks = [
@@ -177,6 +182,8 @@ class Guardian:
         self._stop.set()
         await self.dry_runs.close()
         await self.control.close()
+        if self.fleet is not None:
+            await self.fleet.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=3)

@@ -64,6 +64,8 @@ class TopicSettings(_Section):
     config: str = "guardian.config"
     audit: str = "guardian.audit"
     state: str = "guardian.state"
+    #: compacted; one heartbeat per replica and reset requests (the fleet view, issue 19)
+    membership: str = "guardian.membership"
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
 
@@ -241,6 +243,23 @@ class StateSettings(_Section):
     checkpoint_interval_s: float = Field(default=10.0, gt=0)
 
 
+class FleetSettings(_Section):
+    """The fleet view: every replica's heartbeat on ``topics.membership``.
+
+    A replica not heard from for ``stale_after_s`` is listed as stale and its
+    detectors are no longer listed (their partitions have moved or will move);
+    after ``forget_after_s`` it is no longer listed at all.
+    """
+
+    heartbeat_interval_s: float = Field(default=3.0, gt=0, le=300)
+    stale_after_s: float = Field(default=15.0, gt=0)
+    forget_after_s: float = Field(default=3600.0, gt=0)
+    #: Detector summaries per heartbeat (about 300 bytes each before gzip); a replica holding
+    #: more lists the first ones by id and counts them all: keep heartbeats under the broker's
+    #: message size limit (1 MB by default).
+    max_detectors_listed: int = Field(default=5000, ge=0, le=100_000)
+
+
 class ControlSettings(_Section):
     """Signing of the config documents every replica applies (``guardian.config``).
 
@@ -321,6 +340,7 @@ class GuardianSettings(BaseSettings):
     )
     state: StateSettings = StateSettings()
     control: ControlSettings = ControlSettings()
+    fleet: FleetSettings = FleetSettings()
     redaction: RedactionSettings = RedactionSettings()
     retention: RetentionSettings = RetentionSettings()
     detectors: DetectorSettings = DetectorSettings()

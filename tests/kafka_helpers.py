@@ -47,6 +47,7 @@ def unique_topics(prefix: str | None = None) -> dict[str, Any]:
             "config": f"t{tag}.guardian.config",
             "audit": f"t{tag}.guardian.audit",
             "state": f"t{tag}.guardian.state",
+            "membership": f"t{tag}.guardian.membership",
             "partitions": 3,
         },
     }

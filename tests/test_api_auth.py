@@ -110,6 +110,7 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
         ("GET", f"/v1/detectors/{det}", "viewer", None),
         ("PATCH", f"/v1/detectors/{det}", "admin", {"params": {"delta": 0.01}}),
         ("POST", f"/v1/detectors/{det}/reset", "operator", None),
+        ("GET", "/v1/replicas", "viewer", None),
         ("GET", "/v1/models", "viewer", None),
         ("GET", "/v1/models/credit-risk/detectors", "viewer", None),
         (
@@ -119,6 +120,7 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
             {"score": [{"kind": "adwin", "params": {"delta": 0.001}}]},
         ),
         ("POST", "/v1/detectors/backtest", "operator", {"model": "credit-risk", "since": "5m"}),
+        ("GET", "/v1/models/credit-risk/performance", "viewer", None),
         ("GET", "/v1/models/credit-risk/reference", "viewer", None),
         ("PUT", "/v1/models/credit-risk/reference", "admin", REFERENCE),
         ("DELETE", "/v1/models/credit-risk/reference", "admin", None),
@@ -147,6 +149,9 @@ REFERENCE = {"features": {"age": {"quantiles": {"probs": [0, 0.5, 1], "values": 
 async def test_role_matrix_over_every_route(kafka_bootstrap: str) -> None:
     async with running(api_settings(kafka_bootstrap)) as guardian, client_for(guardian.app) as c:
         det, alert = seed_detector(guardian), seed_alert(guardian)
+        for i in range(20):  # a performance window to answer for
+            outputs = {"score": (i % 10) / 10, "prediction": i % 2}
+            guardian.performance.observe("credit-risk", "1", outputs, event_id=f"perf-{i}")
         routes = _routes(guardian, det, alert)
         paths = guardian.app.openapi()["paths"]
         operations = [(m, p) for p, ops in paths.items() if p.startswith("/v1") for m in ops]

@@ -98,3 +98,34 @@ def test_bench_memory_runs_with_its_window_size(tmp_path: object) -> None:
     assert windows == {"size": 1000, "bound": 1000}
     assert all(s["size"] <= s["bound"] for s in summary["sizes"].values())
     assert summary["window_entry_bytes"] > 0
+
+
+def test_bench_soak_summary_baseline_after_warm_up_and_second_half_growth() -> None:
+    from load_tests.bench_soak import summarise
+
+    samples = [
+        {"t_s": t, "rss_mib": rss, "pss_mib": rss - 100, "lag": 0.0, "consumed": t * 10}
+        for t, rss in [(0, 300.0), (25, 400.0), (50, 410.0), (75, 410.0), (100, 410.0)]
+    ]
+    result = summarise(samples)
+    assert result["baseline_rss_mib"] == 400.0  # the first sample after the first quarter
+    assert result["max_rss_mib"] == 410.0
+    assert result["second_half_growth_fit_mib"] == 0.0
+    assert result["second_half_growth_last_minus_mid_mib"] == 0.0
+    assert result["final_over_baseline"] == pytest.approx(410 / 400, abs=1e-3)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_soak_samples_guardians_whole_tree(kafka_bootstrap: str, tmp_path: object) -> None:
+    summary, stdout = _run_benchmark(
+        "bench_soak",
+        ["--minutes", "0.25", "--sample-s", "3", "--rate", "50"],
+        tmp_path,
+        GUARDIAN_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+    )
+    samples = summary["samples"]
+    assert len(samples) >= 2
+    # Main process plus the redaction forkserver and its workers (shipped config).
+    assert all(s["processes"] > 1 and s["rss_mib"] > 0 for s in samples)
+    assert "final / baseline" in stdout

@@ -32,6 +32,7 @@ from service.api import (
     routes_performance,
     routes_policies,
     routes_references,
+    routes_replicas,
 )
 from service.api.auth import Authenticator
 from service.api.context import install_request_ids
@@ -81,7 +82,14 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    for module in (routes_detectors, routes_models, routes_policies, routes_alerts, routes_audit):
+    for module in (
+        routes_detectors,
+        routes_replicas,
+        routes_models,
+        routes_policies,
+        routes_alerts,
+        routes_audit,
+    ):
         app.include_router(module.router)
     app.include_router(routes_references.router)  # issue 17: reference profiles
     app.include_router(routes_backtest.router)  # issue 17: POST /v1/detectors/backtest

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from service.api.auth import Principal
     from service.control.audit import AuditIndex, AuditRecord
     from service.control.document import ConfigDocument
+    from service.fleet.records import DetectorSummary, Member
     from service.overrides import UnsafeSetting
     from service.redaction.policy import RedactionPolicy
     from service.redaction.redactor import RedactionOutcome
@@ -45,6 +46,22 @@ class DetectorAdmin(Protocol):
     def get(self, detector_id: str) -> DetectorInfo: ...
 
     def reset(self, detector_id: str) -> DetectorInfo: ...
+
+
+class FleetPort(Protocol):
+    """The group as this replica sees it on the membership topic
+    (:class:`service.fleet.membership.Membership`)."""
+
+    @property
+    def replica_id(self) -> str: ...
+
+    def members(self) -> list[Member]: ...
+
+    def remote_detectors(self) -> list[tuple[str, DetectorSummary, float]]: ...
+
+    def holder_of(self, detector_id: str) -> tuple[str, DetectorSummary, float] | None: ...
+
+    async def request_reset(self, detector_id: str, holder: str) -> None: ...
 
 
 class ModelCatalog(Protocol):
@@ -170,6 +187,8 @@ class ApiPorts:
     backtests: Backtester | None = None
     #: ``GET /v1/models/{name}/performance``; None: no performance monitor (404).
     performance: PerformanceViews | None = None
+    #: The other replicas and their detectors; None: this replica answers for itself only.
+    fleet: FleetPort | None = None
 
 
 def ports_of(request: Request) -> ApiPorts:
@@ -182,6 +201,10 @@ def ports_of(request: Request) -> ApiPorts:
 
 def detector_admin(request: Request) -> DetectorAdmin:
     return ports_of(request).detectors
+
+
+def fleet_port(request: Request) -> FleetPort | None:
+    return ports_of(request).fleet
 
 
 def model_catalog(request: Request) -> ModelCatalog:
