@@ -38,8 +38,9 @@ demo: install
 test: install tools
 	$(PY) -m pytest
 
+# The unit tier: no broker, no network, no external binaries; under a minute.
 test-fast: install
-	$(PY) -m pytest -m "not integration and not slow"
+	$(PY) -m pytest tests/unit
 
 lint: install
 	$(VENV)/bin/ruff check service detectors tests load_tests
@@ -56,7 +57,7 @@ clean:
 
 # requirements/lock.txt: the image's runtime dependencies pinned with sha256 hashes (the
 # Dockerfile installs them with --require-hashes). Rerun after changing pyproject.toml's
-# dependencies; tests/test_dockerfile.py fails while the two disagree.
+# dependencies; tests/integration/test_dockerfile.py fails while the two disagree.
 lock: install
 	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	  --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \

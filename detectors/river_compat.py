@@ -12,7 +12,7 @@ detector's learnt state, listed per class in :data:`PRIVATE_ATTRIBUTES`.
 
 Those attributes are not River's API and may change in any release.
 :func:`check_river` logs when the installed River is not :data:`VERIFIED_RIVER`,
-and ``tests/test_river_compat.py`` fails loudly when an attribute listed here
+and ``tests/unit/test_river_compat.py`` fails loudly when an attribute listed here
 is gone, or when a round trip through these functions no longer restores a
 River object whole (a new attribute River added to its state).
 

@@ -5,7 +5,7 @@ the way careless users and attackers do. A case carries the text and every form
 of the value that must not survive redaction (the value as written, its plain
 ASCII form and, for encoded families, the encoded token). Negatives are texts
 in the same forms that hold no PII: redacting anything in them is a false
-positive. Used by ``tests/test_redaction_textforms.py`` (fixed seeds) and
+positive. Used by ``tests/integration/test_redaction_textforms.py`` (fixed seeds) and
 ``load_tests.eval_textforms`` (recall against plain Presidio; keep one seed
 held out).
 """

@@ -1,6 +1,6 @@
 """Seeded credential leak cases, one family per form, and look-alikes that are not secrets.
 
-Used by ``tests/test_redaction_secrets.py`` (development seed) and by
+Used by ``tests/unit/test_redaction_secrets.py`` (development seed) and by
 ``load_tests/eval_secrets.py`` (development seed, and a held-out seed that is
 only run to report recall, never to tune the recognizers on).
 

@@ -117,7 +117,7 @@ class Label(_Strict):
 # The same strict schema as InferenceEvent, as TypedDicts: pydantic-core validates them
 # without building (frozen) model instances, about twice as fast. Only for accepting or
 # rejecting; a rejected event is validated again with the model, whose errors (field
-# locations and messages) are what the DLQ shows. tests/test_schema_fast_check.py checks
+# locations and messages) are what the DLQ shows. tests/unit/test_schema_fast_check.py checks
 # that both accept and reject the same inputs; the models stay the published JSON Schema.
 
 _STRICT_DICT = ConfigDict(strict=True, extra="forbid")

@@ -7,7 +7,7 @@ No generator library: the JSON model is small and documented
 (https://grafana.com/docs/grafana/latest/dashboards/build-dashboards/view-dashboard-json-model/),
 and a library that lags Grafana (grafanalib wrote schemaVersion 12 and needed its
 private ``_gen`` module to serialise) costs more than it saves. The committed JSON
-is provisioned from ``config/grafana/dashboards``; ``tests/test_dashboards.py``
+is provisioned from ``config/grafana/dashboards``; ``tests/integration/test_dashboards.py``
 checks that it is up to date, structurally valid for Grafana 10/11, and that every
 query, variable and annotation runs on a real Prometheus against Guardian's metrics.
 """

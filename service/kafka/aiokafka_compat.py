@@ -27,7 +27,7 @@ everything before the batch, the position stays at the batch's first offset,
 and the caller decides: fetch again (the next fetch starts at that batch),
 skip past it with ``seek``, or pause the partition.
 
-``tests/test_aiokafka_compat.py`` fails when the pinned aiokafka changes the
+``tests/unit/test_aiokafka_compat.py`` fails when the pinned aiokafka changes the
 copied function, the functions whose behaviour the others rely on, or the
 attributes used here.
 """
@@ -179,8 +179,8 @@ def wait_after_empty_fetch(consumer: Any, backoff_ms: int) -> None:
 
     aiokafka 0.14 has no option for it: this wraps the consumer's own fetcher's
     ``_proc_fetch_request``, which returns whether new records arrived
-    (``tests/test_aiokafka_compat.py`` checks that function's source and
-    ``tests/test_kafka_clients_io.py`` the wait against a broker).
+    (``tests/unit/test_aiokafka_compat.py`` checks that function's source and
+    ``tests/integration/test_kafka_clients_io.py`` the wait against a broker).
     """
     if backoff_ms <= 0:
         return

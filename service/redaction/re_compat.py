@@ -7,7 +7,7 @@ They are used only on a Python minor version they were verified on
 (:data:`VERIFIED_PYTHON`) and when a probe pattern still parses to the tree
 recorded here (:data:`PROBE_TREE`), checked on first use (:func:`internals`).
 Otherwise the prefilter derives no conditions: every recognizer runs on every text,
-which costs time, not findings. ``tests/test_redaction_re_compat.py`` fails
+which costs time, not findings. ``tests/unit/test_redaction_re_compat.py`` fails
 when either check fails on the Python the project runs on.
 """
 

@@ -4,7 +4,7 @@ Routing is proven with ``amtool config routes test`` for every alert Guardian
 can raise; inhibition with the labels the alerts really carry (the labels the
 promtool unit tests expect, and the engine's drift labels): an ``equal`` label
 that one side lacks would make the rule match nothing (or everything).
-The behaviour itself runs on a real Alertmanager in tests/test_observability_stack.py.
+The behaviour itself runs on a real Alertmanager in tests/e2e/test_observability_stack.py.
 """
 
 from __future__ import annotations

@@ -514,7 +514,7 @@ async def test_alertmanager_payload_resends_and_skips_silenced() -> None:
             resend_interval=60,
             generator_url="http://guardian:8080",
             client=client,
-            mirror_silences=False,  # tests/test_silence_mirror.py covers the copies
+            mirror_silences=False,  # tests/integration/test_silence_mirror.py covers the copies
         )
         engine = AlertEngine(rules(), sinks=[sink])
         engine.ingest(drift(), now=T0)

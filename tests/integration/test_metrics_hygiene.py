@@ -21,7 +21,7 @@ from detectors.fairness.monitor import FairnessMonitor
 from detectors.results import DriftResult
 from service.alerting import AlertEngine, AlertRules
 from service.metrics import GuardianMetrics, guardian_version
-from tests.test_dashboards import populated_metrics
+from tests.integration.test_dashboards import populated_metrics
 
 
 def exercised() -> GuardianMetrics:

@@ -24,7 +24,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.util import calc_crc32c
 
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
-from tests.test_producers_codecs import demo_events, event_ids, kcat_publish
+from tests.integration.test_producers_codecs import demo_events, event_ids, kcat_publish
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from service.schema import EVENT_FAST_CHECK, InferenceEvent
-from tests.test_schema import VALID
+from tests.unit.test_schema import VALID
 
 _fast = EVENT_FAST_CHECK.validator
 _model = InferenceEvent.__pydantic_validator__
@@ -47,7 +47,7 @@ def _edited(path: str, value: Any) -> dict[str, Any]:
 
 _DELETE = object()
 
-# The malformed-schema rows of tests/test_schema.py, plus the corners of each field.
+# The malformed-schema rows of tests/unit/test_schema.py, plus the corners of each field.
 _TABLE: list[tuple[str, Any]] = [
     ("event_id", _DELETE),
     ("model.version", _DELETE),

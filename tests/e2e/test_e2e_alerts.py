@@ -49,7 +49,7 @@ from tests.promstack import (
     running_alertmanager,
     running_prometheus,
 )
-from tests.test_dashboards import queries, runnable
+from tests.integration.test_dashboards import queries, runnable
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 
 from service.fleet.records import DetectorSummary, Member
 from tests.api_helpers import client_for, headers
-from tests.test_api_ports import DETECTOR_ID, World, world  # noqa: F401  (fixture)
+from tests.unit.test_api_ports import DETECTOR_ID, World, world  # noqa: F401  (fixture)
 
 REMOTE_ID = "fraud-check/1.0.0/amount/adwin"
 

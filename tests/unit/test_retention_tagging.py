@@ -23,7 +23,7 @@ from service.retention import (
 from service.retention.durations import format_instant, parse_timestamp
 from tests.strategies_retention import entity_sets, events
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

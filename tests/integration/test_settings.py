@@ -10,7 +10,7 @@ import pytest
 
 from service.settings import GuardianSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_come_from_config_yaml() -> None:

@@ -14,7 +14,7 @@ from service.pipeline.forwarded_headers import allowed, apply, scan_requests
 from service.redaction.redactor import RedactionOutcome
 from service.settings import GuardianSettings
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
-from tests.test_unknown_fields import EVENT
+from tests.integration.test_unknown_fields import EVENT
 
 HEADERS = [
     ("x-trace-id", b"trace-7f3a"),

@@ -10,7 +10,7 @@ from service.errors import InvalidEvent
 from service.pipeline.decode import decode_event, decode_label
 from service.settings import LimitSettings
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
-from tests.test_producers_codecs import demo_events, event_ids
+from tests.integration.test_producers_codecs import demo_events, event_ids
 
 
 @pytest.mark.parametrize("decode", [decode_event, decode_label])

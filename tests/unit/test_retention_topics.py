@@ -18,7 +18,7 @@ from service.retention import (
 )
 from service.retention.durations import parse_timestamp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAY_MS = 86_400_000
 
 

@@ -17,7 +17,7 @@ import yaml
 from service.demo.stream import DemoConfig, DemoStream
 from tests.kafka_helpers import drain, make_settings, produce, sanitized_topics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _docker_reason() -> str | None:

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
 def services() -> dict[str, Any]:

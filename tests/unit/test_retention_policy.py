@@ -20,7 +20,7 @@ from service.retention.durations import format_duration, parse_duration
 from service.retention.matching import glob_covers
 from tests.strategies_retention import entity_sets, events, policies
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "config" / "retention.yaml"
 
 CLASSES = {

@@ -164,7 +164,7 @@ _PRIVATE_TOUCH = re.compile(
 
 
 def test_no_private_aiokafka_access_outside_the_compat_module() -> None:
-    root = Path(__file__).resolve().parents[1] / "service"
+    root = Path(__file__).resolve().parents[2] / "service"
     found = [
         f"{path.relative_to(root.parent)}:{n}: {line.strip()}"
         for path in sorted(root.rglob("*.py"))

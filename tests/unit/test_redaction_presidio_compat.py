@@ -37,7 +37,7 @@ from tests.leak_corpus import TUNING_SEED, generate
 from tests.strategies import texts_with_pii
 
 ALL = tuple(sorted(PII_ENTITIES + SECRET_ENTITIES))
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_installed_presidio_is_the_verified_one() -> None:

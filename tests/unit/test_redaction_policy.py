@@ -9,7 +9,7 @@ import pytest
 from service.redaction import RedactionPolicy, RedactionPolicyError, RedactionSettings, Redactor
 from service.redaction.operators import MissingHmacKey
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_policy_loads_with_the_issue_defaults() -> None:
