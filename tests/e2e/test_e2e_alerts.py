@@ -32,6 +32,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e_streams import NumericFeature, gaussian_events, wait_for
+from tests.integration.test_dashboards import queries, runnable
 from tests.kafka_helpers import (
     drain,
     make_settings,
@@ -49,7 +50,6 @@ from tests.promstack import (
     running_alertmanager,
     running_prometheus,
 )
-from tests.integration.test_dashboards import queries, runnable
 
 pytestmark = pytest.mark.integration
 

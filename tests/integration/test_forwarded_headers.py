@@ -13,8 +13,8 @@ from service.pipeline.context import EventContext
 from service.pipeline.forwarded_headers import allowed, apply, scan_requests
 from service.redaction.redactor import RedactionOutcome
 from service.settings import GuardianSettings
-from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.integration.test_unknown_fields import EVENT
+from tests.kafka_helpers import drain, make_settings, sanitized_topics
 
 HEADERS = [
     ("x-trace-id", b"trace-7f3a"),

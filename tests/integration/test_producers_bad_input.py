@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaProducer
 from service.errors import InvalidEvent
 from service.pipeline.decode import decode_event, decode_label
 from service.settings import LimitSettings
-from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.integration.test_producers_codecs import demo_events, event_ids
+from tests.kafka_helpers import drain, make_settings, sanitized_topics
 
 
 @pytest.mark.parametrize("decode", [decode_event, decode_label])

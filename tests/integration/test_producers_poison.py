@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition, codec
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.util import calc_crc32c
 
-from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.integration.test_producers_codecs import demo_events, event_ids, kcat_publish
+from tests.kafka_helpers import drain, make_settings, sanitized_topics
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.integration.test_producers_codecs import demo_events, event_ids
+from tests.kafka_helpers import drain, make_settings, sanitized_topics
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_helpers import drain, make_settings, sanitized_topics
 from tests.integration.test_producers_codecs import demo_events, event_ids, kcat_publish
+from tests.kafka_helpers import drain, make_settings, sanitized_topics
 
 pytestmark = pytest.mark.integration
 
