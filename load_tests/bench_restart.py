@@ -37,57 +37,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from load_tests import harness
 from load_tests.replicas import Replica
 from service.settings import KafkaSettings
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux ``/proc``), so a kill -9 leaves nothing of ours."""
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            ppid = int((proc / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(proc.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _publisher(bootstrap: str, kafka: dict[str, Any], rate: float) -> subprocess.Popen[bytes]:
-    topics = kafka["topics"]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "publish-demo",
-            "--bootstrap-servers",
-            bootstrap,
-            "--events-topic",
-            topics["events"],
-            "--labels-topic",
-            topics["labels"],
-            "--rate",
-            str(rate),
-            "--quiet",
-        ],
-        env={**os.environ, "PYTHONPATH": str(harness.ROOT)},
-        cwd=harness.ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def _consumed(client: httpx.AsyncClient, port: int) -> float:
@@ -126,7 +81,7 @@ async def _phases(replica: Replica, started: float, cap_s: float) -> dict[str, f
 
 
 def _kill9(replica: Replica) -> None:
-    below = _descendants(replica.proc.pid)
+    below = harness.descendants(replica.proc.pid)
     replica.proc.kill()
     replica.proc.wait()
     deadline = time.monotonic() + 15
@@ -145,7 +100,7 @@ async def _mode(
     # The shipped session timeout (what users run), not the tests' shorter one.
     kafka["session_timeout_ms"] = shipped.session_timeout_ms
     kafka["heartbeat_interval_ms"] = shipped.heartbeat_interval_ms
-    publisher = _publisher(bootstrap, kafka, rate)
+    publisher = harness.demo_publisher(bootstrap, kafka, rate)
     first = Replica(kafka, replica_id)
     second: Replica | None = None
     try:

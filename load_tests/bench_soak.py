@@ -43,12 +43,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from load_tests import harness
-from load_tests.bench_restart import _descendants
 from load_tests.replicas import Replica
 
 #: Signing keys of this run: checkpoints and config documents are on, as in ``make demo``.
@@ -81,7 +79,7 @@ def _pss_kib(pid: int) -> int:
 
 def tree_memory(pid: int) -> tuple[float, float, int]:
     """``(rss_mib, pss_mib, processes)`` of ``pid`` and all its descendants."""
-    pids = [pid, *_descendants(pid)]
+    pids = [pid, *harness.descendants(pid)]
     rss = sum(_status_kib(p, "VmRSS") for p in pids) / 1024
     pss = sum(_pss_kib(p) for p in pids) / 1024
     return rss, pss, len(pids)
@@ -100,39 +98,6 @@ async def _metrics(client: httpx.AsyncClient, port: int) -> tuple[float, float]:
         elif line.startswith("guardian_events_consumed_total"):
             consumed = float(line.rsplit(" ", 1)[1])
     return lag, consumed
-
-
-def _publisher(bootstrap: str, kafka: dict[str, Any], rate: float) -> subprocess.Popen[bytes]:
-    topics = kafka["topics"]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "publish-demo",
-            "--bootstrap-servers",
-            bootstrap,
-            "--events-topic",
-            topics["events"],
-            "--labels-topic",
-            topics["labels"],
-            "--rate",
-            str(rate),
-            "--drift-at",
-            "6000",
-            "--bias-at",
-            "6000",
-            "--malformed-fraction",
-            "0.01",
-            "--label-delay",
-            "3",
-            "--quiet",
-        ],
-        env={**os.environ, "PYTHONPATH": str(harness.ROOT)},
-        cwd=harness.ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -156,7 +121,13 @@ async def soak(
     samples: list[dict[str, float]] = []
     try:
         await guardian.wait_ready(timeout_s=180)
-        publisher = _publisher(bootstrap, kafka, rate)
+        publisher = harness.demo_publisher(
+            bootstrap,
+            kafka,
+            rate,
+            *("--drift-at", "6000", "--bias-at", "6000", "--malformed-fraction", "0.01"),
+            *("--label-delay", "3"),
+        )
         started = time.monotonic()
         end = started + minutes * 60
         async with httpx.AsyncClient() as client:

@@ -22,6 +22,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -346,6 +347,54 @@ def stopwatch() -> Iterator[list[float]]:
 def progress(message: str) -> None:
     """Progress for people, on stderr so stdout keeps the figures."""
     print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``): a process tree to measure or to kill."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(proc.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def demo_publisher(
+    bootstrap: str, kafka: dict[str, Any], rate: float, *extra: str
+) -> subprocess.Popen[bytes]:
+    """``guardian publish-demo`` into the topics of ``kafka`` at ``rate`` events/s."""
+    topics = kafka["topics"]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "publish-demo",
+            "--bootstrap-servers",
+            bootstrap,
+            "--events-topic",
+            topics["events"],
+            "--labels-topic",
+            topics["labels"],
+            "--rate",
+            str(rate),
+            *extra,
+            "--quiet",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
