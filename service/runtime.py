@@ -108,7 +108,12 @@ class Guardian:
         plane already answers: ``/healthz`` 200, ``/readyz`` 503) until it answers or
         ``stop`` is set; returns False in the latter case. Without it, the error is raised.
         """
+        # The language model loads in a thread while the redaction workers build their
+        # engines, and before the first event: loaded later, it competed with the first
+        # batches for the interpreter, and texts before it got no language statistic.
+        text_load = asyncio.create_task(asyncio.to_thread(self.text.load), name="text-load")
         await self.redactor.start()
+        await text_load
         if not await self._connect(stop):
             return False
         await self.control.start()  # adopts the newest shared config before processing starts
@@ -125,9 +130,6 @@ class Guardian:
                 watch_group_offsets(self.settings.kafka, self.metrics.registry, self._stop),
                 name="group-offsets",
             ),
-            # The language model loads in a thread: readiness does not wait for it, and texts
-            # before it is loaded get no language statistic.
-            asyncio.create_task(asyncio.to_thread(self.text.load), name="text-load"),
         ]
         self._after_start()
         return True

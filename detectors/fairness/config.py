@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -113,18 +114,24 @@ class Binarizer(_Frozen):
     positive: tuple[PositiveValue, ...] = (1, True, "1", "approve", "yes", "positive")
     score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
 
+    @cached_property
+    def _sets(self) -> tuple[frozenset[str], frozenset[object]]:
+        # Set lookups, not a scan of ``positive``: this runs once per event in two monitors.
+        strings = frozenset(c for c in self.positive if type(c) is str)
+        return strings, frozenset(c for c in self.positive if type(c) is not str)
+
     def __call__(self, value: object, score: float | None = None) -> int:
         if self.score_threshold is not None and score is not None:
             return int(score >= self.score_threshold)
+        strings, numbers = self._sets
+        if type(value) is str:
+            return int(value in strings)
         if isinstance(value, float) and math.isnan(value):
             return 0
-        for candidate in self.positive:
-            if type(candidate) is str or type(value) is str:
-                if type(candidate) is type(value) and candidate == value:
-                    return 1
-            elif candidate == value:
-                return 1
-        return 0
+        try:
+            return int(value in numbers)  # 1 == 1.0 == True, as Python compares them
+        except TypeError:  # a list or dict is never positive
+            return 0
 
 
 class ModelFairnessConfig(_Frozen):

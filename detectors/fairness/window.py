@@ -16,6 +16,7 @@ import hashlib
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from detectors.fairness.config import INTERSECTION_SEP, ModelFairnessConfig, group_labels
@@ -25,6 +26,7 @@ NO_LABEL = -1
 STATE_VERSION = 1
 
 
+@lru_cache(maxsize=4096)  # the fairness and performance windows hash each event id in turn
 def event_key(event_id: str) -> int:
     """Hash an event id to a non-negative 63-bit integer (fits JSON and orjson).
 

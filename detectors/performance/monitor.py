@@ -154,11 +154,7 @@ class PerformanceMonitor:
             return self._observe_regression(slot, outputs, event_id, ts)
         score = outputs.get("score")
         if score is None or type(score) not in _NUMBERS:
-            if (
-                score is None
-                and not slot.window.entries
-                and not slot.window.excluded["out_of_range"]
-            ):
+            if score is None and not len(slot.window) and not slot.window.excluded["out_of_range"]:
                 return []  # a model that sends no scores is not estimated, not "bad input"
             return self._exclude(slot, "missing")
         if not 0.0 <= score <= 1.0:  # NaN fails too

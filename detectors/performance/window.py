@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from detectors.fairness.window import event_key
 from detectors.performance.calibration import Calibrator, Method, isotonic_available
 from detectors.performance.config import CalibrationConfig
+from detectors.performance.ring import KeyedRing
 
 NO_LABEL = -1
 _DIGITS = 6  # checkpointed scores keep 6 decimals: far below any estimate's resolution
@@ -40,8 +41,8 @@ class ScoreWindow:
 
     def __init__(self, size: int, max_pairs: int) -> None:
         self.size = size
-        #: hashed event id -> [raw score, predicted (0/1), label (0/1 or NO_LABEL)]
-        self.entries: OrderedDict[int, list[float]] = OrderedDict()
+        #: hashed event id -> row [raw score, predicted (0/1), label (0/1 or NO_LABEL)]
+        self.entries = KeyedRing(size, 3)
         self.pairs: deque[tuple[float, int]] = deque(maxlen=max_pairs)
         self.calibrator = Calibrator()
         self.since_fit = 0
@@ -54,36 +55,30 @@ class ScoreWindow:
         return len(self.entries)
 
     def add(self, event_id: str, score: float, predicted: int, ts: float) -> None:
-        entries = self.entries
-        key = event_key(event_id)
-        if key in entries:  # a redelivered event keeps its first values and label
+        # a redelivered event keeps its first values and label
+        if not self.entries.add(event_key(event_id), (score, float(predicted), NO_LABEL)):
             return
-        entries[key] = [score, float(predicted), float(NO_LABEL)]
-        if len(entries) > self.size:
-            entries.popitem(last=False)
         if ts > self.last_ts:
             self.last_ts = ts
         self.since_eval += 1
 
     def add_label(self, event_id: str, label: int) -> bool:
         """Join a label to an event in the window; a second label replaces the first."""
-        entry = self.entries.get(event_key(event_id))
-        if entry is None:
+        at = self.entries.slot(event_key(event_id))
+        if at is None:
             return False
-        first = entry[2] == NO_LABEL
-        entry[2] = float(label)
+        row = self.entries.data[at]
+        first = row[2] == NO_LABEL
+        row[2] = label
         if first:
-            self.pairs.append((entry[0], label))
+            self.pairs.append((float(row[0]), label))
             self.since_fit += 1
         self.labels_since_eval += 1
         return True
 
     def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.int8]]:
         """Raw scores, predicted classes and labels (``NO_LABEL`` where none) of the window."""
-        if not self.entries:
-            empty = np.empty(0)
-            return empty, empty.astype(bool), empty.astype(np.int8)
-        data = np.array(list(self.entries.values()), dtype=np.float64)
+        data = self.entries.rows()
         return data[:, 0], data[:, 1] > 0.5, data[:, 2].astype(np.int8)
 
     def pair_arrays(self) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -121,8 +116,10 @@ class ScoreWindow:
     # ------------------------------------------------------------------ state
     def export_state(self) -> dict[str, Any]:
         return {
-            "ids": list(self.entries),
-            "rows": [[round(s, _DIGITS), int(p), int(y)] for s, p, y in self.entries.values()],
+            "ids": self.entries.keys(),
+            "rows": [
+                [round(s, _DIGITS), int(p), int(y)] for s, p, y in self.entries.rows().tolist()
+            ],
             "pairs": [[round(s, _DIGITS), y] for s, y in self.pairs],
             "calibrator": self.calibrator.as_dict(),
             "since_fit": self.since_fit,
@@ -142,7 +139,7 @@ class ScoreWindow:
             score = float(score)
             if not 0.0 <= score <= 1.0 or int(label) not in (NO_LABEL, 0, 1):
                 raise ValueError("performance window state holds an invalid row")
-            window.entries[int(key)] = [score, float(int(predicted)), float(int(label))]
+            window.entries.add(int(key), (score, float(int(predicted)), float(int(label))))
         for score, label in saved.get("pairs", []):
             window.pairs.append((float(score), int(label)))
         window.calibrator = Calibrator.from_dict(saved.get("calibrator", {}))

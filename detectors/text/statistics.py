@@ -49,13 +49,24 @@ class _Field:
         self.entities: list[str] = []
 
 
-def _at(event: Mapping[str, Any], path: str) -> Any:
+def _at(event: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
     node: Any = event
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
+    for part in parts:
+        # events are JSON-decoded dicts; the ABC check only for other mappings (it is slow)
+        if type(node) is not dict and not isinstance(node, Mapping):
             return None
         node = node.get(part)
     return node
+
+
+_PARTS: dict[str, tuple[str, ...]] = {}
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    found = _PARTS.get(path)
+    if found is None:
+        found = _PARTS[path] = tuple(path.split("."))
+    return found
 
 
 class TextStatistics:
@@ -128,7 +139,7 @@ class TextStatistics:
         out: dict[str, float | int | str] = {}
         found: dict[str, set[str]] | None = None
         for name, path in cfg.fields.items():
-            text = _at(event, path)
+            text = _at(event, _parts(path))
             if not isinstance(text, str):
                 continue
             state = self._field(cfg, (model, version, name))

@@ -38,7 +38,7 @@ from service.backoff import Backoff, Retrying
 from service.control.audit import AuditIndex, AuditRecord
 from service.control.document import CURRENT_KEY, ConfigDocument, history_key
 from service.control.signing import ConfigCodec, ConfigRefused, RefusalReason, ReplayGuard
-from service.kafka.clients import common_options, wait_after_empty_fetch
+from service.kafka.clients import common_options, follow_quietly
 from service.metrics import GuardianMetrics
 from service.settings import ControlSettings, KafkaSettings
 
@@ -126,7 +126,7 @@ class ConfigStore:
             auto_offset_reset="earliest",
         )
         await self._consumer.start()
-        wait_after_empty_fetch(self._consumer, self._kafka.empty_fetch_backoff_ms)
+        follow_quietly(self._consumer, self._kafka)
         partitions = await self._partitions()
         self._consumer.assign(partitions)
         await self._consumer.seek_to_beginning(*partitions)

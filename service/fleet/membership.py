@@ -43,7 +43,7 @@ from service.fleet.records import (
     decode,
     encode,
 )
-from service.kafka.clients import common_options
+from service.kafka.clients import common_options, follow_quietly
 from service.settings import GuardianSettings
 from service.signing import RecordSigner
 
@@ -117,6 +117,9 @@ class Membership:
             auto_offset_reset="earliest",
         )
         await self._consumer.start()
+        # It follows a quiet topic for the process's life: on the local broker, without the
+        # wait its fetcher would loop on empty answers (half a core on an idle replica).
+        follow_quietly(self._consumer, self._kafka)
         await self._consumer.topics()
         topic = self._kafka.topics.membership
         tps = [
