@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.fairness.window import event_key
+from detectors.performance import cbpe
 from detectors.performance.calibration import Calibrator, Method, isotonic_available
 from detectors.performance.config import CalibrationConfig
 
@@ -85,6 +86,16 @@ class ScoreWindow:
             return empty, empty.astype(bool), empty.astype(np.int8)
         data = np.array(list(self.entries.values()), dtype=np.float64)
         return data[:, 0], data[:, 1] > 0.5, data[:, 2].astype(np.int8)
+
+    def evaluate(
+        self, calibrator: Calibrator, z: float
+    ) -> tuple[dict[str, cbpe.Estimate], dict[str, cbpe.Estimate], int]:
+        """CBPE estimates (scores through ``calibrator``), realized values, labelled count."""
+        raw, predicted, labels = self.arrays()
+        estimated = cbpe.estimate(calibrator.apply(raw), raw, predicted, z)
+        known = labels != NO_LABEL
+        realized = cbpe.realized(labels[known] == 1, predicted[known], raw[known], z)
+        return estimated, realized, int(known.sum())
 
     def pair_arrays(self) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         if not self.pairs:

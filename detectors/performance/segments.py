@@ -1,0 +1,118 @@
+"""Performance per segment: one model version's windows by tenant, metadata key or attribute.
+
+A drop in one region or one protected group is averaged away in the whole
+version's estimate. With ``segments`` in ``config/performance.yaml`` (the drift
+segments' form, :class:`detectors.drift.segments.SegmentSpec`)::
+
+    segments:
+      - {by: metadata.region, top_k: 5}
+      - {by: protected.age_band, min_count: 200}
+
+every scored event of a binary classifier also enters the window of its
+segment, named ``<by>=<value>`` (``metadata.region=eu``). Cardinality is the
+drift segments' (:class:`~detectors.drift.segments.Segmenter`): the first
+``top_k`` values seen ``min_count`` times get a segment, every other value
+``__other__``. A segment window holds the last ``window`` events of that
+segment and is evaluated with its version, through the version's calibrator:
+CBPE assumes P(label | score) holds across segments (it is the model's
+calibration, fitted on every joined label), and the segment's realized values
+show where it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.performance import cbpe
+from detectors.performance.calibration import Calibrator
+from detectors.performance.config import ModelPerformanceConfig
+from detectors.performance.verdicts import Hysteresis, dump, load
+from detectors.performance.window import ScoreWindow
+
+#: The ``segment`` of a whole model version (metrics, results).
+ALL = "all"
+
+
+@dataclass(slots=True)
+class Segment:
+    """One segment's window, its verdict state and its last evaluation."""
+
+    window: ScoreWindow
+    hysteresis: dict[str, Hysteresis] = field(default_factory=dict)
+    view: dict[str, Any] | None = None
+
+
+class SegmentWindows:
+    """The segment windows of one model version (``name -> Segment``)."""
+
+    __slots__ = ("size", "segments")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.segments: dict[str, Segment] = {}
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __iter__(self) -> Iterator[tuple[str, Segment]]:
+        return iter(list(self.segments.items()))
+
+    def add(
+        self, name: str, event_id: str, score: float, predicted: int, ts: float, create: bool
+    ) -> bool:
+        """Add an event to segment ``name``'s window; a new window only with ``create``."""
+        segment = self.segments.get(name)
+        if segment is None:
+            if not create:
+                return False
+            segment = self.segments[name] = Segment(ScoreWindow(self.size, 0))
+        segment.window.add(event_id, score, predicted, ts)
+        return True
+
+    def add_label(self, event_id: str, label: int) -> None:
+        """Join a label to the event in whichever segment window holds it."""
+        for segment in self.segments.values():
+            segment.window.add_label(event_id, label)
+
+    def evaluate(
+        self, calibrator: Calibrator, z: float
+    ) -> Iterator[tuple[str, Segment, dict[str, cbpe.Estimate], dict[str, cbpe.Estimate]]]:
+        """Evaluate every segment window through the version's ``calibrator``."""
+        for name, segment in self:
+            window = segment.window
+            estimated, realized, labelled = window.evaluate(calibrator, z)
+            segment.view = {
+                "window": {"events": len(window), "labelled": labelled},
+                "estimated": {m: e.as_dict() for m, e in estimated.items()},
+                "realized": {m: e.as_dict() for m, e in realized.items()},
+            }
+            yield name, segment, estimated, realized
+
+    def views(self) -> dict[str, dict[str, Any]]:
+        """The last evaluation of each segment with its alert state, for the API."""
+        return {
+            name: {**(s.view or {}), "alerts": dump(s.hysteresis)}
+            for name, s in sorted(self.segments.items())
+        }
+
+    # ------------------------------------------------------------------ state
+    def export_state(self) -> dict[str, Any]:
+        return {
+            name: {"window": s.window.export_state(), "hysteresis": dump(s.hysteresis)}
+            for name, s in self.segments.items()
+        }
+
+    @classmethod
+    def from_state(
+        cls, cfg: ModelPerformanceConfig, saved: Mapping[str, Any], keep: set[str]
+    ) -> SegmentWindows:
+        """Restore the segments whose ``by`` is in ``keep`` (raises on a malformed record)."""
+        out = cls(cfg.window)
+        for name, state in saved.items():
+            if str(name).partition("=")[0] not in keep:
+                continue
+            window = ScoreWindow.from_state(cfg.window, 0, state["window"])
+            out.segments[str(name)] = Segment(window, load(state.get("hysteresis", {}), cfg))
+        return out
