@@ -140,9 +140,7 @@ class Segmenter:
         labels = self._labels.get((model, spec))
         if labels is None:
             labels = self._labels[(model, spec)] = _Labels(spec)
-        if value == OTHER or (
-            value not in labels.admitted and len(labels.admitted) >= spec.top_k
-        ):
+        if value == OTHER or (value not in labels.admitted and len(labels.admitted) >= spec.top_k):
             return False
         labels.admitted.add(value)
         labels.counts.pop(value, None)

@@ -121,11 +121,13 @@ class ScoreWindow:
             "labels_available": len(self.pairs),
         }
         if calibrator.method == "identity":
+            positives = sum(label for _, label in self.pairs)
             view["note"] = "scores taken as calibrated" + (
                 " (calibration disabled)"
                 if cal.method == "none"
                 else f": a fit needs {cal.min_labels} joined labels with "
-                f"{cal.min_per_class} of each class"
+                f"{cal.min_per_class} of each class (have {positives} positive, "
+                f"{len(self.pairs) - positives} negative)"
             )
         return view
 

@@ -132,7 +132,8 @@ def test_one_class_in_the_labels_answers_what_it_can() -> None:
     assert realized["recall"]["value"] is not None
     assert realized["roc_auc"]["value"] is None
     assert realized["roc_auc"]["reason"] == "labels hold one class only"
-    assert view["calibration"]["method"] == "identity"  # no fit on one class
+    assert view["calibration"]["method"] == "identity"  # no fit on one class, and why
+    assert view["calibration"]["note"].endswith("(have 300 positive, 0 negative)")
 
 
 def test_labels_after_traffic_stopped_update_realized_values_without_new_events() -> None:
