@@ -9,13 +9,20 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from detectors.drift.segments import OTHER
+from detectors.fairness.config import FairnessConfig
+from detectors.fairness.monitor import FairnessMonitor
+from detectors.label_join import LabelJoin
 from detectors.performance.config import PerformanceConfig
 from detectors.performance.monitor import PerformanceMonitor
+from detectors.registry import DetectorRegistry
 from detectors.results import PerformanceResult
+from detectors.specs import DetectorSpecs
 from service.alerting import AlertEngine, load_rules
 from service.alerting.engine import AlertFilter
 from service.alerting.rules import AlertName
 from service.metrics import GuardianMetrics
+from service.pipeline.context import EventContext
+from service.pipeline.detect import DetectStage
 
 MODEL = "credit-risk"
 EU = "metadata.region=eu"
@@ -206,3 +213,32 @@ def test_a_segment_breach_raises_its_own_alert() -> None:
         for a in engine.list_alerts(AlertFilter(alertname=AlertName.PERFORMANCE.value), now=t0)
     }
     assert states == {"all": "firing", EU: "resolved"}
+
+
+async def test_the_detect_stage_hands_the_event_to_the_segments_and_labels_join_them() -> None:
+    monitor = PerformanceMonitor(_config())
+    stage = DetectStage(
+        DetectorRegistry(DetectorSpecs(), None),
+        FairnessMonitor(FairnessConfig(), None),
+        LabelJoin(max_size=1000, ttl_s=3600.0, metrics=None),
+        alerts=None,
+        performance=monitor,
+    )
+    batch = []
+    for i in range(40):
+        ctx = EventContext(topic="inference.events", partition=0, offset=i, raw=b"")
+        ctx.event = {
+            "event_id": f"e{i}",
+            "timestamp": "2026-12-01T00:00:00+00:00",
+            "outputs": {"score": 0.8, "prediction": 1},
+            **_event("eu" if i % 4 else "us"),
+        }
+        ctx.model, ctx.version, ctx.ts = MODEL, "1", 1_000_000.0 + i
+        batch.append(ctx)
+    await stage.process(batch)
+    for i in range(40):
+        stage.on_label({"event_id": f"e{i}", "label": 1})
+    view = monitor.snapshot(MODEL)
+    assert view is not None
+    assert view["segments"][EU]["window"] == {"events": 30, "labelled": 30}
+    assert view["segments"][US]["window"] == {"events": 10, "labelled": 10}
