@@ -353,7 +353,11 @@ class PerformanceMonitor:
                     "task": s.task,
                     "window": s.window.export_state(),
                     **({"regression": s.regression.export_state()} if s.regression else {}),
-                    **({"segments": s.segments.export_state()} if s.segments else {}),
+                    **(
+                        {"segments": s.segments.export_state(list(s.window.entries))}
+                        if s.segments
+                        else {}
+                    ),
                     "hysteresis": dump(s.hysteresis),
                 }
                 for s in self._slots.values()
@@ -399,8 +403,10 @@ class PerformanceMonitor:
                 if "regression" in saved
                 else None
             )
-            segments = SegmentWindows.from_state(cfg, saved.get("segments", {}), set(specs))
-        except (KeyError, TypeError, ValueError, AttributeError):
+            segments = SegmentWindows.from_state(
+                cfg, saved.get("segments", {}), set(specs), saved["window"]["ids"], window
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             return None
         slot = _Slot(model, version, cfg, window, None, hysteresis, regression)
         task = saved.get("task")

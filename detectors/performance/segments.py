@@ -21,7 +21,7 @@ show where it does not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,21 +98,55 @@ class SegmentWindows:
         }
 
     # ------------------------------------------------------------------ state
-    def export_state(self) -> dict[str, Any]:
+    def export_state(self, version_ids: Sequence[int]) -> dict[str, Any]:
+        """Segment membership of the version window's events, and each segment's verdicts.
+
+        The rows themselves are in the version window's state: per ``by``, one
+        index into ``names`` per version-window event (-1: in none of its
+        segments' windows), so segments add bytes per event, not a window each,
+        and the checkpoint stays under the message size. Events of a segment
+        that already left the version window are not kept (a small segment's
+        window refills from traffic after a restore).
+        """
+        names = sorted(self.segments)
+        where: dict[str, dict[int, int]] = {}
+        for i, name in enumerate(names):
+            column = where.setdefault(name.partition("=")[0], {})
+            for key in self.segments[name].window.entries:
+                column[key] = i
         return {
-            name: {"window": s.window.export_state(), "hysteresis": dump(s.hysteresis)}
-            for name, s in self.segments.items()
+            "names": names,
+            "members": {by: [m.get(k, -1) for k in version_ids] for by, m in where.items()},
+            "hysteresis": {name: dump(self.segments[name].hysteresis) for name in names},
         }
 
     @classmethod
     def from_state(
-        cls, cfg: ModelPerformanceConfig, saved: Mapping[str, Any], keep: set[str]
+        cls,
+        cfg: ModelPerformanceConfig,
+        saved: Mapping[str, Any],
+        keep: set[str],
+        version_ids: Sequence[int],
+        version: ScoreWindow,
     ) -> SegmentWindows:
-        """Restore the segments whose ``by`` is in ``keep`` (raises on a malformed record)."""
+        """Rebuild the segments whose ``by`` is in ``keep`` from the restored version window
+        (``version_ids``: its saved ids, in order); raises on a malformed record."""
         out = cls(cfg.window)
-        for name, state in saved.items():
-            if str(name).partition("=")[0] not in keep:
+        names = [str(n) for n in saved.get("names", [])]
+        hysteresis = saved.get("hysteresis", {})
+        for name in names:
+            if name.partition("=")[0] in keep:
+                out.segments[name] = Segment(ScoreWindow(cfg.window, 0))
+                out.segments[name].hysteresis = load(hysteresis.get(name, {}), cfg)
+        for by, column in saved.get("members", {}).items():
+            if by not in keep:
                 continue
-            window = ScoreWindow.from_state(cfg.window, 0, state["window"])
-            out.segments[str(name)] = Segment(window, load(state.get("hysteresis", {}), cfg))
+            if len(column) != len(version_ids):
+                raise ValueError("performance segments state: members and ids differ in length")
+            for key, index in zip(version_ids, column, strict=True):
+                row = version.entries.get(int(key))
+                if row is None or index == -1:
+                    continue
+                segment = out.segments[names[int(index)]]  # IndexError/KeyError: malformed
+                segment.window.entries[int(key)] = list(row)
         return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 from prometheus_client import CollectorRegistry
 
 from detectors.drift.segments import OTHER
@@ -180,11 +181,15 @@ def test_a_checkpoint_keeps_segments_their_alert_state_and_their_names() -> None
         after["segments"][EU]["estimated"]["accuracy"]["value"]
         == (before["segments"][EU]["estimated"]["accuracy"]["value"])
     )
+    # the checkpoint keeps a segment's events that are in the version's window (the last
+    # 1000 events: 500 of each region); older ones are not stored, the window refills
+    assert before["segments"][EU]["window"]["events"] == 1000
+    assert after["segments"][EU]["window"]["events"] == 500
     # a restored segment keeps its name at once (no min_count again, never __other__)
     restored.observe(MODEL, "1", {"score": 0.9, "prediction": 1}, "new", event=_event("eu"))
     view = restored.snapshot(MODEL)
     assert view is not None and set(view["segments"]) == {EU, US}
-    assert view["segments"][EU]["window"]["events"] == 1000  # the new event is in, one left
+    assert view["segments"][EU]["window"]["events"] == 501
     # a config without the segment spec drops the segments, keeps the version's window
     restored.replace_config(_config(segments=[]))
     plain = restored.snapshot(MODEL)
@@ -242,3 +247,21 @@ async def test_the_detect_stage_hands_the_event_to_the_segments_and_labels_join_
     assert view is not None
     assert view["segments"][EU]["window"] == {"events": 30, "labelled": 30}
     assert view["segments"][US]["window"] == {"events": 10, "labelled": 10}
+
+
+def test_segments_add_bytes_per_event_to_the_checkpoint_not_a_window_each() -> None:
+    def size(segments: list[dict[str, Any]]) -> int:
+        monitor = PerformanceMonitor(_config(segments=segments, window=5000))
+        for i in range(20_000):
+            event = _event(f"r{i % 10}", age_band=f"a{i % 7}")
+            outputs = {"score": (i % 100) / 100, "prediction": i % 2}
+            monitor.observe(MODEL, "1", outputs, f"e{i}", ts=float(i), event=event)
+        return len(orjson.dumps(monitor.export_state([MODEL])))
+
+    plain = size([])
+    segmented = size(
+        [{"by": "metadata.region", "min_count": 1}, {"by": "protected.age_band", "min_count": 1}]
+    )
+    # 17 segment windows of up to 5,000 events, about 3 bytes per event and spec more
+    assert segmented < plain * 1.4, (plain, segmented)
+    assert segmented < 1_048_576  # under the default max_message_bytes
