@@ -21,42 +21,23 @@ import fnmatch
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
 from detectors.drift.segments import Segmenter
 from detectors.performance import cbpe
-from detectors.performance.config import ModelPerformanceConfig, PerformanceConfig
+from detectors.performance.config import PerformanceConfig
 from detectors.performance.exporter import PerformanceExporter, PerformanceTelemetry
 from detectors.performance.regression import NO_ESTIMATE, RegressionWindow
-from detectors.performance.segments import ALL, SegmentWindows
-from detectors.performance.verdicts import Hysteresis, dump, judge, load
+from detectors.performance.segments import ALL, Segment, SegmentWindows
+from detectors.performance.slot import Slot, export_slot, restore_slot, task_of
+from detectors.performance.verdicts import Hysteresis, dump, judge
 from detectors.performance.window import ScoreWindow
 from detectors.results import PerformanceResult
 
 STATE_VERSION = 1
 _SEP = "|"
 _NUMBERS = (int, float)
-
-
-@dataclass(slots=True)
-class _Slot:
-    model: str
-    version: str
-    config: ModelPerformanceConfig
-    window: ScoreWindow
-    view: dict[str, Any] | None = None
-    hysteresis: dict[str, Hysteresis] | None = None
-    #: set for a regression model (realized MAE and RMSE only)
-    regression: RegressionWindow | None = None
-    task: str | None = None  # "binary" or "regression" once decided
-    segments: SegmentWindows | None = None
-
-    def due(self) -> tuple[int, int]:
-        """Events and labels since the last evaluation, of whichever window is in use."""
-        w = self.regression if self.regression is not None else self.window
-        return w.since_eval, w.labels_since_eval
 
 
 class PerformanceMonitor:
@@ -82,13 +63,13 @@ class PerformanceMonitor:
     ) -> None:
         self.config = config
         self._export = PerformanceExporter(metrics)
-        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._slots: dict[tuple[str, str], Slot] = {}
         self._latest: dict[str, str] = {}  # model -> latest version seen
         self._segmenter = Segmenter(lambda: self.config.segments)
         self._segment_windows = 0  # segment windows held (they count towards max_windows)
 
     # ------------------------------------------------------------------ input
-    def _slot(self, model: str, version: str) -> _Slot | None:
+    def _slot(self, model: str, version: str) -> Slot | None:
         key = (model, version)
         slot = self._slots.get(key)
         if slot is not None:
@@ -98,7 +79,7 @@ class PerformanceMonitor:
             return None
         if not self._room():
             return None
-        slot = _Slot(model, version, cfg, ScoreWindow(cfg.window, cfg.calibration.max_pairs))
+        slot = Slot(model, version, cfg, ScoreWindow(cfg.window, cfg.calibration.max_pairs))
         self._slots[key] = slot
         return slot
 
@@ -128,7 +109,7 @@ class PerformanceMonitor:
             return []
         self._latest[model] = version
         if slot.task is None:
-            slot.task = _task(slot.config, outputs)
+            slot.task = task_of(slot.config, outputs)
             if slot.task == "regression":
                 slot.regression = RegressionWindow(slot.config.window)
         if slot.regression is not None:
@@ -148,32 +129,39 @@ class PerformanceMonitor:
         predicted = cfg.prediction(outputs.get("prediction"), score)
         at = time.time() if ts is None else ts
         slot.window.add(event_id, float(score), predicted, at)
+        results: list[PerformanceResult] = []
         if event is not None and self.config.segments:
-            self._add_to_segments(slot, event, event_id, float(score), predicted, at)
+            results += self._add_to_segments(slot, event, event_id, float(score), predicted, at)
         if slot.window.since_eval >= cfg.evaluate_every.events:
-            return self._evaluate(slot)
-        return []
+            results += self._evaluate(slot)
+        return results
 
     def _add_to_segments(
         self,
-        slot: _Slot,
+        slot: Slot,
         event: Mapping[str, Any],
         event_id: str,
         score: float,
         predicted: int,
         ts: float,
-    ) -> None:
+    ) -> list[PerformanceResult]:
         if slot.segments is None:
             slot.segments = SegmentWindows(slot.config.window)
-        segments = slot.segments
+        segments, every = slot.segments, slot.config.evaluate_every.events
+        results: list[PerformanceResult] = []
         for spec, label in self._segmenter.assign(event, slot.model):
             name = f"{spec.by}={label}"
             known = name in segments.segments
-            if segments.add(name, event_id, score, predicted, ts, known or self._room()):
-                self._segment_windows += not known
+            segment = segments.add(name, event_id, score, predicted, ts, known or self._room())
+            if segment is None:
+                continue
+            self._segment_windows += not known
+            if segment.window.since_eval >= every:
+                results += self._evaluate_segment(slot, name, segment)
+        return results
 
     def _observe_regression(
-        self, slot: _Slot, outputs: Mapping[str, Any], event_id: str, ts: float | None
+        self, slot: Slot, outputs: Mapping[str, Any], event_id: str, ts: float | None
     ) -> list[PerformanceResult]:
         assert slot.regression is not None
         prediction = outputs.get("prediction")
@@ -184,7 +172,7 @@ class PerformanceMonitor:
             self._evaluate(slot)
         return []
 
-    def _exclude(self, slot: _Slot, reason: str) -> list[PerformanceResult]:
+    def _exclude(self, slot: Slot, reason: str) -> list[PerformanceResult]:
         window = slot.regression if slot.regression is not None else slot.window
         window.excluded[reason] += 1
         self._export.excluded(slot.model, reason)
@@ -206,16 +194,18 @@ class PerformanceMonitor:
         positive = cfg.label(label)
         if not slot.window.add_label(event_id, positive):
             return []
-        if slot.segments is not None:
-            slot.segments.add_label(event_id, positive)
         if slot.window.since_fit >= cfg.calibration.refit_every or (
             slot.window.calibrator.method == "identity"
             and len(slot.window.pairs) >= cfg.calibration.min_labels
         ):
             slot.window.refit(slot.config.calibration)
+        results: list[PerformanceResult] = []
+        for name, segment in slot.segments.add_label(event_id, positive) if slot.segments else ():
+            if segment.window.labels_since_eval >= cfg.evaluate_every.labels:
+                results += self._evaluate_segment(slot, name, segment)
         if slot.window.labels_since_eval >= cfg.evaluate_every.labels:
-            return self._evaluate(slot)
-        return []
+            results += self._evaluate(slot)
+        return results
 
     def tick(self) -> list[PerformanceResult]:
         """Evaluate windows that joined labels since their last evaluation.
@@ -225,15 +215,18 @@ class PerformanceMonitor:
         """
         results: list[PerformanceResult] = []
         for slot in list(self._slots.values()):
+            for name, segment in slot.segments or ():
+                if segment.window.labels_since_eval:
+                    results += self._evaluate_segment(slot, name, segment)
             if slot.due()[1]:
                 results += self._evaluate(slot)
         return results
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate(self, slot: _Slot, scheduled: bool = True) -> list[PerformanceResult]:
-        """Evaluate a window (and its segments); only a ``scheduled`` evaluation moves the
-        schedule and the breach/clear hysteresis (an API read must not: its results would
-        have nowhere to go, and reads would set the pace of ``breach_after``)."""
+    def _evaluate(self, slot: Slot, scheduled: bool = True) -> list[PerformanceResult]:
+        """Evaluate a version's window; only a ``scheduled`` evaluation moves the schedule
+        and the breach/clear hysteresis (an API read must not: its results would have
+        nowhere to go, and reads would set the pace of ``breach_after``)."""
         cfg, window = slot.config, slot.window
         z = NormalDist().inv_cdf(0.5 + cfg.confidence / 2)
         if slot.regression is not None:
@@ -262,18 +255,24 @@ class PerformanceMonitor:
         if scheduled:
             results += self._verdicts(slot, ALL, slot.hysteresis, estimated, len(window))
         self._export.evaluation(slot.model, slot.version, ALL, estimated, realized, slot.hysteresis)
-        for name, segment, seg_estimated, seg_realized in (
-            slot.segments.evaluate(window.calibrator, z) if slot.segments else ()
-        ):
-            if scheduled:
-                n = len(segment.window)
-                results += self._verdicts(slot, name, segment.hysteresis, seg_estimated, n)
-            self._export.evaluation(
-                slot.model, slot.version, name, seg_estimated, seg_realized, segment.hysteresis
-            )
         return results
 
-    def _evaluate_regression(self, slot: _Slot, z: float, scheduled: bool) -> None:
+    def _evaluate_segment(
+        self, slot: Slot, name: str, segment: Segment, scheduled: bool = True
+    ) -> list[PerformanceResult]:
+        z = NormalDist().inv_cdf(0.5 + slot.config.confidence / 2)
+        calibrator = slot.window.calibrator  # the version's: fitted on all its labels
+        estimated, realized = SegmentWindows.evaluate(segment, calibrator, z, scheduled)
+        results: list[PerformanceResult] = []
+        if scheduled:
+            n = len(segment.window)
+            results += self._verdicts(slot, name, segment.hysteresis, estimated, n)
+        self._export.evaluation(
+            slot.model, slot.version, name, estimated, realized, segment.hysteresis
+        )
+        return results
+
+    def _evaluate_regression(self, slot: Slot, z: float, scheduled: bool) -> None:
         window = slot.regression
         assert window is not None
         if scheduled:
@@ -297,7 +296,7 @@ class PerformanceMonitor:
 
     def _verdicts(
         self,
-        slot: _Slot,
+        slot: Slot,
         segment: str,
         hysteresis: dict[str, Hysteresis],
         estimated: Mapping[str, cbpe.Estimate],
@@ -330,6 +329,10 @@ class PerformanceMonitor:
             return None
         if slot.view is None or any(slot.due()):
             self._evaluate(slot, scheduled=False)  # what the window holds now, not a stale past
+        for name, segment in slot.segments or ():
+            w = segment.window
+            if segment.view is None or w.since_eval or w.labels_since_eval:
+                self._evaluate_segment(slot, name, segment, scheduled=False)
         assert slot.view is not None
         live = slot.regression if slot.regression is not None else slot.window
         slot.view["window"]["excluded"] = dict(live.excluded)  # bad labels move no schedule
@@ -349,17 +352,7 @@ class PerformanceMonitor:
         return {
             "version": STATE_VERSION,
             "windows": {
-                f"{s.model}{_SEP}{s.version}": {
-                    "task": s.task,
-                    "window": s.window.export_state(),
-                    **({"regression": s.regression.export_state()} if s.regression else {}),
-                    **(
-                        {"segments": s.segments.export_state(list(s.window.entries))}
-                        if s.segments
-                        else {}
-                    ),
-                    "hysteresis": dump(s.hysteresis),
-                }
+                f"{s.model}{_SEP}{s.version}": export_slot(s)
                 for s in self._slots.values()
                 if wanted is None or s.model in wanted
             },
@@ -377,7 +370,8 @@ class PerformanceMonitor:
         for key, saved in state.get("windows", {}).items():
             model, _, version = str(key).partition(_SEP)
             cfg = self.config.for_model(model)
-            slot = None if cfg is None else self._restore(model, version, cfg, saved)
+            specs = {s.by: s for s in self.config.segments if fnmatch.fnmatchcase(model, s.model)}
+            slot = None if cfg is None else restore_slot(model, version, cfg, saved, specs)
             if slot is None:
                 refused.append(key)
                 continue
@@ -388,37 +382,10 @@ class PerformanceMonitor:
             self._export.breached(model, version, ALL, slot.hysteresis)
             for name, segment in slot.segments or ():
                 self._segment_windows += 1
-                self._export.breached(model, version, name, segment.hysteresis)
-        return refused
-
-    def _restore(
-        self, model: str, version: str, cfg: ModelPerformanceConfig, saved: Mapping[str, Any]
-    ) -> _Slot | None:
-        specs = {s.by: s for s in self.config.segments if fnmatch.fnmatchcase(model, s.model)}
-        try:
-            window = ScoreWindow.from_state(cfg.window, cfg.calibration.max_pairs, saved["window"])
-            hysteresis = load(saved.get("hysteresis", {}), cfg)
-            regression = (
-                RegressionWindow.from_state(cfg.window, saved["regression"])
-                if "regression" in saved
-                else None
-            )
-            segments = SegmentWindows.from_state(
-                cfg, saved.get("segments", {}), set(specs), saved["window"]["ids"], window
-            )
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            return None
-        slot = _Slot(model, version, cfg, window, None, hysteresis, regression)
-        task = saved.get("task")
-        slot.task = task if task in ("binary", "regression") else None
-        if slot.task == "regression" and regression is None:
-            slot.regression = RegressionWindow(cfg.window)
-        if segments:
-            slot.segments = segments
-            for name, _ in segments:
                 by, _, value = name.partition("=")
                 self._segmenter.admit(model, specs[by], value)
-        return slot
+                self._export.breached(model, version, name, segment.hysteresis)
+        return refused
 
     def replace_config(self, config: PerformanceConfig) -> None:
         """Apply a new config, keeping windows (and calibrators) of models still covered."""
@@ -439,13 +406,3 @@ class PerformanceMonitor:
                 self._export.forget(model, slot.version, name, segment.hysteresis)
         self._latest.pop(model, None)
         return bool(keys)
-
-
-def _task(cfg: ModelPerformanceConfig, outputs: Mapping[str, Any]) -> str:
-    """Binary or regression, from the config or (``auto``) from the first event's outputs."""
-    if cfg.task != "auto":
-        return cfg.task
-    score, prediction = outputs.get("score"), outputs.get("prediction")
-    if score is None and type(prediction) is float:
-        return "regression"
-    return "binary"

@@ -61,34 +61,39 @@ class SegmentWindows:
 
     def add(
         self, name: str, event_id: str, score: float, predicted: int, ts: float, create: bool
-    ) -> bool:
+    ) -> Segment | None:
         """Add an event to segment ``name``'s window; a new window only with ``create``."""
         segment = self.segments.get(name)
         if segment is None:
             if not create:
-                return False
+                return None
             segment = self.segments[name] = Segment(ScoreWindow(self.size, 0))
         segment.window.add(event_id, score, predicted, ts)
-        return True
+        return segment
 
-    def add_label(self, event_id: str, label: int) -> None:
-        """Join a label to the event in whichever segment window holds it."""
-        for segment in self.segments.values():
-            segment.window.add_label(event_id, label)
+    def add_label(self, event_id: str, label: int) -> list[tuple[str, Segment]]:
+        """Join a label to the event in whichever segment windows hold it."""
+        return [(n, s) for n, s in self.segments.items() if s.window.add_label(event_id, label)]
 
+    @staticmethod
     def evaluate(
-        self, calibrator: Calibrator, z: float
-    ) -> Iterator[tuple[str, Segment, dict[str, cbpe.Estimate], dict[str, cbpe.Estimate]]]:
-        """Evaluate every segment window through the version's ``calibrator``."""
-        for name, segment in self:
-            window = segment.window
-            estimated, realized, labelled = window.evaluate(calibrator, z)
-            segment.view = {
-                "window": {"events": len(window), "labelled": labelled},
-                "estimated": {m: e.as_dict() for m, e in estimated.items()},
-                "realized": {m: e.as_dict() for m, e in realized.items()},
-            }
-            yield name, segment, estimated, realized
+        segment: Segment, calibrator: Calibrator, z: float, scheduled: bool
+    ) -> tuple[dict[str, cbpe.Estimate], dict[str, cbpe.Estimate]]:
+        """Evaluate one segment window through the version's ``calibrator``.
+
+        Segments run on their own schedule (``evaluate_every`` of their own
+        events and labels), so the cost per event does not grow with their number.
+        """
+        window = segment.window
+        estimated, realized, labelled = window.evaluate(calibrator, z)
+        if scheduled:
+            window.since_eval = window.labels_since_eval = 0
+        segment.view = {
+            "window": {"events": len(window), "labelled": labelled},
+            "estimated": {m: e.as_dict() for m, e in estimated.items()},
+            "realized": {m: e.as_dict() for m, e in realized.items()},
+        }
+        return estimated, realized
 
     def views(self) -> dict[str, dict[str, Any]]:
         """The last evaluation of each segment with its alert state, for the API."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict, deque
 from collections.abc import Mapping
@@ -84,7 +85,9 @@ class ScoreWindow:
         if not self.entries:
             empty = np.empty(0)
             return empty, empty.astype(bool), empty.astype(np.int8)
-        data = np.array(list(self.entries.values()), dtype=np.float64)
+        n = len(self.entries)
+        flat = itertools.chain.from_iterable(self.entries.values())  # 2x np.array of lists
+        data = np.fromiter(flat, dtype=np.float64, count=3 * n).reshape(n, 3)
         return data[:, 0], data[:, 1] > 0.5, data[:, 2].astype(np.int8)
 
     def evaluate(
