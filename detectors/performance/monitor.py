@@ -9,7 +9,8 @@ recall, F1 and ROC AUC (:mod:`detectors.performance.cbpe`), computes the same
 metrics on the joined labels, exports both and runs a breach/clear hysteresis
 on the estimates against the model's thresholds. With ``segments`` configured,
 each binary model version also keeps a window per segment
-(:mod:`detectors.performance.segments`), evaluated and judged alongside.
+(:mod:`detectors.performance.segments`), evaluated and judged on their own
+schedule (``evaluate_every`` of their own events and labels).
 
 Bad input never raises: a score that is missing, not a number or outside
 [0, 1] is counted (``excluded``) and left out.

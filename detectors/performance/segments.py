@@ -13,7 +13,9 @@ segment, named ``<by>=<value>`` (``metadata.region=eu``). Cardinality is the
 drift segments' (:class:`~detectors.drift.segments.Segmenter`): the first
 ``top_k`` values seen ``min_count`` times get a segment, every other value
 ``__other__``. A segment window holds the last ``window`` events of that
-segment and is evaluated with its version, through the version's calibrator:
+segment and is evaluated every ``evaluate_every`` of its own events and labels
+(so the cost per event does not grow with the number of segments), through the
+version's calibrator:
 CBPE assumes P(label | score) holds across segments (it is the model's
 calibration, fitted on every joined label), and the segment's realized values
 show where it does not.

@@ -265,3 +265,19 @@ def test_segments_add_bytes_per_event_to_the_checkpoint_not_a_window_each() -> N
     # 17 segment windows of up to 5,000 events, about 3 bytes per event and spec more
     assert segmented < plain * 1.4, (plain, segmented)
     assert segmented < 1_048_576  # under the default max_message_bytes
+
+
+def test_a_segment_is_evaluated_every_evaluate_every_of_its_own_events() -> None:
+    cfg = _config(evaluate_every={"events": 100, "labels": 100}, min_events=50, breach_after=5)
+    monitor = PerformanceMonitor(cfg)
+    for i in range(1000):  # 10 version evaluations; eu (one event in ten) gets 100 events
+        region = "eu" if i % 10 == 0 else "us"
+        s = (0.55 if i % 20 == 0 else 0.45) if region == "eu" else (0.95 if i % 2 else 0.05)
+        outputs = {"score": s, "prediction": int(s > 0.5)}
+        monitor.observe(MODEL, "1", outputs, f"e{i}", event=_event(region))
+    view = monitor.snapshot(MODEL)
+    assert view is not None
+    assert view["segments"][EU]["window"]["events"] == 100
+    assert view["segments"][EU]["alerts"]["accuracy"]["breach_run"] == 1  # one evaluation
+    assert view["segments"][US]["alerts"]["accuracy"]["clear_run"] == 9  # 900 events
+    assert view["alerts"]["accuracy"]["clear_run"] == 10
