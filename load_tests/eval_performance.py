@@ -23,11 +23,12 @@ as calibrated (what happens before enough labels join), and the mean absolute
 difference to NannyML's CBPE on the same reference and chunks (goal: within
 0.02); for ``segments``, per region (NannyML fitted on the same reference and
 run on that region's chunks), and the chunk at which each region's accuracy
-alert (threshold ``--threshold``, shipped hysteresis: ``breach_after: 3`` with
-two evaluations per chunk) fired, and whether the version's did (its window is
-the last ``chunk`` events, half of each region). NannyML comes
-from the optional extra ``oracles`` (``pip install -e '.[oracles]'``); without
-it that column is skipped with a message.
+alert (threshold ``--threshold``, shipped hysteresis: ``breach_after: 3``; a
+segment is evaluated every 500 of its own events, four times per chunk) fired,
+and whether the version's did (its window is the last ``chunk`` events, half of
+each region). Last, the CPU per observed event without and with segments.
+NannyML comes from the optional extra ``oracles`` (``pip install -e
+'.[oracles]'``); without it that column is skipped with a message.
 
 Usage: ``python -m load_tests.eval_performance [--quick] [--seeds N]``
 """
@@ -316,6 +317,37 @@ def report_segments(runs: list[dict[str, Any]], threshold: float, summary: dict[
     return have_nannyml
 
 
+def segment_cost(n: int = 30_000) -> dict[str, float]:
+    """CPU (``time.process_time``) per observed event, µs: window 5,000, evaluated every 500."""
+    rng = np.random.default_rng(0)
+    scores = rng.random(n)
+    events = [
+        {"metadata": {"region": f"r{i % 5}"}, "subject": {"protected": {"age_band": f"a{i % 4}"}}}
+        for i in range(n)
+    ]
+    setups = {
+        "no segments": [],
+        "1 spec (5 segments)": [{"by": "metadata.region", "min_count": 1}],
+        "2 specs (9 segments)": [
+            {"by": "metadata.region", "min_count": 1},
+            {"by": "protected.age_band", "min_count": 1},
+        ],
+    }
+    out: dict[str, float] = {}
+    for name, segments in setups.items():
+        cfg = PerformanceConfig.from_mapping(
+            {"models": [{"model": "*", "window": 5000}], "segments": segments}
+        )
+        monitor = PerformanceMonitor(cfg)
+        started = time.process_time()
+        for i in range(n):
+            s = float(scores[i])
+            outputs = {"score": s, "prediction": int(s > 0.5)}
+            monitor.observe(MODEL, "1", outputs, f"e{i}", ts=float(i), event=events[i])
+        out[name] = (time.process_time() - started) / n * 1e6
+    return out
+
+
 def _mae(a: list[dict[str, float]], b: list[dict[str, float]], metric: str) -> float:
     return statistics.fmean(abs(x[metric] - y[metric]) for x, y in zip(a, b, strict=True))
 
@@ -377,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if not report_segments(seg_runs, args.threshold, summary):
         missing_nannyml = True
+    cost = segment_cost()
+    base = cost["no segments"]
+    print("\nCPU per observed event (process_time; window 5,000, evaluated every 500 events):")
+    for name, us in cost.items():
+        print(f"- {name}: {us:.1f} µs ({us / base:.2f}x)")
+    summary["segments.cost_us"] = cost
     harness.emit("eval_performance", summary)
     if missing_nannyml:
         print(
