@@ -68,6 +68,8 @@ class PerformanceMonitor:
         self._latest: dict[str, str] = {}  # model -> latest version seen
         self._segmenter = Segmenter(lambda: self.config.segments)
         self._segment_windows = 0  # segment windows held (they count towards max_windows)
+        #: clears of breaches a config change dropped, handed out by the next tick
+        self._released: list[PerformanceResult] = []
 
     # ------------------------------------------------------------------ input
     def _slot(self, model: str, version: str) -> Slot | None:
@@ -214,7 +216,7 @@ class PerformanceMonitor:
         Call periodically on the wall clock: labels of a nightly batch arrive
         when no event moves the event clock.
         """
-        results: list[PerformanceResult] = []
+        results, self._released = self._released, []
         for slot in list(self._slots.values()):
             for name, segment in slot.segments or ():
                 if segment.window.labels_since_eval:
@@ -389,12 +391,39 @@ class PerformanceMonitor:
         return refused
 
     def replace_config(self, config: PerformanceConfig) -> None:
-        """Apply a new config, keeping windows (and calibrators) of models still covered."""
-        saved = self.export_state()
+        """Apply a new config, keeping windows (and calibrators) of models still covered.
+
+        A decision the new config no longer makes (its threshold, segment or model
+        is gone) has its series removed, and a held breach is released: the next
+        :meth:`tick` hands out its ``clear``, so no alert stays firing for it.
+        """
+        saved, before = self.export_state(), self._decisions()
         self.config = config
         self._slots, self._latest, self._segment_windows = {}, {}, 0
         self._segmenter = Segmenter(lambda: self.config.segments)
         self.import_state(saved)
+        kept, now = self._decisions(), time.time()
+        for (model, version, segment, metric), state in before.items():
+            if (model, version, segment, metric) in kept:
+                continue
+            self._export.forget(model, version, segment, (metric,))
+            if state == "breach":
+                self._released.append(
+                    PerformanceResult(
+                        model, version, metric, math.nan, math.nan, "clear", now, 0, segment
+                    )
+                )
+
+    def _decisions(self) -> dict[tuple[str, str, str, str], str]:
+        """(model, version, segment, metric) -> state of every threshold decision held."""
+        out: dict[tuple[str, str, str, str], str] = {}
+        for slot in self._slots.values():
+            for metric, hyst in (slot.hysteresis or {}).items():
+                out[(slot.model, slot.version, ALL, metric)] = hyst.state
+            for name, segment in slot.segments or ():
+                for metric, hyst in segment.hysteresis.items():
+                    out[(slot.model, slot.version, name, metric)] = hyst.state
+        return out
 
     def drop_model(self, model: str) -> bool:
         """Forget one model's windows (its partition moved to another replica); True if known."""

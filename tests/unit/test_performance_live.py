@@ -11,6 +11,7 @@ from typing import Any, cast
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from detectors.performance.config import PerformanceConfig
 from detectors.performance.monitor import PerformanceMonitor
@@ -20,6 +21,7 @@ from service.control.audit import AuditIndex, AuditRecord
 from service.control.document import ConfigDocument, DetectorConfig, utc_now
 from service.control.live import LiveParts, install, prepare
 from service.control.policies import ConfigInvalid
+from service.metrics import GuardianMetrics
 
 MODEL = "credit-risk"
 URL = f"/v1/models/{MODEL}/performance/thresholds"
@@ -135,6 +137,32 @@ async def test_a_threshold_set_through_the_api_applies_live_and_is_audited(
     models = store.current.performance["models"]  # type: ignore[index]
     assert [m["model"] for m in models] == [MODEL, "credit-*", "*"]
     assert monitor.config.for_model(MODEL).thresholds == {}  # type: ignore[union-attr]
+    # the breach held under the removed threshold is released: no alert stays firing
+    assert [(r.metric, r.state, r.segment) for r in monitor.tick()] == [
+        ("accuracy", "clear", "all")
+    ]
+    assert monitor.tick() == []
+
+
+def test_a_removed_threshold_takes_its_decision_series_with_it() -> None:
+    registry = CollectorRegistry()
+    entry = {"model": "credit-*", "window": 1000, "calibration": {"method": "none"}}
+    cfg = PerformanceConfig.from_mapping(
+        {"models": [{**entry, "thresholds": {"accuracy": 0.7, "f1": 0.1}, "breach_after": 2}]}
+    )
+    monitor = PerformanceMonitor(cfg, GuardianMetrics(registry))
+    assert [r.state for r in _unsure(monitor, 1500, "a")] == ["breach"]
+
+    def breached(metric: str) -> float | None:
+        labels = {"model": MODEL, "version": "1", "segment": "all", "metric": metric}
+        return registry.get_sample_value("guardian_performance_breached", labels)
+
+    assert breached("accuracy") == 1.0 and breached("f1") == 0.0
+    monitor.replace_config(
+        PerformanceConfig.from_mapping({"models": [{**entry, "thresholds": {"f1": 0.1}}]})
+    )
+    assert breached("accuracy") is None and breached("f1") == 0.0
+    assert [(r.metric, r.state) for r in monitor.tick()] == [("accuracy", "clear")]
 
 
 def _everything() -> Any:
