@@ -46,7 +46,11 @@ class FairnessResult:
 
 @dataclass(frozen=True, slots=True)
 class PerformanceResult:
-    """An estimated metric falling below its threshold (``breach``) or recovering (``clear``)."""
+    """An estimated metric falling below its threshold (``breach``) or recovering (``clear``).
+
+    ``segment`` is ``all`` for the whole model version, else ``<by>=<value>``
+    (``metadata.region=eu``; see :mod:`detectors.performance.segments`).
+    """
 
     model: str
     version: str
@@ -56,3 +60,4 @@ class PerformanceResult:
     state: Literal["breach", "clear"]
     at: float
     n: int = 0  # scored events in the window
+    segment: str = "all"

@@ -186,7 +186,7 @@ def build_guardian(
         settings.detectors.label_join_max, settings.detectors.label_join_ttl_s, metrics
     )
     # Live config shared by every replica through guardian.config, audit log on guardian.audit.
-    control = store_for(settings, LiveParts(policies, detectors, fairness), metrics)
+    control = store_for(settings, LiveParts(policies, detectors, fairness, performance), metrics)
 
     def config_version() -> str:
         """What alerts are raised under: the shared config version and the policy versions."""

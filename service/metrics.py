@@ -97,6 +97,8 @@ class GuardianMetrics:
         self.group_label = BoundedLabel("group", top_k)
         self.field_label = BoundedLabel("field", top_k)
         self.version_label = BoundedLabel("version", top_k)
+        #: performance segments (``<by>=<value>``, or ``all``), already top-k per spec
+        self.segment_label = BoundedLabel("segment", top_k)
 
         # pipeline
         self.events_consumed = Counter(
@@ -280,21 +282,22 @@ class GuardianMetrics:
         # performance (detectors/performance): CBPE estimates and realized values
         self.performance_estimated = Gauge(
             "guardian_performance_estimated",
-            "Performance estimated without labels (CBPE on calibrated scores) over the window.",
-            ["model", "version", "metric"],
+            "Performance estimated without labels (CBPE on calibrated scores) over the window "
+            "of a model version (segment=all) or of one of its segments.",
+            ["model", "version", "segment", "metric"],
             registry=r,
         )
         self.performance_realized = Gauge(
             "guardian_performance_realized",
             "Performance on the joined labels of the window (NaN until labels join).",
-            ["model", "version", "metric"],
+            ["model", "version", "segment", "metric"],
             registry=r,
         )
         self.performance_breached = Gauge(
             "guardian_performance_breached",
             "1 while an estimate is held below the model's threshold (interval, hysteresis "
-            "applied), else 0; alert on this.",
-            ["model", "version", "metric"],
+            "applied), else 0, per version (segment=all) and segment; alert on this.",
+            ["model", "version", "segment", "metric"],
             registry=r,
         )
         self.performance_excluded = Counter(
@@ -373,6 +376,7 @@ class GuardianMetrics:
             self.group_label,
             self.field_label,
             self.version_label,
+            self.segment_label,
         ):
             seen = label.overflow
             delta = seen - self._overflow_exported.get(label.name, 0)

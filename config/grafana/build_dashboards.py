@@ -772,20 +772,35 @@ def performance() -> dict[str, Any]:
     metric = query_variable(
         "metric", "label_values(guardian_performance_estimated, metric)", "Metric"
     )
-    sel = '{model=~"$model", version=~"$version", metric=~"$metric"}'
+    segment = query_variable(
+        "segment",
+        'label_values(guardian_performance_estimated{model=~"$model", segment!="all"}, segment)',
+        "Segment",
+    )
+    where = 'model=~"$model", version=~"$version", metric=~"$metric"'
+    sel = f'{{{where}, segment="all"}}'  # the whole model version
+    seg = f'{{{where}, segment=~"$segment", segment!="all"}}'  # its segments
     return dashboard(
         "guardian-performance",
         "Guardian / Model performance",
         "Performance estimated without labels (CBPE on calibrated scores) and realized on "
-        "joined labels, per model version (GET /v1/models/{name}/performance has intervals).",
+        "joined labels, per model version and segment (GET /v1/models/{name}/performance "
+        "has intervals).",
         [
             [
                 stat(
                     "Estimates below threshold",
                     f"sum(guardian_performance_breached{sel}) or vector(0)",
                     steps("green", (1, "yellow")),
-                    description="The monitor's decision (interval and hysteresis applied); "
-                    "GuardianPerformanceEstimateLow fires on it.",
+                    description="The monitor's decision for whole versions (interval and "
+                    "hysteresis applied); GuardianPerformanceEstimateLow fires on it.",
+                ),
+                stat(
+                    "Segments below threshold",
+                    f"sum(guardian_performance_breached{seg}) or vector(0)",
+                    steps("green", (1, "yellow")),
+                    description="The same decision per segment (config/performance.yaml "
+                    "segments, top-k values plus __other__); each fires its own alert.",
                 ),
                 stat(
                     "Scores excluded (range)",
@@ -816,14 +831,41 @@ def performance() -> dict[str, Any]:
                     "Monitor decision",
                     [
                         (
-                            f"max by (model, version, metric) (guardian_performance_breached{sel})",
-                            "{{model}} {{version}} {{metric}}",
+                            "max by (model, version, segment, metric) "
+                            f'(guardian_performance_breached{{{where}, segment=~"$segment|all"}})',
+                            "{{model}} {{version}} {{segment}} {{metric}}",
                         )
                     ],
                 ),
             ],
+            [
+                series(
+                    "Estimated per segment",
+                    [
+                        (
+                            f"guardian_performance_estimated{seg}",
+                            "{{model}} {{version}} {{segment}} {{metric}}",
+                        )
+                    ],
+                    unit="percentunit",
+                    description="A drop in one segment (a region, a protected group) that "
+                    "the version's estimate averages away.",
+                ),
+                series(
+                    "Realized per segment",
+                    [
+                        (
+                            f"guardian_performance_realized{seg}",
+                            "{{model}} {{version}} {{segment}} {{metric}}",
+                        )
+                    ],
+                    unit="percentunit",
+                    description="On the labels joined to each segment's window (NaN until "
+                    "they join).",
+                ),
+            ],
         ],
-        [MODEL, version, metric],
+        [MODEL, version, metric, segment],
     )
 
 

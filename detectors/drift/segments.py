@@ -115,6 +115,37 @@ class Segmenter:
         self._specs = specs
         self._labels: dict[tuple[str, SegmentSpec], _Labels] = {}
 
+    def assign(self, event: Mapping[str, Any], model: str) -> list[tuple[SegmentSpec, str]]:
+        """The bounded segment label of ``event`` under each spec that applies to ``model``.
+
+        Specs the event has no value for are left out. Every call counts the
+        value towards admission (``min_count``), so call it once per event.
+        """
+        out: list[tuple[SegmentSpec, str]] = []
+        for spec in self._specs():
+            if spec.model != "*" and not fnmatch.fnmatchcase(model, spec.model):
+                continue
+            value = segment_value(event, spec.by)
+            if value is None:
+                continue
+            labels = self._labels.get((model, spec))
+            if labels is None:
+                labels = self._labels[(model, spec)] = _Labels(spec)
+            out.append((spec, labels.label(value)))
+        return out
+
+    def admit(self, model: str, spec: SegmentSpec, value: str) -> bool:
+        """Give ``value`` its own segment at once (a restored checkpoint's segments keep
+        theirs); False when the spec's ``top_k`` is taken or ``value`` is ``__other__``."""
+        labels = self._labels.get((model, spec))
+        if labels is None:
+            labels = self._labels[(model, spec)] = _Labels(spec)
+        if value == OTHER or (value not in labels.admitted and len(labels.admitted) >= spec.top_k):
+            return False
+        labels.admitted.add(value)
+        labels.counts.pop(value, None)
+        return True
+
     def rows(
         self,
         event: Mapping[str, Any],
@@ -124,22 +155,10 @@ class Segmenter:
         outputs: Mapping[str, Any],
         ts: float,
     ) -> list[Row]:
-        specs = self._specs()
-        if not specs:
-            return []
-        out: list[Row] = []
-        for spec in specs:
-            if spec.model != "*" and not fnmatch.fnmatchcase(model, spec.model):
-                continue
-            value = segment_value(event, spec.by)
-            if value is None:
-                continue
-            labels = self._labels.get((model, spec))
-            if labels is None:
-                labels = self._labels[(model, spec)] = _Labels(spec)
-            label = labels.label(value)
-            out.append((model, f"{version}{SEPARATOR}{spec.by}={label}", features, outputs, ts))
-        return out
+        return [
+            (model, f"{version}{SEPARATOR}{spec.by}={label}", features, outputs, ts)
+            for spec, label in self.assign(event, model)
+        ]
 
 
 def split_version(version: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from detectors.drift.segments import SegmentSpec
 from detectors.fairness.config import Binarizer
 
 MetricName = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
@@ -85,10 +86,18 @@ class ModelPerformanceConfig(_Frozen):
 
 
 class PerformanceConfig(_Frozen):
-    """All performance estimation: the first entry whose glob matches a model applies."""
+    """All performance estimation: the first entry whose glob matches a model applies.
+
+    ``segments`` (the drift segments' form, :class:`~detectors.drift.segments.SegmentSpec`:
+    ``by`` a metadata key, a protected attribute or the tenant, bounded to ``top_k``
+    values plus ``__other__``) give binary classifiers a window per segment as well,
+    judged against the model's thresholds.
+    """
 
     models: tuple[ModelPerformanceConfig, ...] = ()
-    #: (model, version) windows kept at most; beyond, new ones are refused and counted.
+    segments: tuple[SegmentSpec, ...] = Field(default=(), max_length=10)
+    #: Windows kept at most, of (model, version) and of segments; beyond, new ones are
+    #: refused and counted (``guardian_detectors_refused_total{limit="performance_windows"}``).
     max_windows: Annotated[int, Field(ge=1)] = 200
 
     @model_validator(mode="after")
@@ -96,6 +105,8 @@ class PerformanceConfig(_Frozen):
         for entry in self.models:
             if not entry.model:
                 raise ValueError("model glob must not be empty")
+        if len({(s.by, s.model) for s in self.segments}) != len(self.segments):
+            raise ValueError("segments: each (by, model) may appear once")
         return self
 
     def for_model(self, model: str) -> ModelPerformanceConfig | None:

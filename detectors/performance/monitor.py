@@ -7,7 +7,10 @@ joined labels and on the periodic :meth:`PerformanceMonitor.tick` after labels
 joined, it calibrates the window's scores, estimates accuracy, precision,
 recall, F1 and ROC AUC (:mod:`detectors.performance.cbpe`), computes the same
 metrics on the joined labels, exports both and runs a breach/clear hysteresis
-on the estimates against the model's thresholds.
+on the estimates against the model's thresholds. With ``segments`` configured,
+each binary model version also keeps a window per segment
+(:mod:`detectors.performance.segments`), evaluated and judged on their own
+schedule (``evaluate_every`` of their own events and labels).
 
 Bad input never raises: a score that is missing, not a number or outside
 [0, 1] is counted (``excluded``) and left out.
@@ -15,79 +18,27 @@ Bad input never raises: a score that is missing, not a number or outside
 
 from __future__ import annotations
 
-import contextlib
+import fnmatch
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any, Literal, Protocol
+from typing import Any
 
+from detectors.drift.segments import Segmenter
 from detectors.performance import cbpe
-from detectors.performance.config import ModelPerformanceConfig, PerformanceConfig
-from detectors.performance.regression import METRICS as REGRESSION_METRICS
+from detectors.performance.config import PerformanceConfig
+from detectors.performance.exporter import PerformanceExporter, PerformanceTelemetry
 from detectors.performance.regression import NO_ESTIMATE, RegressionWindow
-from detectors.performance.window import NO_LABEL, ScoreWindow
+from detectors.performance.segments import ALL, Segment, SegmentWindows
+from detectors.performance.slot import Slot, export_slot, restore_slot, task_of
+from detectors.performance.verdicts import Hysteresis, dump, judge
+from detectors.performance.window import ScoreWindow
 from detectors.results import PerformanceResult
-from detectors.telemetry import LabelledMetric
 
 STATE_VERSION = 1
 _SEP = "|"
 _NUMBERS = (int, float)
-
-
-class PerformanceTelemetry(Protocol):
-    """The metrics the monitor exports (``service.metrics.GuardianMetrics`` has them)."""
-
-    @property
-    def model_label(self) -> Any: ...
-
-    @property
-    def version_label(self) -> Any: ...
-
-    @property
-    def performance_estimated(self) -> LabelledMetric: ...
-
-    @property
-    def performance_realized(self) -> LabelledMetric: ...
-
-    @property
-    def performance_breached(self) -> LabelledMetric: ...
-
-    @property
-    def performance_excluded(self) -> LabelledMetric: ...
-
-    @property
-    def detectors_refused(self) -> LabelledMetric: ...
-
-
-@dataclass(slots=True)
-class _Hysteresis:
-    state: Literal["ok", "breach"] = "ok"
-    breach_run: int = 0
-    clear_run: int = 0
-
-
-@dataclass(slots=True)
-class _Slot:
-    model: str
-    version: str
-    config: ModelPerformanceConfig
-    window: ScoreWindow
-    view: dict[str, Any] | None = None
-    hysteresis: dict[str, _Hysteresis] | None = None
-    #: set for a regression model (realized MAE and RMSE only)
-    regression: RegressionWindow | None = None
-    task: str | None = None  # "binary" or "regression" once decided
-
-    def due(self) -> tuple[int, int]:
-        """Events and labels since the last evaluation, of whichever window is in use."""
-        w = self.regression if self.regression is not None else self.window
-        return w.since_eval, w.labels_since_eval
-
-
-def _number(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 class PerformanceMonitor:
@@ -112,12 +63,16 @@ class PerformanceMonitor:
         self, config: PerformanceConfig, metrics: PerformanceTelemetry | None = None
     ) -> None:
         self.config = config
-        self._metrics = metrics
-        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._export = PerformanceExporter(metrics)
+        self._slots: dict[tuple[str, str], Slot] = {}
         self._latest: dict[str, str] = {}  # model -> latest version seen
+        self._segmenter = Segmenter(lambda: self.config.segments)
+        self._segment_windows = 0  # segment windows held (they count towards max_windows)
+        #: clears of breaches a config change dropped, handed out by the next tick
+        self._released: list[PerformanceResult] = []
 
     # ------------------------------------------------------------------ input
-    def _slot(self, model: str, version: str) -> _Slot | None:
+    def _slot(self, model: str, version: str) -> Slot | None:
         key = (model, version)
         slot = self._slots.get(key)
         if slot is not None:
@@ -125,13 +80,18 @@ class PerformanceMonitor:
         cfg = self.config.for_model(model)
         if cfg is None:
             return None
-        if len(self._slots) >= self.config.max_windows:
-            if self._metrics is not None:
-                self._metrics.detectors_refused.labels("performance_windows").inc()
+        if not self._room():
             return None
-        slot = _Slot(model, version, cfg, ScoreWindow(cfg.window, cfg.calibration.max_pairs))
+        slot = Slot(model, version, cfg, ScoreWindow(cfg.window, cfg.calibration.max_pairs))
         self._slots[key] = slot
         return slot
+
+    def _room(self) -> bool:
+        """Whether one more window fits under ``max_windows`` (a refusal is counted)."""
+        if len(self._slots) + self._segment_windows < self.config.max_windows:
+            return True
+        self._export.refused_window()
+        return False
 
     def observe(
         self,
@@ -140,14 +100,19 @@ class PerformanceMonitor:
         outputs: Mapping[str, Any],
         event_id: str,
         ts: float | None = None,
+        event: Mapping[str, Any] | None = None,
     ) -> list[PerformanceResult]:
-        """Add one prediction; evaluate its window when ``evaluate_every.events`` is due."""
+        """Add one prediction; evaluate its window when ``evaluate_every.events`` is due.
+
+        ``event`` (the sanitized event) gives the segments' values; without it
+        the event enters its version's window only.
+        """
         slot = self._slot(model, version)
         if slot is None:
             return []
         self._latest[model] = version
         if slot.task is None:
-            slot.task = _task(slot.config, outputs)
+            slot.task = task_of(slot.config, outputs)
             if slot.task == "regression":
                 slot.regression = RegressionWindow(slot.config.window)
         if slot.regression is not None:
@@ -160,18 +125,42 @@ class PerformanceMonitor:
         if not 0.0 <= score <= 1.0:  # NaN fails too
             return self._exclude(slot, "out_of_range")
         cfg = slot.config
-        slot.window.add(
-            event_id,
-            float(score),
-            cfg.prediction(outputs.get("prediction"), score),
-            time.time() if ts is None else ts,
-        )
+        predicted = cfg.prediction(outputs.get("prediction"), score)
+        at = time.time() if ts is None else ts
+        slot.window.add(event_id, float(score), predicted, at)
+        results: list[PerformanceResult] = []
+        if event is not None and self.config.segments:
+            results += self._add_to_segments(slot, event, event_id, float(score), predicted, at)
         if slot.window.since_eval >= cfg.evaluate_every.events:
-            return self._evaluate(slot)
-        return []
+            results += self._evaluate(slot)
+        return results
+
+    def _add_to_segments(
+        self,
+        slot: Slot,
+        event: Mapping[str, Any],
+        event_id: str,
+        score: float,
+        predicted: int,
+        ts: float,
+    ) -> list[PerformanceResult]:
+        if slot.segments is None:
+            slot.segments = SegmentWindows(slot.config.window)
+        segments, every = slot.segments, slot.config.evaluate_every.events
+        results: list[PerformanceResult] = []
+        for spec, label in self._segmenter.assign(event, slot.model):
+            name = f"{spec.by}={label}"
+            known = name in segments.segments
+            segment = segments.add(name, event_id, score, predicted, ts, known or self._room())
+            if segment is None:
+                continue
+            self._segment_windows += not known
+            if segment.window.since_eval >= every:
+                results += self._evaluate_segment(slot, name, segment)
+        return results
 
     def _observe_regression(
-        self, slot: _Slot, outputs: Mapping[str, Any], event_id: str, ts: float | None
+        self, slot: Slot, outputs: Mapping[str, Any], event_id: str, ts: float | None
     ) -> list[PerformanceResult]:
         assert slot.regression is not None
         prediction = outputs.get("prediction")
@@ -182,12 +171,10 @@ class PerformanceMonitor:
             self._evaluate(slot)
         return []
 
-    def _exclude(self, slot: _Slot, reason: str) -> list[PerformanceResult]:
+    def _exclude(self, slot: Slot, reason: str) -> list[PerformanceResult]:
         window = slot.regression if slot.regression is not None else slot.window
         window.excluded[reason] += 1
-        m = self._metrics
-        if m is not None:
-            m.performance_excluded.labels(m.model_label(slot.model), reason).inc()
+        self._export.excluded(slot.model, reason)
         return []
 
     def join_label(
@@ -203,16 +190,21 @@ class PerformanceMonitor:
                 if slot.regression.labels_since_eval >= cfg.evaluate_every.labels:
                     self._evaluate(slot)
             return []
-        if not slot.window.add_label(event_id, cfg.label(label)):
+        positive = cfg.label(label)
+        if not slot.window.add_label(event_id, positive):
             return []
         if slot.window.since_fit >= cfg.calibration.refit_every or (
             slot.window.calibrator.method == "identity"
             and len(slot.window.pairs) >= cfg.calibration.min_labels
         ):
             slot.window.refit(slot.config.calibration)
+        results: list[PerformanceResult] = []
+        for name, segment in slot.segments.add_label(event_id, positive) if slot.segments else ():
+            if segment.window.labels_since_eval >= cfg.evaluate_every.labels:
+                results += self._evaluate_segment(slot, name, segment)
         if slot.window.labels_since_eval >= cfg.evaluate_every.labels:
-            return self._evaluate(slot)
-        return []
+            results += self._evaluate(slot)
+        return results
 
     def tick(self) -> list[PerformanceResult]:
         """Evaluate windows that joined labels since their last evaluation.
@@ -220,29 +212,33 @@ class PerformanceMonitor:
         Call periodically on the wall clock: labels of a nightly batch arrive
         when no event moves the event clock.
         """
-        results: list[PerformanceResult] = []
+        results, self._released = self._released, []
         for slot in list(self._slots.values()):
+            for name, segment in slot.segments or ():
+                if segment.window.labels_since_eval:
+                    results += self._evaluate_segment(slot, name, segment)
             if slot.due()[1]:
                 results += self._evaluate(slot)
         return results
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate(self, slot: _Slot) -> list[PerformanceResult]:
+    def _evaluate(self, slot: Slot, scheduled: bool = True) -> list[PerformanceResult]:
+        """Evaluate a version's window; only a ``scheduled`` evaluation moves the schedule
+        and the breach/clear hysteresis (an API read must not: its results would have
+        nowhere to go, and reads would set the pace of ``breach_after``)."""
         cfg, window = slot.config, slot.window
         z = NormalDist().inv_cdf(0.5 + cfg.confidence / 2)
         if slot.regression is not None:
-            self._evaluate_regression(slot, z)
+            self._evaluate_regression(slot, z, scheduled)
             return []
-        window.since_eval = window.labels_since_eval = 0
-        raw, predicted, labels = window.arrays()
-        estimated = cbpe.estimate(window.calibrator.apply(raw), raw, predicted, z)
-        known = labels != NO_LABEL
-        realized = cbpe.realized(labels[known] == 1, predicted[known], raw[known], z)
+        if scheduled:
+            window.since_eval = window.labels_since_eval = 0
+        estimated, realized, labelled = window.evaluate(window.calibrator, z)
         slot.view = {
             "window": {
                 "size": cfg.window,
                 "events": len(window),
-                "labelled": int(known.sum()),
+                "labelled": labelled,
                 "excluded": dict(window.excluded),
                 "latest_event_at": window.last_ts if math.isfinite(window.last_ts) else None,
             },
@@ -252,14 +248,34 @@ class PerformanceMonitor:
             "calibration": slot.window.calibration_view(slot.config.calibration),
             "thresholds": dict(cfg.thresholds),
         }
-        results = self._verdicts(slot, estimated, len(window))
-        self._export(slot, estimated, realized)
+        if slot.hysteresis is None:
+            slot.hysteresis = {}
+        results: list[PerformanceResult] = []
+        if scheduled:
+            results += self._verdicts(slot, ALL, slot.hysteresis, estimated, len(window))
+        self._export.evaluation(slot.model, slot.version, ALL, estimated, realized, slot.hysteresis)
         return results
 
-    def _evaluate_regression(self, slot: _Slot, z: float) -> None:
+    def _evaluate_segment(
+        self, slot: Slot, name: str, segment: Segment, scheduled: bool = True
+    ) -> list[PerformanceResult]:
+        z = NormalDist().inv_cdf(0.5 + slot.config.confidence / 2)
+        calibrator = slot.window.calibrator  # the version's: fitted on all its labels
+        estimated, realized = SegmentWindows.evaluate(segment, calibrator, z, scheduled)
+        results: list[PerformanceResult] = []
+        if scheduled:
+            n = len(segment.window)
+            results += self._verdicts(slot, name, segment.hysteresis, estimated, n)
+        self._export.evaluation(
+            slot.model, slot.version, name, estimated, realized, segment.hysteresis
+        )
+        return results
+
+    def _evaluate_regression(self, slot: Slot, z: float, scheduled: bool) -> None:
         window = slot.regression
         assert window is not None
-        window.since_eval = window.labels_since_eval = 0
+        if scheduled:
+            window.since_eval = window.labels_since_eval = 0
         realized, labelled = window.realized(z)
         slot.view = {
             "window": {
@@ -275,63 +291,26 @@ class PerformanceMonitor:
             "calibration": {"method": "none", "note": "regression: scores are not used"},
             "thresholds": {},
         }
-        m = self._metrics
-        if m is not None:
-            model_l, version_l = m.model_label(slot.model), m.version_label(slot.version)
-            for metric in REGRESSION_METRICS:
-                value = _number(realized[metric].value)
-                m.performance_realized.labels(model_l, version_l, metric).set(value)
+        self._export.evaluation(slot.model, slot.version, ALL, {}, realized, None)
 
     def _verdicts(
-        self, slot: _Slot, estimated: Mapping[str, cbpe.Estimate], n: int
-    ) -> list[PerformanceResult]:
-        cfg = slot.config
-        if slot.hysteresis is None:
-            slot.hysteresis = {}
-        results: list[PerformanceResult] = []
-        for metric, threshold in cfg.thresholds.items():
-            est = estimated[metric]
-            hyst = slot.hysteresis.setdefault(metric, _Hysteresis())
-            if est.value is None or est.upper is None or n < cfg.min_events:
-                hyst.breach_run = hyst.clear_run = 0
-                continue
-            if est.upper < threshold:  # below even at the favourable end of the interval
-                hyst.breach_run, hyst.clear_run = hyst.breach_run + 1, 0
-            elif est.value >= threshold + cfg.clear_margin:
-                hyst.breach_run, hyst.clear_run = 0, hyst.clear_run + 1
-            else:
-                hyst.breach_run = hyst.clear_run = 0
-            state: Literal["breach", "clear"] | None = None
-            if hyst.state == "ok" and hyst.breach_run >= cfg.breach_after:
-                hyst.state = state = "breach"
-            elif hyst.state == "breach" and hyst.clear_run >= cfg.clear_after:
-                hyst.state, state = "ok", "clear"
-            if state is not None:
-                at = slot.window.last_ts if math.isfinite(slot.window.last_ts) else time.time()
-                results.append(
-                    PerformanceResult(
-                        slot.model, slot.version, metric, est.value, threshold, state, at, n
-                    )
-                )
-        return results
-
-    def _export(
         self,
-        slot: _Slot,
+        slot: Slot,
+        segment: str,
+        hysteresis: dict[str, Hysteresis],
         estimated: Mapping[str, cbpe.Estimate],
-        realized: Mapping[str, cbpe.Estimate],
-    ) -> None:
-        m = self._metrics
-        if m is None:
-            return
-        model_l, version_l = m.model_label(slot.model), m.version_label(slot.version)
-        for metric in cbpe.METRICS:
-            labels = (model_l, version_l, metric)
-            m.performance_estimated.labels(*labels).set(_number(estimated[metric].value))
-            m.performance_realized.labels(*labels).set(_number(realized[metric].value))
-        for metric, hyst in (slot.hysteresis or {}).items():
-            breached = 1 if hyst.state == "breach" else 0
-            m.performance_breached.labels(model_l, version_l, metric).set(breached)
+        n: int,
+    ) -> list[PerformanceResult]:
+        changed = judge(slot.config, hysteresis, estimated, n)
+        if not changed:
+            return []
+        at = slot.window.last_ts if math.isfinite(slot.window.last_ts) else time.time()
+        return [
+            PerformanceResult(
+                slot.model, slot.version, metric, value, threshold, state, at, n, segment
+            )
+            for metric, state, value, threshold in changed
+        ]
 
     # ------------------------------------------------------------------ API views
     @property
@@ -348,17 +327,21 @@ class PerformanceMonitor:
         if slot is None:
             return None
         if slot.view is None or any(slot.due()):
-            self._evaluate(slot)  # a view of what the window holds now, not of a stale past
+            self._evaluate(slot, scheduled=False)  # what the window holds now, not a stale past
+        for name, segment in slot.segments or ():
+            w = segment.window
+            if segment.view is None or w.since_eval or w.labels_since_eval:
+                self._evaluate_segment(slot, name, segment, scheduled=False)
         assert slot.view is not None
         live = slot.regression if slot.regression is not None else slot.window
         slot.view["window"]["excluded"] = dict(live.excluded)  # bad labels move no schedule
-        hysteresis = {k: asdict(h) for k, h in (slot.hysteresis or {}).items()}
         return {
             "model": model,
             "version": slot.version,
             "versions": self.versions(model),
             **slot.view,
-            "alerts": hysteresis,
+            "alerts": dump(slot.hysteresis),
+            "segments": slot.segments.views() if slot.segments else {},
         }
 
     # ------------------------------------------------------------------ state
@@ -368,91 +351,84 @@ class PerformanceMonitor:
         return {
             "version": STATE_VERSION,
             "windows": {
-                f"{s.model}{_SEP}{s.version}": {
-                    "task": s.task,
-                    "window": s.window.export_state(),
-                    **({"regression": s.regression.export_state()} if s.regression else {}),
-                    "hysteresis": {k: asdict(h) for k, h in (s.hysteresis or {}).items()},
-                }
+                f"{s.model}{_SEP}{s.version}": export_slot(s)
                 for s in self._slots.values()
                 if wanted is None or s.model in wanted
             },
         }
 
     def import_state(self, state: Mapping[str, Any]) -> list[str]:
-        """Restore a checkpoint under the current config; return the keys refused."""
+        """Restore a checkpoint under the current config; return the keys refused.
+
+        Segments restore while their ``by`` is still configured for the model,
+        and keep their own segment (the segmenter admits their values again).
+        """
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported performance state version {state.get('version')!r}")
         refused: list[str] = []
         for key, saved in state.get("windows", {}).items():
             model, _, version = str(key).partition(_SEP)
             cfg = self.config.for_model(model)
-            if cfg is None:
+            specs = {s.by: s for s in self.config.segments if fnmatch.fnmatchcase(model, s.model)}
+            slot = None if cfg is None else restore_slot(model, version, cfg, saved, specs)
+            if slot is None:
                 refused.append(key)
                 continue
-            try:
-                window = ScoreWindow.from_state(
-                    cfg.window, cfg.calibration.max_pairs, saved["window"]
-                )
-                hysteresis = {
-                    metric: _Hysteresis(h["state"], int(h["breach_run"]), int(h["clear_run"]))
-                    for metric, h in saved.get("hysteresis", {}).items()
-                    if metric in cfg.thresholds and h.get("state") in ("ok", "breach")
-                }
-                regression = (
-                    RegressionWindow.from_state(cfg.window, saved["regression"])
-                    if "regression" in saved
-                    else None
-                )
-            except (KeyError, TypeError, ValueError):
-                refused.append(key)
-                continue
-            slot = _Slot(model, version, cfg, window, None, hysteresis, regression)
-            task = saved.get("task")
-            slot.task = task if task in ("binary", "regression") else None
-            if slot.task == "regression" and regression is None:
-                slot.regression = RegressionWindow(cfg.window)
+            old = self._slots.get((model, version))
+            self._segment_windows -= len(old.segments or ()) if old else 0
             self._slots[(model, version)] = slot
             self._latest.setdefault(model, version)
-            self._export_breached(slot)
+            self._export.breached(model, version, ALL, slot.hysteresis)
+            for name, segment in slot.segments or ():
+                self._segment_windows += 1
+                by, _, value = name.partition("=")
+                self._segmenter.admit(model, specs[by], value)
+                self._export.breached(model, version, name, segment.hysteresis)
         return refused
 
-    def _export_breached(self, slot: _Slot) -> None:
-        m = self._metrics
-        if m is None:
-            return
-        model_l, version_l = m.model_label(slot.model), m.version_label(slot.version)
-        for metric, hyst in (slot.hysteresis or {}).items():
-            breached = 1 if hyst.state == "breach" else 0
-            m.performance_breached.labels(model_l, version_l, metric).set(breached)
-
     def replace_config(self, config: PerformanceConfig) -> None:
-        """Apply a new config, keeping windows (and calibrators) of models still covered."""
-        saved = self.export_state()
+        """Apply a new config, keeping windows (and calibrators) of models still covered.
+
+        A decision the new config no longer makes (its threshold, segment or model
+        is gone) has its series removed, and a held breach is released: the next
+        :meth:`tick` hands out its ``clear``, so no alert stays firing for it.
+        """
+        saved, before = self.export_state(), self._decisions()
         self.config = config
-        self._slots, self._latest = {}, {}
+        self._slots, self._latest, self._segment_windows = {}, {}, 0
+        self._segmenter = Segmenter(lambda: self.config.segments)
         self.import_state(saved)
+        kept, now = self._decisions(), time.time()
+        for (model, version, segment, metric), state in before.items():
+            if (model, version, segment, metric) in kept:
+                continue
+            self._export.forget(model, version, segment, (metric,))
+            if state == "breach":
+                self._released.append(
+                    PerformanceResult(
+                        model, version, metric, math.nan, math.nan, "clear", now, 0, segment
+                    )
+                )
+
+    def _decisions(self) -> dict[tuple[str, str, str, str], str]:
+        """(model, version, segment, metric) -> state of every threshold decision held."""
+        out: dict[tuple[str, str, str, str], str] = {}
+        for slot in self._slots.values():
+            for metric, hyst in (slot.hysteresis or {}).items():
+                out[(slot.model, slot.version, ALL, metric)] = hyst.state
+            for name, segment in slot.segments or ():
+                for metric, hyst in segment.hysteresis.items():
+                    out[(slot.model, slot.version, name, metric)] = hyst.state
+        return out
 
     def drop_model(self, model: str) -> bool:
         """Forget one model's windows (its partition moved to another replica); True if known."""
         keys = [k for k in self._slots if k[0] == model]
-        m = self._metrics
         for key in keys:
             slot = self._slots.pop(key)
-            if m is not None:
-                model_l, version_l = m.model_label(slot.model), m.version_label(slot.version)
-                for metric in slot.hysteresis or {}:
-                    with contextlib.suppress(KeyError):
-                        m.performance_breached.remove(model_l, version_l, metric)
+            self._export.forget(model, slot.version, ALL, slot.hysteresis or ())
+            for name, segment in slot.segments or ():
+                self._segment_windows -= 1
+                self._export.forget(model, slot.version, name, segment.hysteresis)
         self._latest.pop(model, None)
         return bool(keys)
-
-
-def _task(cfg: ModelPerformanceConfig, outputs: Mapping[str, Any]) -> str:
-    """Binary or regression, from the config or (``auto``) from the first event's outputs."""
-    if cfg.task != "auto":
-        return cfg.task
-    score, prediction = outputs.get("score"), outputs.get("prediction")
-    if score is None and type(prediction) is float:
-        return "regression"
-    return "binary"

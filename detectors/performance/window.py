@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.fairness.window import event_key
+from detectors.performance import cbpe
 from detectors.performance.calibration import Calibrator, Method, isotonic_available
 from detectors.performance.config import CalibrationConfig
 from detectors.performance.ring import KeyedRing
@@ -81,6 +82,16 @@ class ScoreWindow:
         data = self.entries.rows()
         return data[:, 0], data[:, 1] > 0.5, data[:, 2].astype(np.int8)
 
+    def evaluate(
+        self, calibrator: Calibrator, z: float
+    ) -> tuple[dict[str, cbpe.Estimate], dict[str, cbpe.Estimate], int]:
+        """CBPE estimates (scores through ``calibrator``), realized values, labelled count."""
+        raw, predicted, labels = self.arrays()
+        estimated = cbpe.estimate(calibrator.apply(raw), raw, predicted, z)
+        known = labels != NO_LABEL
+        realized = cbpe.realized(labels[known] == 1, predicted[known], raw[known], z)
+        return estimated, realized, int(known.sum())
+
     def pair_arrays(self) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         if not self.pairs:
             return np.empty(0), np.empty(0, dtype=bool)
@@ -105,11 +116,13 @@ class ScoreWindow:
             "labels_available": len(self.pairs),
         }
         if calibrator.method == "identity":
+            positives = sum(label for _, label in self.pairs)
             view["note"] = "scores taken as calibrated" + (
                 " (calibration disabled)"
                 if cal.method == "none"
                 else f": a fit needs {cal.min_labels} joined labels with "
-                f"{cal.min_per_class} of each class"
+                f"{cal.min_per_class} of each class (have {positives} positive, "
+                f"{len(self.pairs) - positives} negative)"
             )
         return view
 

@@ -90,12 +90,19 @@ class AlertInputs:
             self._release(AlertName.FAIRNESS, labels, at)
 
     def _ingest_performance(self, result: PerformanceResult, at: float) -> None:
-        """A ``breach`` holds the alert of its (model, version, metric) until its ``clear``."""
-        labels = {"model": result.model, "version": result.version, "metric": result.metric}
+        """A ``breach`` holds the alert of its (model, version, segment, metric) until its
+        ``clear``; ``segment`` is ``all`` for the whole version."""
+        labels = {
+            "model": result.model,
+            "version": result.version,
+            "segment": result.segment,
+            "metric": result.metric,
+        }
         if result.state == "breach":
+            where = "" if result.segment == "all" else f" in segment {result.segment}"
             extra = {
                 "description": (
-                    f"estimated {result.metric} = {result.value:.4g} below threshold "
+                    f"estimated {result.metric} = {result.value:.4g}{where} below threshold "
                     f"{result.threshold:.4g} over {result.n} events"
                 )
             }

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastapi import Request
 
 if TYPE_CHECKING:
+    from detectors.performance.config import PerformanceConfig
     from detectors.registry import DetectorInfo
     from service.alerting.model import Alert, AlertFilter, Matcher, Silence
     from service.api.auth import Principal
@@ -158,6 +159,9 @@ class DryRunner(Protocol):
 
 class PerformanceViews(Protocol):
     """Estimated and realized performance of the model versions this replica holds."""
+
+    @property
+    def config(self) -> PerformanceConfig: ...
 
     def snapshot(self, model: str, version: str | None = None) -> dict[str, Any] | None: ...
 

@@ -149,6 +149,7 @@ async def rollback(
             "retention": target.retention,
             "detectors": target.detectors,
             "fairness": target.fairness,
+            "performance": target.performance,
         }
 
     def view(doc: ConfigDocument) -> Any:

@@ -2,9 +2,9 @@
 
 One document holds everything an admin can change at runtime: the redaction
 and retention policies, the detector specs plus per-detector parameter patches,
-and the fairness config. Sections are stored as plain JSON (the policies' own
-file format), so a document read back from Kafka is validated by the same code
-that validates a file or a PUT body.
+the fairness config and the performance config (per-model thresholds). Sections
+are stored as plain JSON (the policies' own file format), so a document read
+back from Kafka is validated by the same code that validates a file or a PUT body.
 
 Ordering (optimistic concurrency): a change takes ``version = current + 1``.
 Two replicas writing at the same moment can both produce version N; every
@@ -67,6 +67,7 @@ class ConfigDocument(BaseModel):
                         "patches": {"credit-risk/3.2.0/age/adwin": {"delta": 0.002}},
                     },
                     "fairness": None,
+                    "performance": None,
                     "updated_by": "alice",
                     "updated_at": "2026-11-30T12:00:00.000Z",
                     "origin": "replica-a",
@@ -81,6 +82,8 @@ class ConfigDocument(BaseModel):
     retention: dict[str, Any]
     detectors: DetectorConfig
     fairness: dict[str, Any] | None = None
+    #: ``config/performance.yaml`` form; None in documents written before it was live.
+    performance: dict[str, Any] | None = None
     updated_by: str
     updated_at: str
     #: Unique id of the Guardian instance that wrote this version (tie-break of equal versions).

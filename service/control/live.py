@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from detectors.drift import DETECTOR_KINDS
 from detectors.fairness.config import FairnessConfig
+from detectors.performance.config import PerformanceConfig
 from detectors.registry import DetectorInfo, UnknownDetectorError
 from detectors.specs import DetectorSpecs
 from service.control.document import ConfigDocument, DetectorConfig, utc_now
@@ -37,9 +38,11 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ConfigInvalid",
     "LiveParts",
+    "PerformanceConfigHolder",
     "Prepared",
     "baseline",
     "install",
+    "parse_performance",
     "prepare",
     "reconcile_patches",
     "redaction_mapping",
@@ -70,6 +73,15 @@ class FairnessConfigHolder(Protocol):
     def replace_config(self, config: FairnessConfig) -> None: ...
 
 
+class PerformanceConfigHolder(Protocol):
+    """The performance monitor (:class:`detectors.performance.monitor.PerformanceMonitor`)."""
+
+    @property
+    def config(self) -> PerformanceConfig: ...
+
+    def replace_config(self, config: PerformanceConfig) -> None: ...
+
+
 class PolicyInstaller(Protocol):
     """The policies in force, validated and replaced (``service.control.policies.LivePolicies``)."""
 
@@ -95,6 +107,7 @@ class LiveParts:
     policies: PolicyInstaller
     detectors: DetectorSpecsHolder
     fairness: FairnessConfigHolder
+    performance: PerformanceConfigHolder | None = None
 
 
 # -- section codecs ----------------------------------------------------------------------------
@@ -123,6 +136,13 @@ def parse_fairness(data: Mapping[str, Any]) -> FairnessConfig:
         raise ConfigInvalid("fairness", describe_lines(exc)) from None
 
 
+def parse_performance(data: Mapping[str, Any]) -> PerformanceConfig:
+    try:
+        return PerformanceConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigInvalid("performance", describe_lines(exc, prefix="performance")) from None
+
+
 def validate_patch(
     kind: str, current: Mapping[str, Any], partial: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -148,6 +168,9 @@ def baseline(parts: LiveParts, origin: str) -> ConfigDocument:
         retention=parts.policies.retention.to_mapping(),
         detectors=DetectorConfig(specs=parts.detectors.specs.model_dump(mode="json")),
         fairness=parts.fairness.config.model_dump(mode="json"),
+        performance=(
+            None if parts.performance is None else parts.performance.config.model_dump(mode="json")
+        ),
         updated_by="<files>",
         updated_at=utc_now(),
         origin=origin,
@@ -164,6 +187,7 @@ class Prepared:
     retention: RetentionPolicy | None = None
     specs: DetectorSpecs | None = None
     fairness: FairnessConfig | None = None
+    performance: PerformanceConfig | None = None
     patches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -180,6 +204,8 @@ def prepare(
         out.specs = parse_specs(doc.detectors.specs)
     if doc.fairness is not None and (applied is None or doc.fairness != applied.fairness):
         out.fairness = parse_fairness(doc.fairness)
+    if doc.performance is not None and (applied is None or doc.performance != applied.performance):
+        out.performance = parse_performance(doc.performance)
     return out
 
 
@@ -198,6 +224,13 @@ async def install(parts: LiveParts, prepared: Prepared) -> None:
         parts.detectors.replace_specs(prepared.specs)
     if prepared.fairness is not None and prepared.fairness != parts.fairness.config:
         parts.fairness.replace_config(prepared.fairness)
+    perf = parts.performance
+    if (
+        perf is not None
+        and prepared.performance is not None
+        and prepared.performance != perf.config
+    ):
+        perf.replace_config(prepared.performance)  # windows and calibrators kept
     reconcile_patches(parts.detectors, prepared.patches)
 
 

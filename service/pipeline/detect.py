@@ -107,7 +107,9 @@ class DetectStage:
                 )
             )
             if performance is not None:
-                results.extend(performance.observe(model, version, outputs, event_id, ts))
+                results.extend(
+                    performance.observe(model, version, outputs, event_id, ts, event=event)
+                )
             if prediction is not None:
                 early = join.add_event(event_id, model, version, prediction, protected, ts, now=now)
                 if early is not None:

@@ -121,6 +121,13 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
         ),
         ("POST", "/v1/detectors/backtest", "operator", {"model": "credit-risk", "since": "5m"}),
         ("GET", "/v1/models/credit-risk/performance", "viewer", None),
+        ("GET", "/v1/models/credit-risk/performance/thresholds", "viewer", None),
+        (
+            "PUT",
+            "/v1/models/credit-risk/performance/thresholds",
+            "admin",
+            {"thresholds": {"accuracy": 0.6}},
+        ),
         ("GET", "/v1/models/credit-risk/reference", "viewer", None),
         ("PUT", "/v1/models/credit-risk/reference", "admin", REFERENCE),
         ("DELETE", "/v1/models/credit-risk/reference", "admin", None),

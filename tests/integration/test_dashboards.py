@@ -238,6 +238,19 @@ def test_overview_covers_what_the_issue_asks() -> None:
     assert "guardian_fairness_group_rate" in fairness  # with its Wilson bounds (label bound)
 
 
+def test_text_streams_and_performance_per_segment_are_on_dashboards() -> None:
+    """Issue 20: text.<field>.<statistic> streams on Drift; estimates per version and
+    per segment (the bounded segment label) on Model performance."""
+    drift = [(t, e) for d, t, e in queries() if d == "guardian-drift.json"]
+    assert any('feature=~"text\\\\..+"' in e and "guardian_drift_statistic" in e for _, e in drift)
+    perf = [(t, e) for d, t, e in queries() if d == "guardian-performance.json"]
+    titles = {t for t, _ in perf}
+    assert {"Estimated vs realized", "Estimated per segment", "Realized per segment"} <= titles
+    assert "Segments below threshold" in titles and "$segment" in titles
+    version_level = [e for t, e in perf if t == "Estimated vs realized"]
+    assert all('segment="all"' in e for e in version_level)
+
+
 def test_panels_use_the_provisioned_datasource() -> None:
     provisioned = yaml.safe_load(
         (GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text(encoding="utf-8")

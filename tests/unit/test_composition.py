@@ -25,6 +25,9 @@ async def test_the_api_sees_the_parts_the_pipeline_runs() -> None:
     assert ports.alerts is g.alerts
     assert ports.readiness is g.worker
     assert ports.models is g.detect
+    assert ports.performance is g.performance
+    # the performance config is part of the live document (thresholds change through it)
+    assert g.control.current.performance == g.performance.config.model_dump(mode="json")
     assert os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] == ""
 
 

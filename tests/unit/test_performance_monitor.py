@@ -132,7 +132,8 @@ def test_one_class_in_the_labels_answers_what_it_can() -> None:
     assert realized["recall"]["value"] is not None
     assert realized["roc_auc"]["value"] is None
     assert realized["roc_auc"]["reason"] == "labels hold one class only"
-    assert view["calibration"]["method"] == "identity"  # no fit on one class
+    assert view["calibration"]["method"] == "identity"  # no fit on one class, and why
+    assert view["calibration"]["note"].endswith("(have 300 positive, 0 negative)")
 
 
 def test_labels_after_traffic_stopped_update_realized_values_without_new_events() -> None:
@@ -143,7 +144,7 @@ def test_labels_after_traffic_stopped_update_realized_values_without_new_events(
     def realized() -> float | None:
         return registry.get_sample_value(
             "guardian_performance_realized",
-            {"model": MODEL, "version": "1", "metric": "accuracy"},
+            {"model": MODEL, "version": "1", "segment": "all", "metric": "accuracy"},
         )
 
     assert math.isnan(realized() or math.nan)
@@ -154,7 +155,8 @@ def test_labels_after_traffic_stopped_update_realized_values_without_new_events(
     value = realized()
     assert value is not None and 0.6 < value < 0.9
     estimated = registry.get_sample_value(
-        "guardian_performance_estimated", {"model": MODEL, "version": "1", "metric": "accuracy"}
+        "guardian_performance_estimated",
+        {"model": MODEL, "version": "1", "segment": "all", "metric": "accuracy"},
     )
     assert estimated == pytest.approx(0.75, abs=0.03)
 
@@ -179,7 +181,7 @@ def test_an_estimate_below_its_threshold_breaches_after_n_evaluations_and_clears
         results += monitor.observe(MODEL, "1", {"score": s, "prediction": int(s > 0.5)}, f"b{i}")
     assert [(r.metric, r.state) for r in results] == [("accuracy", "breach")]
     assert results[0].value < 0.7 and results[0].threshold == 0.7
-    breached = {"model": MODEL, "version": "1", "metric": "accuracy"}
+    breached = {"model": MODEL, "version": "1", "segment": "all", "metric": "accuracy"}
     assert registry.get_sample_value("guardian_performance_breached", breached) == 1.0
     results = []
     for i in range(3000):
@@ -301,7 +303,7 @@ def test_a_regression_model_gets_realized_mae_and_rmse_once_labels_join() -> Non
     assert view["window"]["excluded"]["label_not_numeric"] == 1
     gauge = registry.get_sample_value(
         "guardian_performance_realized",
-        {"model": "house-price", "version": "2", "metric": "rmse"},
+        {"model": "house-price", "version": "2", "segment": "all", "metric": "rmse"},
     )
     assert gauge == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-9)
     restored = PerformanceMonitor(cfg)
@@ -311,3 +313,21 @@ def test_a_regression_model_gets_realized_mae_and_rmse_once_labels_join() -> Non
     assert again["realized"]["rmse"]["value"] == pytest.approx(
         view["realized"]["rmse"]["value"], rel=1e-9
     )
+
+
+def test_reading_the_view_moves_neither_the_schedule_nor_the_alert_state() -> None:
+    cfg = _config(
+        window=1000, thresholds={"accuracy": 0.7}, breach_after=3, calibration={"method": "none"}
+    )
+    monitor = PerformanceMonitor(cfg)
+    results = []
+    for i in range(1100):  # two scheduled evaluations (every 500 events), all unsure
+        s = 0.55 if i % 2 else 0.45
+        results += monitor.observe(MODEL, "1", {"score": s, "prediction": int(s > 0.5)}, f"e{i}")
+        if i % 50 == 0:
+            view = monitor.snapshot(MODEL)  # an API read between evaluations
+            assert view is not None
+    assert results == []
+    view = monitor.snapshot(MODEL)
+    assert view is not None and view["window"]["events"] == 1000
+    assert view["alerts"]["accuracy"] == {"state": "ok", "breach_run": 2, "clear_run": 0}
