@@ -140,18 +140,27 @@ class Detector(abc.ABC):
         loop is the one place the generic guards run: ``warm_up`` here, then
         ``min_samples`` and ``cooldown`` in :meth:`_admit` on a raw detection.
         """
+        self._drift_detected = False
+        n = len(values)
+        if start >= n:
+            return -1
+        if self._n_seen < self._warm_up:  # warm-up values are counted, not learnt
+            skip = min(n - start, self._warm_up - self._n_seen)
+            self._n_seen += skip
+            start += skip
         learn = self._learn
-        warm_up = self._warm_up
-        for i in range(start, len(values)):
-            self._n_seen += 1
-            if self._n_seen <= warm_up:
-                self._drift_detected = False
-                continue
-            self._n_learnt += 1
-            if learn(values[i]) and self._admit():
-                self._drift_detected = True
-                return i
-            self._drift_detected = False
+        # The counters live in locals inside the loop and are stored before anything reads
+        # them (_admit, the caller); a subclass's _learn must not read them.
+        seen, learnt = self._n_seen, self._n_learnt
+        for i in range(start, n):
+            seen += 1
+            learnt += 1
+            if learn(values[i]):
+                self._n_seen, self._n_learnt = seen, learnt
+                if self._admit():
+                    self._drift_detected = True
+                    return i
+        self._n_seen, self._n_learnt = seen, learnt
         return -1
 
     def _admit(self) -> bool:
