@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.fairness.window import event_key
-from detectors.performance.calibration import Calibrator, Method, isotonic_available
+from detectors.performance.calibration import Calibrator, Method
 from detectors.performance.config import CalibrationConfig
 
 NO_LABEL = -1
@@ -158,9 +158,9 @@ class ScoreWindow:
 
 
 def _method(cal: CalibrationConfig) -> Method:
-    """The fit to use: ``auto`` is isotonic with scikit-learn installed, Platt without."""
+    """The fit to use: ``auto`` is isotonic."""
     if cal.method == "none":
         return "identity"
     if cal.method in ("auto", "isotonic"):
-        return "isotonic" if isotonic_available() else "platt"
+        return "isotonic"
     return "platt"
