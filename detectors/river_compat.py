@@ -46,10 +46,10 @@ from detectors.base import (
     encode_bytes,
     encode_float,
 )
+from detectors.river_compat_imports import VERIFIED_RIVER as VERIFIED_RIVER
 
 log = logging.getLogger(__name__)
 
-VERIFIED_RIVER = "0.26.1"
 """The River release whose internals this module was written and tested against."""
 
 #: River class -> the private attributes of its instances read or written here.

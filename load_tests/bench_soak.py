@@ -1,16 +1,18 @@
 """Soak: publisher + ``guardian run`` through Kafka for minutes; memory and lag over time.
 
-    python -m load_tests.bench_soak [--minutes 15] [--rate 300] [--sample-s 15] [--quick]
+    python -m load_tests.bench_soak [--minutes 15] [--rate 300] [--workers 1] [--sample-s 15]
+                                    [--quick]
 
 One ``guardian run`` (static member, labels joined, checkpoints on, the shipped
-config: the demo's workload) consumes the demo publisher's stream at ``--rate``
-events/s (300: ``make demo``) for ``--minutes``. Every ``--sample-s`` seconds it
-records the memory of Guardian's **whole process tree** (the main process and
-every descendant: redaction forkserver and pool workers, read from ``/proc``):
-the sum of RSS (what the OOM killer and ``ps`` see; shared pages counted once
-per process) and the sum of PSS (shared pages split between the processes
-sharing them: the tree's real footprint), with the consumer lag
-(``guardian_consumer_lag``, summed) and events consumed.
+config with the demo's settings: one redaction worker, ``--workers``) consumes
+the demo publisher's stream at ``--rate`` events/s (300: ``make demo``) for
+``--minutes``. Every ``--sample-s`` seconds it records the memory of Guardian's
+**whole process tree** (the main process and every descendant: redaction
+forkserver and pool workers, read from ``/proc``): the sum of RSS (what the OOM
+killer and ``ps`` see; shared pages counted once per process) and the sum of
+PSS (shared pages split between the processes sharing them: the tree's real
+footprint), with the consumer lag (``guardian_consumer_lag``, summed) and
+events consumed.
 
 Prints the table, the baseline (tree RSS at the end of warm-up, the first
 quarter of the run), the maximum, growth over the second half (least-squares
@@ -49,11 +51,13 @@ import httpx
 from load_tests import harness
 from load_tests.replicas import Replica
 
-#: Signing keys of this run: checkpoints and config documents are on, as in ``make demo``.
-KEYS = {
+#: The demo's settings: signing keys (checkpoints and config documents on) and one redaction
+#: worker, as ``make demo`` sets them (``service/demo/run.py``); ``--workers`` overrides it.
+DEMO_ENV = {
     "GUARDIAN_STATE__SIGNING_KEY": "soak-checkpoint-key-0123456789",
     "GUARDIAN_CONTROL__SIGNING_KEYS": '{"soak": "soak-config-key-0123456789"}',
     "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY": "soak",
+    "GUARDIAN_REDACTION__WORKERS": "1",
 }
 
 
@@ -111,10 +115,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def soak(
-    bootstrap: str, minutes: float, rate: float, sample_s: float
+    bootstrap: str, minutes: float, rate: float, sample_s: float, workers: int = 1
 ) -> list[dict[str, float]]:
     kafka = harness.unique_kafka(bootstrap)
-    os.environ.update(KEYS)  # Replica passes this process's environment on
+    # Replica passes this process's environment on.
+    os.environ.update({**DEMO_ENV, "GUARDIAN_REDACTION__WORKERS": str(workers)})
     guardian = Replica(kafka, replica_id="soak-0")
     publisher: subprocess.Popen[bytes] | None = None
     broker = harness.broker_pid(bootstrap)
@@ -197,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=300.0, help="demo events/s")
+    parser.add_argument("--workers", type=int, default=1, help="redaction worker processes")
     parser.add_argument("--sample-s", type=float, default=15.0)
     parser.add_argument("--quick", action="store_true", help="1 minute, a sample every 5 s")
     args = parser.parse_args(argv)
@@ -206,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap = broker.__enter__()
     broker_pid = None if broker.external else harness.broker_pid(bootstrap)
     try:
-        samples = asyncio.run(soak(bootstrap, args.minutes, args.rate, args.sample_s))
+        samples = asyncio.run(soak(bootstrap, args.minutes, args.rate, args.sample_s, args.workers))
         disk = _broker_disk_mib(broker)
     finally:
         _stop_broker(broker, broker_pid)
-    report(samples, args.rate, args.minutes, disk)
+    report(samples, args.rate, args.minutes, disk, args.workers)
     return 0
 
 
@@ -235,11 +241,14 @@ def _stop_broker(broker: harness.BenchBroker, pid: int | None) -> None:
             shutil.rmtree(local.data_dir, ignore_errors=True)
 
 
-def report(samples: list[dict[str, float]], rate: float, minutes: float, disk: float) -> None:
+def report(
+    samples: list[dict[str, float]], rate: float, minutes: float, disk: float, workers: int = 1
+) -> None:
     args = argparse.Namespace(rate=rate, minutes=minutes)
     result = summarise(samples)
     print(
-        f"Soak: {args.rate:.0f} events/s for {args.minutes:g} min ({harness.broker_description()})"
+        f"Soak: {args.rate:.0f} events/s for {args.minutes:g} min, {workers} redaction "
+        f"worker(s) ({harness.broker_description()})"
     )
     # A shared machine starves Guardian of CPU: then lag grows whatever Guardian does.
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -262,7 +271,14 @@ def report(samples: list[dict[str, float]], rate: float, minutes: float, disk: f
     print(f"lag: max {result['max_lag']:.0f}, final {result['final_lag']:.0f}")
     print(f"broker data on disk at the end (info, not measured): {disk:.0f} MiB")
     harness.emit(
-        "bench_soak", {**result, "rate": args.rate, "broker_disk_mib": disk, "samples": samples}
+        "bench_soak",
+        {
+            **result,
+            "rate": args.rate,
+            "workers": workers,
+            "broker_disk_mib": disk,
+            "samples": samples,
+        },
     )
 
 

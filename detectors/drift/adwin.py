@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field
-from river.drift import ADWIN
+from river.drift.adwin import ADWIN
 
 from detectors import river_compat
 from detectors.base import DetectorParams, InputType, StateValue

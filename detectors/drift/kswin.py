@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import Field, model_validator
-from river.drift import KSWIN
 
 from detectors import river_compat
 from detectors.base import (
@@ -68,6 +67,10 @@ class KSWINDetector(Detector):
     def _reset_state(self) -> None:
         p = self._params
         assert isinstance(p, KSWINParams)
+        # Imported here: river.drift.kswin imports scipy.stats (~50 MiB), paid only by
+        # a process that runs a KSWIN detector.
+        from river.drift.kswin import KSWIN
+
         self._ks: Any = KSWIN(
             alpha=p.alpha, window_size=p.window_size, stat_size=p.stat_size, seed=p.seed
         )

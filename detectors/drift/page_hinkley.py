@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
-from river.drift import PageHinkley
+from river.drift.page_hinkley import PageHinkley
 
 from detectors import river_compat
 from detectors.base import DetectorParams, StateValue

@@ -1,4 +1,4 @@
-"""Score calibration fitted on joined labels: isotonic (scikit-learn) or Platt.
+"""Score calibration fitted on joined labels: isotonic or Platt.
 
 CBPE needs calibrated scores (a score of 0.8 must be right 80% of the time).
 Most models' scores are not, so the monitor fits a calibrator on the
@@ -7,8 +7,11 @@ maps every raw score through it. Until enough labels of both classes exist the
 scores are taken as calibrated (``method="identity"``) and the answer says so.
 
 A fitted calibrator is a piecewise-linear map (isotonic: its thresholds; Platt:
-two coefficients), so applying and checkpointing it needs numpy only; scikit-learn
-is used, when installed, for the isotonic fit alone.
+two coefficients), so applying and checkpointing it needs numpy only. The isotonic
+fit is :func:`isotonic_thresholds` (pool adjacent violators, the thresholds
+scikit-learn's ``IsotonicRegression(y_min=0, y_max=1)`` keeps; a test compares them):
+importing scikit-learn for it cost each Guardian process about 100 MiB (scikit-learn,
+scipy.stats, pandas).
 """
 
 from __future__ import annotations
@@ -25,13 +28,47 @@ Method = Literal["identity", "isotonic", "platt"]
 _EPS = 1e-6
 
 
-def isotonic_available() -> bool:
-    """Whether scikit-learn (for the isotonic fit) can be imported here."""
-    try:
-        import sklearn.isotonic  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def isotonic_thresholds(
+    raw: NDArray[np.float64], target: NDArray[np.float64]
+) -> tuple[list[float], list[float]]:
+    """The increasing isotonic fit of ``target`` on ``raw``, clipped to [0, 1], as thresholds.
+
+    Pool adjacent violators on the weighted means of equal ``raw`` values, then
+    the interior points of constant runs dropped: the ``X_thresholds_`` and
+    ``y_thresholds_`` of scikit-learn's ``IsotonicRegression(y_min=0.0, y_max=1.0)``
+    (equal x are those less than float64's resolution apart, as there).
+
+    Examples
+    --------
+    >>> isotonic_thresholds(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.0, 1.0, 0.0, 1.0]))
+    ([0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.5, 1.0])
+    """
+    order = np.lexsort((target, raw))
+    xs, ys = raw[order].tolist(), target[order].tolist()
+    eps = float(np.finfo(np.float64).resolution)
+    # Equal x: one point, the mean of their targets, weighted by their count.
+    ux: list[float] = []
+    blocks: list[list[float]] = []  # [sum of targets, weight, points] per pooled block
+    for x, y in zip(xs, ys, strict=True):
+        if ux and x - ux[-1] < eps:
+            blocks[-1][0] += y
+            blocks[-1][1] += 1.0
+        else:
+            ux.append(x)
+            blocks.append([y, 1.0, 1.0])
+    pooled: list[list[float]] = []
+    for block in blocks:
+        while pooled and pooled[-1][0] / pooled[-1][1] >= block[0] / block[1]:
+            last = pooled.pop()
+            block = [last[0] + block[0], last[1] + block[1], last[2] + block[2]]
+        pooled.append(block)
+    uy = [min(1.0, max(0.0, total / weight)) for total, weight, n in pooled for _ in range(int(n))]
+    keep = [
+        i in (0, len(uy) - 1) or uy[i] != uy[i - 1] or uy[i] != uy[i + 1] for i in range(len(uy))
+    ]
+    return [x for x, k in zip(ux, keep, strict=True) if k], [
+        y for y, k in zip(uy, keep, strict=True) if k
+    ]
 
 
 @dataclass(slots=True)
@@ -61,16 +98,8 @@ class Calibrator:
     def fit(cls, raw: NDArray[np.float64], labels: NDArray[np.bool_], method: Method) -> Calibrator:
         """Fit on pairs with both classes present (the caller checks)."""
         if method == "isotonic":
-            from sklearn.isotonic import IsotonicRegression
-
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            iso.fit(raw, labels.astype(np.float64))
-            return cls(
-                "isotonic",
-                [float(v) for v in iso.X_thresholds_],
-                [float(v) for v in iso.y_thresholds_],
-                len(raw),
-            )
+            x, y = isotonic_thresholds(raw, labels.astype(np.float64))
+            return cls("isotonic", x, y, len(raw))
         if method == "platt":
             a, b = _platt(raw, labels)
             return cls("platt", [a, b], [], len(raw))

@@ -35,8 +35,8 @@ class PerformanceSchedule(_Frozen):
 class CalibrationConfig(_Frozen):
     """How raw scores are calibrated from joined labels.
 
-    ``auto`` fits isotonic regression when scikit-learn is installed, Platt
-    scaling otherwise; ``none`` takes scores as calibrated. A fit needs
+    ``auto`` (and ``isotonic``) fits isotonic regression, ``platt`` Platt
+    scaling; ``none`` takes scores as calibrated. A fit needs
     ``min_labels`` pairs with at least ``min_per_class`` of each class, and is
     redone every ``refit_every`` new labels over the last ``max_pairs`` pairs.
     """

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from detectors.fairness.window import event_key
 from detectors.performance import cbpe
-from detectors.performance.calibration import Calibrator, Method, isotonic_available
+from detectors.performance.calibration import Calibrator, Method
 from detectors.performance.config import CalibrationConfig
 from detectors.performance.ring import KeyedRing
 
@@ -168,9 +168,9 @@ class ScoreWindow:
 
 
 def _method(cal: CalibrationConfig) -> Method:
-    """The fit to use: ``auto`` is isotonic with scikit-learn installed, Platt without."""
+    """The fit to use: ``auto`` is isotonic."""
     if cal.method == "none":
         return "identity"
     if cal.method in ("auto", "isotonic"):
-        return "isotonic" if isotonic_available() else "platt"
+        return "isotonic"
     return "platt"

@@ -164,6 +164,10 @@ def _guardian_env(bootstrap: str, port: int, *, local: bool) -> dict[str, str]:
         "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY": os.environ.get(
             "GUARDIAN_CONTROL__ACTIVE_SIGNING_KEY", "demo"
         ),
+        # One redaction worker process: at the demo's 300 events/s it is busy a few percent
+        # of a core (load_tests/report.md, bench_soak), and each worker holds its own Presidio
+        # and spaCy (~175 MiB RSS). The shipped default stays 2.
+        "GUARDIAN_REDACTION__WORKERS": os.environ.get("GUARDIAN_REDACTION__WORKERS", "1"),
         "PYTHONPATH": str(ROOT),
     }
     # The local-broker profile, unless set explicitly.

@@ -146,3 +146,26 @@ def test_no_other_module_of_detectors_touches_rivers_private_attributes() -> Non
             ):
                 offenders.append(f"{path.relative_to(DETECTORS)}:{node.lineno} .{node.attr}")
     assert not offenders, f"River internals outside river_compat.py: {offenders}"
+
+
+def test_deferred_import_stays_off_on_an_unverified_river(monkeypatch) -> None:
+    """The layout trick of detectors.river_compat_imports runs on the verified River only."""
+    import importlib.metadata
+    import sys
+
+    from detectors import river_compat_imports
+
+    package = "xml.dom"  # a stdlib package with submodules, standing in for River's
+    monkeypatch.delitem(sys.modules, package, raising=False)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1")
+    assert river_compat_imports.defer_package_init(package) is False
+    assert package not in sys.modules
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: river_compat_imports.VERIFIED_RIVER
+    )
+    try:
+        assert river_compat_imports.defer_package_init(package) is True
+        assert "Node" not in vars(sys.modules[package])  # deferred: its __init__ has not run
+        assert sys.modules[package].Node is not None  # the first read runs it
+    finally:
+        sys.modules.pop(package, None)
