@@ -48,6 +48,7 @@ def unique_topics(prefix: str | None = None) -> dict[str, Any]:
             "audit": f"t{tag}.guardian.audit",
             "state": f"t{tag}.guardian.state",
             "membership": f"t{tag}.guardian.membership",
+            "repartition": f"t{tag}.guardian.repartition",
             "partitions": 3,
         },
     }

@@ -1,8 +1,12 @@
-"""Detector state follows the input partitions: checkpoint, hand over, restore.
+"""Detector state follows the detect stage's partitions: checkpoint, hand over, restore.
 
-Events are keyed by model name, so each model lives on one input partition
-and one replica owns its drift detectors and fairness window. This module
-keeps that state with the partition:
+The detect stage reads the repartition topic, keyed by model name with
+Guardian's partitioner (:mod:`service.pipeline.repartition`), so each model
+lives on one of its partitions and one replica owns its drift detectors and
+fairness window (with ``kafka.repartition: off`` the input events' partitions
+play that part, which holds only when every publisher keys by model name with
+murmur2). Below, "input partition" is a partition of that owner topic. This
+module keeps that state with the partition:
 
 - it tracks which models were seen on which input partition (it is the last
   stage of the chain, so it sees what the detectors saw);
@@ -77,6 +81,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def owner_topic(settings: GuardianSettings) -> str:
+    """The topic whose partitions own the detector state (see the module docstring)."""
+    topics = settings.kafka.topics
+    return topics.events if settings.kafka.repartition == "off" else topics.repartition
+
+
 class Checkpointer:
     """Checkpoints and restores the detector state of the models of each input partition.
 
@@ -121,7 +131,9 @@ class Checkpointer:
         self.metrics = metrics
         self.codec = codec
         self.interval_s = settings.state.checkpoint_interval_s
-        self._events_topic = settings.kafka.topics.events
+        #: The topic whose partitions the state follows: the repartition topic, where the detect
+        #: stage reads each model whole (``kafka.repartition: model``), else the input events.
+        self.owner_topic = owner_topic(settings)
         self._state_topic = settings.kafka.topics.state
         self._max_bytes = settings.limits.max_message_bytes
         #: input partition -> models seen on it (or restored for it)
@@ -185,7 +197,7 @@ class Checkpointer:
         by_partition = self.models_by_partition
         next_offset = self.next_offset
         for ctx in batch:
-            if ctx.topic != self._events_topic:
+            if ctx.topic != self.owner_topic:
                 continue
             if ctx.offset >= next_offset.get(ctx.partition, 0):
                 next_offset[ctx.partition] = ctx.offset + 1
@@ -292,14 +304,14 @@ class Checkpointer:
 
     # ------------------------------------------------------------------ rebalance
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        partitions = [tp.partition for tp in revoked if tp.topic == self._events_topic]
+        partitions = [tp.partition for tp in revoked if tp.topic == self.owner_topic]
         if partitions:
             n = self.checkpoint(partitions)
             log.info("checkpointing %d records of revoked partitions %s", n, sorted(partitions))
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._learn_state_partitions()
-        now_owned = {tp.partition for tp in assigned if tp.topic == self._events_topic}
+        now_owned = {tp.partition for tp in assigned if tp.topic == self.owner_topic}
         kept: set[int] = set()
         for partition in list(self.models_by_partition):
             if partition in now_owned and await self._still_ours(partition):
@@ -312,9 +324,7 @@ class Checkpointer:
 
     async def _still_ours(self, partition: int) -> bool:
         """True when nobody else committed this partition since we last did."""
-        committed = await self._worker.committed_offset(
-            TopicPartition(self._events_topic, partition)
-        )
+        committed = await self._worker.committed_offset(TopicPartition(self.owner_topic, partition))
         return committed is not None and committed == self.next_offset.get(partition)
 
     def _drop_partition(self, partition: int) -> None:
