@@ -27,15 +27,18 @@ they saw before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiokafka import TopicPartition
 
+from service.pipeline.batch import Batch, read_labels, run_stage
 from service.pipeline.context import EventContext
 from service.pipeline.outputs import OutputRecord
+from service.pipeline.stages import Stage
+from service.settings import LimitSettings
 
 #: ``event`` or ``label``: what a repartition record carries.
 HEADER_KIND = "guardian-route"
@@ -131,6 +134,36 @@ class Repartition:
                     ctx.reject(UNREADABLE, f"repartition record: {type(exc).__name__}")
                 routed.contexts.append(ctx)
         return routed
+
+
+async def route(
+    batch: Batch,
+    router: Repartition | None,
+    back: Sequence[Stage],
+    limits: LimitSettings,
+    on_label: Callable[[dict[str, Any]], None] | None,
+) -> tuple[list[OutputRecord], list[EventContext]]:
+    """The labels of one poll, and its repartition records through the ``back`` stages.
+
+    Without a router, valid labels go to ``on_label`` (the join) at once. With one,
+    they become repartition records; the records read back from the repartition
+    topic run the back stages, then their labels go to ``on_label``. Returns the
+    records to write with the batch and the repartition stream's contexts (their
+    rejects are dead-lettered with the batch).
+    """
+    if router is None:
+        read_labels(batch.labels, limits, on_label)
+        return [], []
+    forwarded: list[dict[str, Any]] = []
+    read_labels(batch.labels, limits, forwarded.append)
+    routed = router.read(batch.routed)
+    if routed.contexts:
+        for stage in back:
+            await run_stage(stage, routed.contexts)
+    if on_label is not None:
+        for label in routed.labels:
+            on_label(label)
+    return router.label_records(forwarded), routed.contexts
 
 
 def _route_headers(headers: Any) -> tuple[bytes | None, bytes | None]:

@@ -42,12 +42,11 @@ from service.kafka.factory import AiokafkaClients, PipelineClients, close_client
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.assignment import Assignment
-from service.pipeline.batch import Batch, BatchMetrics, read_batch, read_labels, run_stage
-from service.pipeline.context import EventContext
+from service.pipeline.batch import BatchMetrics, read_batch, run_stage
 from service.pipeline.delivery import Delivery
 from service.pipeline.lag import ConsumerLag, LagGauge
 from service.pipeline.outputs import OutputQueue, OutputRecord, batch_outputs, skipped_outputs
-from service.pipeline.repartition import Repartition
+from service.pipeline.repartition import Repartition, route
 from service.pipeline.stages import Stage
 from service.pipeline.undecodable import UndecodablePolicy
 from service.pipeline.undecodable_gate import UndecodableGate
@@ -370,7 +369,9 @@ class PipelineWorker:
             self.metrics.events_consumed.inc(len(batch.events))
             for stage in self.front:
                 await run_stage(stage, batch.events)
-            records, routed = await self._route(batch)
+            records, routed = await route(
+                batch, router, self.back, self.settings.limits, self.on_label
+            )
             for hook in self.before_commit:
                 await hook()
             # Components enqueue while the batch is written (the alert engine runs in its own
@@ -398,25 +399,3 @@ class PipelineWorker:
                 log.error("skipped %s: cannot be decoded (%s)", b.where, b.error)
                 self.gate.report(b, "skipped")
             self._batch_metrics.record(events, batch.labels, len(polled), started)
-
-    async def _route(self, batch: Batch) -> tuple[list[OutputRecord], list[EventContext]]:
-        """Labels to the join, or to the repartition topic with the back stages run on it.
-
-        Returns the labels' repartition records and the repartition stream's contexts
-        (their rejects are dead-lettered with the batch).
-        """
-        limits = self.settings.limits
-        router = self.repartition
-        if router is None:
-            read_labels(batch.labels, limits, self.on_label)
-            return [], []
-        forwarded: list[dict[str, Any]] = []
-        read_labels(batch.labels, limits, forwarded.append)
-        routed = router.read(batch.routed)
-        if routed.contexts:
-            for stage in self.back:
-                await run_stage(stage, routed.contexts)
-        if self.on_label is not None:
-            for label in routed.labels:
-                self.on_label(label)
-        return router.label_records(forwarded), routed.contexts

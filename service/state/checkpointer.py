@@ -1,12 +1,10 @@
 """Detector state follows the detect stage's partitions: checkpoint, hand over, restore.
 
-The detect stage reads the repartition topic, keyed by model name with
-Guardian's partitioner (:mod:`service.pipeline.repartition`), so each model
-lives on one of its partitions and one replica owns its drift detectors and
-fairness window (with ``kafka.repartition: off`` the input events' partitions
-play that part, which holds only when every publisher keys by model name with
-murmur2). Below, "input partition" is a partition of that owner topic. This
-module keeps that state with the partition:
+The detect stage reads the repartition topic, keyed by model name with Guardian's
+partitioner (:mod:`service.pipeline.repartition`; with ``kafka.repartition: off``, the
+input events), so each model lives on one of its partitions, the "input partitions"
+below, and one replica owns its drift detectors and fairness window. This module
+keeps that state with the partition:
 
 - it tracks which models were seen on which input partition (it is the last
   stage of the chain, so it sees what the detectors saw);

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.metrics import OTHER
 from tests.e2e_streams import event, sample, wait_for
-from tests.kafka_helpers import make_settings, produce
+from tests.kafka_helpers import make_settings, produce, wait_detected
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +66,7 @@ async def test_label_values_stay_bounded_with_5000_model_names(
 
     await wait_for(lambda: total_processed() >= MODELS, within=30, what="5,000 events processed")
     assert total_processed() == MODELS  # folded, not dropped
+    await wait_detected(settings)  # the detectors read the events back from the repartition topic
     # the worker's health loop exports how many values were folded
     await wait_for(
         lambda: sample(registry, "guardian_label_values_folded_total", label="model") > 0,
