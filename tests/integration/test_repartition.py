@@ -5,7 +5,9 @@ keying each event by its id, hashed with librdkafka's CRC32) spread one model
 over every input partition, so over both replicas. With ``kafka.repartition:
 model`` (the default) the detect stage reads the repartition topic keyed by
 model: exactly one replica holds the model's detectors and fairness window,
-and what they learnt equals what a single replica learns from the same stream.
+and what they learnt equals what a single replica learns from the same stream
+(at-least-once, and exactly-once: repartition records and every offset in one
+transaction).
 With ``off`` the same stream splits the model (the failure this guards against).
 
 Order-free comparisons only: the phases are processed one after the other, so
@@ -91,10 +93,11 @@ def _kcat(tmp: Path) -> Publish:
     return publish
 
 
-def _settings(bootstrap: str, repartition: str, replica: str) -> Any:
+def _settings(bootstrap: str, repartition: str, replica: str, delivery: str) -> Any:
     s = api_settings(bootstrap, fleet=FAST, replica_id=replica)
     topics = s.kafka.topics.model_copy(update={"partitions": 6})
-    kafka = s.kafka.model_copy(update={"topics": topics, "repartition": repartition})
+    update = {"topics": topics, "repartition": repartition, "delivery": delivery}
+    kafka = s.kafka.model_copy(update=update)
     return s.model_copy(update={"kafka": kafka})
 
 
@@ -154,9 +157,9 @@ def _fairness(guardian: Any) -> dict[str, Any]:
 
 
 async def _start_group(
-    bootstrap: str, guardian_factory: Any, repartition: str, n: int
+    bootstrap: str, guardian_factory: Any, repartition: str, n: int, delivery: str = "at_least_once"
 ) -> list[Any]:
-    base = _settings(bootstrap, repartition, "replica-0")
+    base = _settings(bootstrap, repartition, "replica-0", delivery)
     group = []
     for i in range(n):
         http = base.http.model_copy(update={"port": free_port()})
@@ -185,21 +188,24 @@ async def _holders(guardian: Any) -> set[str]:
         return {d["replica"] for d in items}
 
 
-@pytest.mark.parametrize("publisher", ["unkeyed", "kcat"])
+@pytest.mark.parametrize(
+    ("publisher", "delivery"),
+    [("unkeyed", "at_least_once"), ("kcat", "at_least_once"), ("unkeyed", "exactly_once")],
+)
 async def test_one_owner_per_model_and_the_same_results_as_one_replica(  # type: ignore[no-untyped-def]
-    kafka_bootstrap: str, guardian_factory, tmp_path: Path, publisher: str
+    kafka_bootstrap: str, guardian_factory, tmp_path: Path, publisher: str, delivery: str
 ) -> None:
     if publisher == "kcat" and shutil.which("kcat") is None:
         pytest.skip("kcat missing (make tools)")
     publish: Publish = _unkeyed if publisher == "unkeyed" else _kcat(tmp_path)
 
     # The reference: one replica, no repartition, the same stream.
-    (single,) = await _start_group(kafka_bootstrap, guardian_factory, "off", 1)
+    (single,) = await _start_group(kafka_bootstrap, guardian_factory, "off", 1, delivery)
     await _run([single], kafka_bootstrap, publish)
     expected, expected_fairness = _learnt([single]), _fairness(single)
     assert expected[f"{MODEL}/3.2.0/age/adwin"] == (2 * PHASE, 1)
 
-    group = await _start_group(kafka_bootstrap, guardian_factory, "model", 2)
+    group = await _start_group(kafka_bootstrap, guardian_factory, "model", 2, delivery)
     await _run(group, kafka_bootstrap, publish)
     holders = [g for g in group if g.detectors.list_detectors(model=MODEL)]
     assert len(holders) == 1, "one replica holds the model's detectors"
