@@ -8,12 +8,13 @@ keeps that state with the partition:
 
 - it tracks which models were seen on which input partition (it is the last
   stage of the chain, so it sees what the detectors saw);
-- every ``checkpoint_interval_s`` (checked before a batch commits) it queues
-  one signed checkpoint per detector (key: detector id) and per fairness
-  window (key: ``fairness/<model>``) and performance window with its calibrator
-  (key: ``performance/<model>``) with :meth:`PipelineWorker.enqueue`, so
-  they are written with that batch and acknowledged before its offsets are
-  committed (in exactly-once mode: in the same transaction);
+- every ``checkpoint_interval_s`` (checked before a batch that fed the
+  detectors commits) it queues one signed checkpoint per detector (key:
+  detector id), per fairness window (key: ``fairness/<model>``) and per
+  performance window with its calibrator (key: ``performance/<model>``) with
+  :meth:`PipelineWorker.enqueue`, so they are written with that batch and
+  acknowledged before its offsets are committed (in exactly-once mode: in the
+  same transaction);
 - on revocation it checkpoints the revoked partitions' models and the worker
   flushes them before the partitions leave this replica;
 - on assignment (before the first batch of the new assignment) it drops the
@@ -139,6 +140,8 @@ class Checkpointer:
         #: input partition -> next offset the state of its models reflects
         self.next_offset: dict[int, int] = {}
         self._last_checkpoint = time.monotonic()
+        #: whether the detectors were fed since the last checkpoint
+        self._fed = False
         #: partitions of the state topic, learnt at each assignment (before any batch)
         self._state_partitions = 0
         self.last_restore = RestoreReport()
@@ -197,6 +200,7 @@ class Checkpointer:
         for ctx in batch:
             if ctx.topic != self.owner_topic:
                 continue
+            self._fed = True
             if ctx.offset >= next_offset.get(ctx.partition, 0):
                 next_offset[ctx.partition] = ctx.offset + 1
             if ctx.ok and ctx.model:
@@ -207,12 +211,16 @@ class Checkpointer:
 
     # ------------------------------------------------------------------ writing
     async def _before_commit(self) -> None:
-        if time.monotonic() - self._last_checkpoint >= self.interval_s:
+        # Only batches that fed the detectors: with the repartition topic, the batch that
+        # writes a burst's sanitized events (detectors unchanged) must not spend the interval
+        # the batch that reads them back, right after, would checkpoint with.
+        if self._fed and time.monotonic() - self._last_checkpoint >= self.interval_s:
             self.checkpoint(list(self.models_by_partition))
 
     def checkpoint(self, partitions: Iterable[int]) -> int:
         """Queue checkpoints of every model of ``partitions``; return how many records."""
         self._last_checkpoint = time.monotonic()
+        self._fed = False
         n_state = self._state_partitions
         queued = 0
         created = time.time()

@@ -48,8 +48,8 @@ async def test_stopped_replica_hands_its_partitions_and_detector_state_over(
         **STATE_ENV,
     )
     try:
-        await wait_ready(settings.http.port, timeout_s=60)
-        await wait_ready(b_settings.http.port, timeout_s=60)
+        await wait_ready(settings.http.port, timeout_s=180)
+        await wait_ready(b_settings.http.port, timeout_s=180)
         first = keyed_events(600)  # 100 per model
         await produce_keyed(kafka_bootstrap, topics.events, first)
         assert len(await drain(kafka_bootstrap, sanitized, expect=600, timeout_s=40)) == 600

@@ -57,8 +57,11 @@ async def _replay(bootstrap: str, topic: str, record: Any) -> None:
 
 
 async def test_an_older_signed_checkpoint_replayed_is_refused(kafka_bootstrap: str) -> None:
+    # A checkpoint with every batch that feeds the detectors: the detectors read the events
+    # back from the repartition topic, possibly over several batches, and the last must be
+    # checkpointed for the stop below to write the same state again.
     settings = make_settings(
-        kafka_bootstrap, state={"signing_key": SIGNING_KEY, "checkpoint_interval_s": 0.2}
+        kafka_bootstrap, state={"signing_key": SIGNING_KEY, "checkpoint_interval_s": 0.001}
     )
     topics = settings.kafka.topics
     detector = f"{MODELS[0]}/1/x/adwin"
