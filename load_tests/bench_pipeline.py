@@ -1,7 +1,7 @@
 """Full Guardian pipeline against a raw aiokafka passthrough over the same events.
 
     python -m load_tests.bench_pipeline [--n 20000] [--repeats 5] [--quick]
-        [--isolation-level read_committed|read_uncommitted]
+        [--isolation-level read_committed|read_uncommitted] [--repartition-compare]
 
 Every side reads the same pre-produced input topic, each run with a fresh
 consumer group and fresh output topics, in a process of its own; each repeat
@@ -20,7 +20,13 @@ gets a fresh local broker (noida-db slows down as its one-file state grows):
   It shows how much of Guardian's ratio comes from cheaper I/O rather than a cheap pipeline;
 - *guardian*: an in-process :class:`service.runtime.Guardian` with the default
   config: validation, the redaction policy, retention, every default drift
-  detector, fairness, label join, alerts, metrics, and per-class output.
+  detector, fairness, label join, alerts, metrics, and per-class output; with
+  ``kafka.repartition: model`` (the default) the detect stage reads the
+  repartition topic, and the run ends when the group has also committed that
+  topic to its end (every event reached the detectors);
+- *guardian-off* (with ``--repartition-compare``): the same with
+  ``kafka.repartition: off``, the detect stage on the input partition's replica;
+  ``repartition_cost`` is guardian / guardian-off (issue 19).
 
 Measured from outside the service: the clock starts when the child reports
 its partitions assigned and stops when the group's committed offsets (polled
@@ -66,7 +72,11 @@ _ISOLATION_ENV = "BENCH_ISOLATION_LEVEL"
 
 def _isolation_level() -> str:
     return os.environ.get(_ISOLATION_ENV, "read_committed")
+
+
 TARGET_RATIO = 0.5
+#: The repartition topic of a guardian child: ``<out prefix>`` + this.
+REPARTITION = "repartition"
 
 
 # ---------------------------------------------------------------------------- children
@@ -141,6 +151,8 @@ async def _run_guardian(args: argparse.Namespace) -> None:
     kafka["topics"]["events"] = args.input
     kafka["topics"]["sanitized_prefix"] = args.out_prefix
     kafka["isolation_level"] = _isolation_level()
+    kafka["topics"]["repartition"] = f"{args.out_prefix}{REPARTITION}"
+    kafka["repartition"] = "off" if args.role == "guardian-off" else "model"
     settings = GuardianSettings.load(None, kafka=kafka, http={"port": harness.free_port()})
     guardian = build_guardian(settings)
     await guardian.start()
@@ -216,6 +228,13 @@ async def _measure(
         started = time.monotonic()
         async with harness.CommitWatcher(bootstrap, group, input_topic) as watcher:
             finished = await watcher.wait_for(n, timeout_s=max(120.0, n / 200))
+        if role == "guardian":
+            # Every repartition record is written before the input offsets commit: its end
+            # is final now; the detectors have seen every event once the group committed it.
+            routed = f"{out_prefix}{REPARTITION}"
+            total = await harness.count_messages(bootstrap, [routed])
+            async with harness.CommitWatcher(bootstrap, group, routed) as watcher:
+                finished = await watcher.wait_for(total, timeout_s=max(120.0, n / 200))
         cpu_after = (harness.cpu_seconds(proc.pid), harness.cpu_seconds(broker or 0))
         elapsed = finished - started
     finally:
@@ -226,7 +245,7 @@ async def _measure(
         except TimeoutError:
             proc.kill()
             await proc.wait()
-    if role == "guardian":
+    if role.startswith("guardian"):
         from service.retention import RetentionSettings
 
         classes = RetentionSettings().load_policy().classes
@@ -273,11 +292,15 @@ async def _repeat(
     return {role: await _measure(role, bootstrap, topic, len(records)) for role in order}
 
 
-def _workload(name: str, records: list[tuple[bytes, bytes]], repeats: int) -> dict[str, Any]:
+def _workload(
+    name: str, records: list[tuple[bytes, bytes]], repeats: int, compare: bool = False
+) -> dict[str, Any]:
     n = len(records)
-    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "guardian": [], "relay": []}
+    order: tuple[str, ...] = ("passthrough", "guardian", "relay")
+    if compare:
+        order = ("passthrough", "guardian", "guardian-off", "relay")
+    runs: dict[str, list[dict[str, Any]]] = {role: [] for role in order}
     for r in range(repeats):
-        order = ("passthrough", "guardian", "relay")
         # A fresh broker per repeat: noida-db keeps its whole state in one JSON file and
         # spends more CPU per write as it grows; with one broker for the whole benchmark
         # the later repeats (and the longer runs in them, Guardian's) paid for the earlier.
@@ -300,7 +323,7 @@ def _workload(name: str, records: list[tuple[bytes, bytes]], repeats: int) -> di
     def cpu(role: str, side: str) -> float:
         return round(harness.median([x[f"{side}_cpu_us_per_event"] for x in runs[role]]), 1)
 
-    return {
+    summary = {
         "events": n,
         "repeats": repeats,
         "passthrough_events_per_s": base,
@@ -316,6 +339,14 @@ def _workload(name: str, records: list[tuple[bytes, bytes]], repeats: int) -> di
             role: {"process": cpu(role, "child"), "broker": cpu(role, "broker")} for role in runs
         },
     }
+    if compare:
+        off = harness.median([x["events_per_s"] for x in runs["guardian-off"]])
+        summary["repartition_off_events_per_s"] = off
+        summary["repartition_off_runs"] = [
+            round(x["events_per_s"], 1) for x in runs["guardian-off"]
+        ]
+        summary["repartition_cost"] = harness.ratio(guard, off)
+    return summary
 
 
 def _main(args: argparse.Namespace) -> dict[str, Any]:
@@ -324,7 +355,7 @@ def _main(args: argparse.Namespace) -> dict[str, Any]:
         if name == "mix" and args.no_mix:
             continue
         records = demo_records(args.n, mix=mix, seed=args.seed)
-        results[name] = _workload(name, records, args.repeats)
+        results[name] = _workload(name, records, args.repeats, args.repartition_compare)
     return results
 
 
@@ -342,7 +373,14 @@ def main(argv: list[str] | None = None) -> None:
         help="how both sides read the input (default read_committed, Guardian's default)",
     )
     parser.add_argument(
-        "--role", choices=["passthrough", "relay", "guardian"], help=argparse.SUPPRESS
+        "--repartition-compare",
+        action="store_true",
+        help="also run Guardian with kafka.repartition=off; report on / off (issue 19)",
+    )
+    parser.add_argument(
+        "--role",
+        choices=["passthrough", "relay", "guardian", "guardian-off"],
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
@@ -350,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-prefix", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role:
-        runner = _run_guardian if args.role == "guardian" else _run_passthrough
+        runner = _run_guardian if args.role.startswith("guardian") else _run_passthrough
         asyncio.run(runner(args))
         return
     if args.isolation_level:
@@ -375,6 +413,11 @@ def main(argv: list[str] | None = None) -> None:
             f"(Guardian's batch writes and fetch wait); guardian / tuned relay "
             f"{r['ratio_to_tuned_relay']:.2f}"
         )
+        if "repartition_cost" in r:
+            print(
+                f"  repartition off          : {r['repartition_off_events_per_s']:9.0f} events/s "
+                f"(median); on / off {r['repartition_cost']:.2f}"
+            )
         cpu = r["cpu_us_per_event"]
         print(
             "  CPU us/event (median; process, broker): "

@@ -179,6 +179,7 @@ def unique_kafka(bootstrap: str, tag: str | None = None, partitions: int = 6) ->
             "audit": f"b{tag}.guardian.audit",
             "state": f"b{tag}.guardian.state",
             "membership": f"b{tag}.guardian.membership",
+            "repartition": f"b{tag}.guardian.repartition",
             "partitions": partitions,
         },
     }

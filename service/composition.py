@@ -49,6 +49,7 @@ from service.fleet.membership import Membership
 from service.kafka.aiokafka_compat import UndecodableBatch
 from service.metrics import GuardianMetrics
 from service.pipeline.detect import DetectStage
+from service.pipeline.repartition import Repartition
 from service.pipeline.stages import RedactStage, RetainStage, Stage, ValidateStage
 from service.pipeline.worker import OutputRecord, PipelineWorker
 from service.redaction.operators import MissingHmacKey
@@ -210,12 +211,20 @@ def build_guardian(
         detect,
         *([checkpointer] if checkpointer is not None else []),
     ]
+    # Issue 19: the detect stage (and the checkpointer) read the repartition topic, keyed by
+    # model with Guardian's partitioner, so each model has one owner whatever the publishers' keys.
+    repartition = (
+        None
+        if settings.kafka.repartition == "off"
+        else Repartition(topics.repartition, detect_from=stages.index(detect))
+    )
     worker = PipelineWorker(
         settings,
         metrics,
         stages,
         topic_specs=owned_topics(settings, policies.retention),
         on_label=detect.on_label,
+        repartition=repartition,
     )
     # Alerts are written with the next batch, acknowledged before its offsets are committed.
     outbox.connect(lambda topic, key, value: worker.enqueue(OutputRecord(topic, value, key)))

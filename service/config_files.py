@@ -128,4 +128,15 @@ def owned_topics(settings: GuardianSettings, retention: RetentionPolicy) -> list
         TopicSpec(t.config, 1, rf, compact),
         TopicSpec(t.state, p, rf, compact),
         TopicSpec(t.membership, 1, rf, compact),
+        *_repartition(settings),
     ]
+
+
+def _repartition(settings: GuardianSettings) -> list[TopicSpec]:
+    """The internal repartition topic (``kafka.repartition``), as many partitions as the inputs."""
+    kafka = settings.kafka
+    if kafka.repartition == "off":
+        return []
+    t = kafka.topics
+    configs = {"retention.ms": str(kafka.repartition_retention_ms), "cleanup.policy": "delete"}
+    return [TopicSpec(t.repartition, t.partitions, t.replication_factor, configs)]

@@ -66,6 +66,9 @@ class TopicSettings(_Section):
     state: str = "guardian.state"
     #: compacted; one heartbeat per replica and reset requests (the fleet view, issue 19)
     membership: str = "guardian.membership"
+    #: internal: sanitized events and labels keyed by model, read back by the detect stage
+    #: (``kafka.repartition``, issue 19)
+    repartition: str = "guardian.repartition"
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
 
@@ -149,6 +152,24 @@ class KafkaSettings(_Section):
         description=(
             "how often end and committed offsets of the group are read from the broker "
             "(lag in messages and seconds, input rate, stall alerts); 0 turns it off"
+        ),
+    )
+    repartition: Literal["model", "off"] = Field(
+        default="model",
+        description=(
+            "model: sanitized events and labels are written again to topics.repartition keyed "
+            "by model name (Guardian's partitioner), and the detect stage reads that topic, so "
+            "each model's detectors, windows and checkpoints have one owner whatever the "
+            "publishers' keys; off: the detect stage runs on the input partition's replica "
+            "(one model on one owner only if every publisher keys by model with murmur2)"
+        ),
+    )
+    repartition_retention_ms: int = Field(
+        default=86_400_000,
+        ge=60_000,
+        description=(
+            "retention.ms of topics.repartition: records the group has not read back within "
+            "it never reach the detectors (their sanitized outputs are written regardless)"
         ),
     )
     topics: TopicSettings = TopicSettings()

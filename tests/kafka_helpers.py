@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from service.kafka.broker import LOCAL_BROKER_KAFKA
 from service.settings import GuardianSettings, TopicSettings
@@ -48,6 +48,7 @@ def unique_topics(prefix: str | None = None) -> dict[str, Any]:
             "audit": f"t{tag}.guardian.audit",
             "state": f"t{tag}.guardian.state",
             "membership": f"t{tag}.guardian.membership",
+            "repartition": f"t{tag}.guardian.repartition",
             "partitions": 3,
         },
     }
@@ -200,3 +201,42 @@ async def drain(
     finally:
         await consumer.stop()
     return out
+
+
+async def wait_detected(settings: GuardianSettings, timeout_s: float = 120.0) -> None:
+    """Wait until the group has read its repartition topic to the end (issue 19).
+
+    With ``kafka.repartition: model`` a sanitized output is visible one hop before
+    the detectors see the event (they read it back from the repartition topic);
+    call this after the outputs are drained and before asserting on detector state
+    or stopping a replica whose checkpoints a test reads. No-op with ``off``.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    kafka = settings.kafka
+    if kafka.repartition == "off":
+        return
+    topic = kafka.topics.repartition
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await consumer.start()
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await consumer.topics()  # refresh metadata
+                parts = consumer.partitions_for_topic(topic) or set()
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+            committed = await admin.list_consumer_group_offsets(kafka.group_id)
+            done = {tp: m.offset for tp, m in committed.items() if tp.topic == topic}
+            behind = [tp for tp, end in ends.items() if end > max(done.get(tp, 0), 0)]
+            if parts and not behind:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"group {kafka.group_id} did not read {topic} to its end")
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -321,7 +321,9 @@ async def watch_group_offsets(
     if interval <= 0:
         return
     metrics = GroupOffsetMetrics(registry)
-    monitor = GroupOffsetsMonitor(kafka, [kafka.topics.events, kafka.topics.labels], metrics)
+    t = kafka.topics
+    inputs = [t.events, t.labels, *([] if kafka.repartition == "off" else [t.repartition])]
+    monitor = GroupOffsetsMonitor(kafka, inputs, metrics)
     try:
         while not stop.is_set():
             try:

@@ -37,12 +37,20 @@ class Batch:
     labels: list[EventContext] = field(default_factory=list)
     first: dict[TopicPartition, int] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    #: Messages of the repartition topic (read by :mod:`service.pipeline.repartition`).
+    routed: list[tuple[TopicPartition, list[Any]]] = field(default_factory=list)
 
 
 def read_batch(
-    polled: dict[TopicPartition, list[Any]], labels_topic: str, forward: frozenset[str]
+    polled: dict[TopicPartition, list[Any]],
+    labels_topic: str,
+    forward: frozenset[str],
+    routed_topic: str | None = None,
 ) -> Batch:
-    """Contexts for every polled message; allow-listed input headers kept on events."""
+    """Contexts for every polled message; allow-listed input headers kept on events.
+
+    Messages of ``routed_topic`` (the repartition topic) are kept as they are, in ``routed``.
+    """
     batch = Batch()
     events = batch.events
     for tp, messages in polled.items():
@@ -50,6 +58,9 @@ def read_batch(
             continue
         batch.first[tp] = messages[0].offset
         batch.offsets[tp] = messages[-1].offset + 1
+        if tp.topic == routed_topic:
+            batch.routed.append((tp, messages))
+            continue
         target = batch.labels if tp.topic == labels_topic else events
         for m in messages:
             target.append(EventContext(tp.topic, tp.partition, m.offset, m.value or b"", m.key))

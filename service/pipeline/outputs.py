@@ -12,7 +12,7 @@ Every output of a batch is an :class:`OutputRecord`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,18 +98,27 @@ class OutputQueue:
 
 
 def batch_outputs(
-    events: list[EventContext], labels: list[EventContext], queued: list[OutputRecord], dlq: str
+    events: list[EventContext],
+    labels: list[EventContext],
+    queued: list[OutputRecord],
+    dlq: str,
+    copy: Callable[[EventContext, bytes], OutputRecord] | None = None,
 ) -> list[OutputRecord]:
-    """``queued``, then one record per valid event and one DLQ record per rejected input."""
+    """``queued``, then one record per valid event and one DLQ record per rejected input.
+
+    ``copy`` makes a second record of each sanitized event from the same bytes
+    (the repartition topic's, :mod:`service.pipeline.repartition`).
+    """
     records = list(queued)
     for ctx in (*events, *labels):
         if ctx.ok:
             if ctx.event is not None and ctx.output_topic:
+                value = orjson.dumps(ctx.event)
                 records.append(
-                    OutputRecord(
-                        ctx.output_topic, orjson.dumps(ctx.event), ctx.model.encode(), ctx.headers
-                    )
+                    OutputRecord(ctx.output_topic, value, ctx.model.encode(), ctx.headers)
                 )
+                if copy is not None:
+                    records.append(copy(ctx, value))
             continue
         records.append(dead_letter_record(ctx, dlq))
     return records

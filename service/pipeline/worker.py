@@ -42,10 +42,11 @@ from service.kafka.factory import AiokafkaClients, PipelineClients, close_client
 from service.kafka.topics import ConfigMismatch, TopicSpec, ensure_topics
 from service.metrics import GuardianMetrics
 from service.pipeline.assignment import Assignment
-from service.pipeline.batch import BatchMetrics, read_batch, read_labels, run_stage
+from service.pipeline.batch import BatchMetrics, read_batch, run_stage
 from service.pipeline.delivery import Delivery
 from service.pipeline.lag import ConsumerLag, LagGauge
 from service.pipeline.outputs import OutputQueue, OutputRecord, batch_outputs, skipped_outputs
+from service.pipeline.repartition import Repartition, route
 from service.pipeline.stages import Stage
 from service.pipeline.undecodable import UndecodablePolicy
 from service.pipeline.undecodable_gate import UndecodableGate
@@ -75,6 +76,9 @@ class PipelineWorker:
         Builds the Kafka clients (default: aiokafka from ``settings``).
     lag
         Exports consumer lag (default: from the input consumer's high watermarks).
+    repartition
+        Cuts ``stages`` in two around ``topics.repartition`` (``kafka.repartition: model``):
+        see :mod:`service.pipeline.repartition`; ``None`` runs the whole chain on input events.
     """
 
     def __init__(
@@ -87,10 +91,15 @@ class PipelineWorker:
         on_label: Callable[[dict[str, Any]], None] | None = None,
         clients: PipelineClients | None = None,
         lag: LagGauge | None = None,
+        repartition: Repartition | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.stages = list(stages)
+        self.repartition = repartition
+        cut = len(self.stages) if repartition is None else repartition.detect_from
+        #: Stages run on input events, and on the repartition stream (none without one).
+        self.front, self.back = self.stages[:cut], self.stages[cut:]
         self.topic_specs = list(topic_specs)
         self.on_label = on_label
         self.before_commit: list[Callable[[], Awaitable[None]]] = []
@@ -145,9 +154,7 @@ class PipelineWorker:
         await consumer.start()
         wait_after_empty_fetch(consumer, self._kafka.empty_fetch_backoff_ms)
         self.gate.watch(consumer)
-        consumer.subscribe(
-            topics=[self._topics.events, self._topics.labels], listener=self.assignment
-        )
+        consumer.subscribe(topics=self.input_topics, listener=self.assignment)
         self._kafka_up = True
         self.metrics.kafka_up.set(1)
         self._started = True
@@ -164,6 +171,13 @@ class PipelineWorker:
             self._admin, [*inputs, *self.topic_specs, *extra]
         )
         return self.topic_mismatches
+
+    @property
+    def input_topics(self) -> list[str]:
+        """What the group reads: the inputs, and the repartition topic when there is one."""
+        t = self._topics
+        routed = [] if self.repartition is None else [self.repartition.topic]
+        return [t.events, t.labels, *routed]
 
     @property
     def admin(self) -> Any:
@@ -348,19 +362,25 @@ class PipelineWorker:
         async with self._batch_lock:
             started = time.perf_counter()
             owned = self.assignment.owned
-            batch = read_batch(polled, self._topics.labels, self._forward_headers)
+            router = self.repartition
+            routed_topic = None if router is None else router.topic
+            batch = read_batch(polled, self._topics.labels, self._forward_headers, routed_topic)
             skipped = self.gate.skip(list(skips), owned, batch.first, batch.offsets)
             self.metrics.events_consumed.inc(len(batch.events))
-            for stage in self.stages:
+            for stage in self.front:
                 await run_stage(stage, batch.events)
-            read_labels(batch.labels, self.settings.limits, self.on_label)
+            records, routed = await route(
+                batch, router, self.back, self.settings.limits, self.on_label
+            )
             for hook in self.before_commit:
                 await hook()
             # Components enqueue while the batch is written (the alert engine runs in its own
             # task): only the records taken into this batch may leave the queue once it is acked.
             taken = self.outputs.take()
             dlq = self._topics.dlq
-            records = batch_outputs(batch.events, batch.labels, taken.records, dlq)
+            copy = None if router is None else router.event_record
+            events = [*batch.events, *routed]
+            records[:0] = batch_outputs(events, batch.labels, taken.records, dlq, copy)
             records.extend(skipped_outputs(skipped, dlq))
             try:
                 await self.delivery.deliver(records, batch.offsets)
@@ -378,4 +398,4 @@ class PipelineWorker:
             for b in skipped:
                 log.error("skipped %s: cannot be decoded (%s)", b.where, b.error)
                 self.gate.report(b, "skipped")
-            self._batch_metrics.record(batch.events, batch.labels, len(polled), started)
+            self._batch_metrics.record(events, batch.labels, len(polled), started)

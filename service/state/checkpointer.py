@@ -1,17 +1,20 @@
-"""Detector state follows the input partitions: checkpoint, hand over, restore.
+"""Detector state follows the detect stage's partitions: checkpoint, hand over, restore.
 
-Events are keyed by model name, so each model lives on one input partition
-and one replica owns its drift detectors and fairness window. This module
+The detect stage reads the repartition topic, keyed by model name with Guardian's
+partitioner (:mod:`service.pipeline.repartition`; with ``kafka.repartition: off``, the
+input events), so each model lives on one of its partitions, the "input partitions"
+below, and one replica owns its drift detectors and fairness window. This module
 keeps that state with the partition:
 
 - it tracks which models were seen on which input partition (it is the last
   stage of the chain, so it sees what the detectors saw);
-- every ``checkpoint_interval_s`` (checked before a batch commits) it queues
-  one signed checkpoint per detector (key: detector id) and per fairness
-  window (key: ``fairness/<model>``) and performance window with its calibrator
-  (key: ``performance/<model>``) with :meth:`PipelineWorker.enqueue`, so
-  they are written with that batch and acknowledged before its offsets are
-  committed (in exactly-once mode: in the same transaction);
+- every ``checkpoint_interval_s`` (checked before a batch that fed the
+  detectors commits) it queues one signed checkpoint per detector (key:
+  detector id), per fairness window (key: ``fairness/<model>``) and per
+  performance window with its calibrator (key: ``performance/<model>``) with
+  :meth:`PipelineWorker.enqueue`, so they are written with that batch and
+  acknowledged before its offsets are committed (in exactly-once mode: in the
+  same transaction);
 - on revocation it checkpoints the revoked partitions' models and the worker
   flushes them before the partitions leave this replica;
 - on assignment (before the first batch of the new assignment) it drops the
@@ -77,6 +80,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def owner_topic(settings: GuardianSettings) -> str:
+    """The topic whose partitions own the detector state (see the module docstring)."""
+    topics = settings.kafka.topics
+    return topics.events if settings.kafka.repartition == "off" else topics.repartition
+
+
 class Checkpointer:
     """Checkpoints and restores the detector state of the models of each input partition.
 
@@ -121,7 +130,9 @@ class Checkpointer:
         self.metrics = metrics
         self.codec = codec
         self.interval_s = settings.state.checkpoint_interval_s
-        self._events_topic = settings.kafka.topics.events
+        #: The topic whose partitions the state follows: the repartition topic, where the detect
+        #: stage reads each model whole (``kafka.repartition: model``), else the input events.
+        self.owner_topic = owner_topic(settings)
         self._state_topic = settings.kafka.topics.state
         self._max_bytes = settings.limits.max_message_bytes
         #: input partition -> models seen on it (or restored for it)
@@ -129,6 +140,8 @@ class Checkpointer:
         #: input partition -> next offset the state of its models reflects
         self.next_offset: dict[int, int] = {}
         self._last_checkpoint = time.monotonic()
+        #: whether the detectors were fed since the last checkpoint
+        self._fed = False
         #: partitions of the state topic, learnt at each assignment (before any batch)
         self._state_partitions = 0
         self.last_restore = RestoreReport()
@@ -185,8 +198,9 @@ class Checkpointer:
         by_partition = self.models_by_partition
         next_offset = self.next_offset
         for ctx in batch:
-            if ctx.topic != self._events_topic:
+            if ctx.topic != self.owner_topic:
                 continue
+            self._fed = True
             if ctx.offset >= next_offset.get(ctx.partition, 0):
                 next_offset[ctx.partition] = ctx.offset + 1
             if ctx.ok and ctx.model:
@@ -197,12 +211,16 @@ class Checkpointer:
 
     # ------------------------------------------------------------------ writing
     async def _before_commit(self) -> None:
-        if time.monotonic() - self._last_checkpoint >= self.interval_s:
+        # Only batches that fed the detectors: with the repartition topic, the batch that
+        # writes a burst's sanitized events (detectors unchanged) must not spend the interval
+        # the batch that reads them back, right after, would checkpoint with.
+        if self._fed and time.monotonic() - self._last_checkpoint >= self.interval_s:
             self.checkpoint(list(self.models_by_partition))
 
     def checkpoint(self, partitions: Iterable[int]) -> int:
         """Queue checkpoints of every model of ``partitions``; return how many records."""
         self._last_checkpoint = time.monotonic()
+        self._fed = False
         n_state = self._state_partitions
         queued = 0
         created = time.time()
@@ -292,14 +310,14 @@ class Checkpointer:
 
     # ------------------------------------------------------------------ rebalance
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        partitions = [tp.partition for tp in revoked if tp.topic == self._events_topic]
+        partitions = [tp.partition for tp in revoked if tp.topic == self.owner_topic]
         if partitions:
             n = self.checkpoint(partitions)
             log.info("checkpointing %d records of revoked partitions %s", n, sorted(partitions))
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._learn_state_partitions()
-        now_owned = {tp.partition for tp in assigned if tp.topic == self._events_topic}
+        now_owned = {tp.partition for tp in assigned if tp.topic == self.owner_topic}
         kept: set[int] = set()
         for partition in list(self.models_by_partition):
             if partition in now_owned and await self._still_ours(partition):
@@ -312,9 +330,7 @@ class Checkpointer:
 
     async def _still_ours(self, partition: int) -> bool:
         """True when nobody else committed this partition since we last did."""
-        committed = await self._worker.committed_offset(
-            TopicPartition(self._events_topic, partition)
-        )
+        committed = await self._worker.committed_offset(TopicPartition(self.owner_topic, partition))
         return committed is not None and committed == self.next_offset.get(partition)
 
     def _drop_partition(self, partition: int) -> None:

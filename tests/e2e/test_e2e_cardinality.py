@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.metrics import OTHER
 from tests.e2e_streams import event, sample, wait_for
-from tests.kafka_helpers import make_settings, produce
+from tests.kafka_helpers import make_settings, produce, wait_detected
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +66,7 @@ async def test_label_values_stay_bounded_with_5000_model_names(
 
     await wait_for(lambda: total_processed() >= MODELS, within=30, what="5,000 events processed")
     assert total_processed() == MODELS  # folded, not dropped
+    await wait_detected(settings)  # the detectors read the events back from the repartition topic
     # the worker's health loop exports how many values were folded
     await wait_for(
         lambda: sample(registry, "guardian_label_values_folded_total", label="model") > 0,
@@ -88,13 +89,19 @@ async def test_label_values_stay_bounded_with_5000_model_names(
                     values[(family.name, name)].add(s.labels[name])
 
     # the pipeline really produced data-derived series on every path, not just the counter
+    assert len(values[("guardian_events_processed", "model")]) == TOP_K + 1
+    assert OTHER in values[("guardian_events_processed", "model")]
+    # The first TOP_K model names seen anywhere are admitted for good (the front stages see
+    # them first); the detect stage reads the models back from the repartition topic in
+    # another order, and the drift registry and fairness monitor stop at their max_models
+    # (200) of the 5,000: some admitted models may have no detector or window, so those
+    # series name at most TOP_K models.
     for family in (
-        "guardian_events_processed",
         "guardian_drift_detected",
         "guardian_drift_statistic",
         "guardian_fairness_value",
     ):
-        assert len(values[(family, "model")]) == TOP_K + 1, family
+        assert 1 < len(values[(family, "model")]) <= TOP_K + 1, family
         assert OTHER in values[(family, "model")]
     assert len(values[("guardian_drift_detected", "feature")]) == TOP_K + 1
     groups = values[("guardian_fairness_group_events", "group")]

@@ -17,7 +17,7 @@ import pytest
 
 from service.alerting.engine import AlertFilter
 from tests.e2e_streams import NumericFeature, gaussian_events, sample, samples, wait_for
-from tests.kafka_helpers import drain, make_settings, produce
+from tests.kafka_helpers import drain, make_settings, produce, wait_detected
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +52,7 @@ async def test_no_drift_when_stationary_then_one_sigma_shift_found_on_its_featur
     await wait_for(
         lambda: processed(guardian) >= STATIONARY_EVENTS, within=30, what="stationary stream"
     )
+    await wait_detected(settings)  # the detectors read the events back from the repartition topic
     detectors = guardian.detectors.list_detectors(model=MODEL)
     watched = {d.feature for d in detectors}
     assert {f.name for f in FEATURES} <= watched  # value and missing-rate detectors per feature
@@ -72,6 +73,7 @@ async def test_no_drift_when_stationary_then_one_sigma_shift_found_on_its_featur
         what="shifted stream",
     )
     assert processed(guardian) == STATIONARY_EVENTS + AFTER_CHANGE
+    await wait_detected(settings)
 
     by_feature: dict[str, float] = {}
     for labels, value in samples(registry, "guardian_drift_detected_total"):

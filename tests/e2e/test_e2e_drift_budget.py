@@ -18,7 +18,7 @@ import pytest
 
 from service.alerting.engine import AlertFilter
 from tests.e2e_streams import event, sample, samples, wait_for
-from tests.kafka_helpers import make_settings, produce
+from tests.kafka_helpers import make_settings, produce, wait_detected
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +73,7 @@ async def test_heavy_tails_stay_quiet_and_a_one_sigma_shift_is_found(
 
     await produce(kafka_bootstrap, topic, encoded(rng, STATIONARY, t0), key=key)
     await wait_for(lambda: processed() >= STATIONARY, within=60, what="stationary stream")
+    await wait_detected(settings)  # the detectors read the events back from the repartition topic
     kinds = {d.kind for d in guardian.detectors.list_detectors(model=MODEL)}
     assert "rank_window" in kinds
     fired = [(s, v) for s, v in samples(registry, "guardian_drift_detected_total") if v]
@@ -82,6 +83,7 @@ async def test_heavy_tails_stay_quiet_and_a_one_sigma_shift_is_found(
         kafka_bootstrap, topic, encoded(rng, AFTER, t0 + STATIONARY * 0.01, shift=1.0), key=key
     )
     await wait_for(lambda: processed() >= STATIONARY + AFTER, within=30, what="shifted stream")
+    await wait_detected(settings)
     by_feature: dict[str, float] = {}
     for labels, value in samples(registry, "guardian_drift_detected_total"):
         by_feature[labels["feature"]] = by_feature.get(labels["feature"], 0.0) + value

@@ -13,6 +13,7 @@ from tests.kafka_helpers import (
     process_log,
     sanitized_topics,
     start_guardian_process,
+    wait_detected,
     wait_ready,
 )
 from tests.resilience_helpers import (
@@ -47,16 +48,18 @@ async def test_stopped_replica_hands_its_partitions_and_detector_state_over(
         **STATE_ENV,
     )
     try:
-        await wait_ready(settings.http.port, timeout_s=60)
-        await wait_ready(b_settings.http.port, timeout_s=60)
+        await wait_ready(settings.http.port, timeout_s=180)
+        await wait_ready(b_settings.http.port, timeout_s=180)
         first = keyed_events(600)  # 100 per model
         await produce_keyed(kafka_bootstrap, topics.events, first)
         assert len(await drain(kafka_bootstrap, sanitized, expect=600, timeout_s=40)) == 600
+        await wait_detected(settings)  # the detectors read them back from the repartition topic
         a.send_signal(signal.SIGTERM)
         assert a.wait(timeout=20) == 0, process_log(a)
         second = keyed_events(300)  # 50 more per model, all now handled by b
         await produce_keyed(kafka_bootstrap, topics.events, second)
         assert len(await drain(kafka_bootstrap, sanitized, expect=900, timeout_s=40)) == 900
+        await wait_detected(settings)
         b.send_signal(signal.SIGTERM)
         assert b.wait(timeout=20) == 0, process_log(b)
     except BaseException:

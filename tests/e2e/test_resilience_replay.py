@@ -11,7 +11,7 @@ from service.runtime import Guardian
 from service.settings import StateSettings
 from service.state.checkpoint import KEY_ID_HEADER, CheckpointCodec, key_id
 from tests.e2e_streams import sample
-from tests.kafka_helpers import drain, make_settings
+from tests.kafka_helpers import drain, make_settings, wait_detected
 from tests.resilience_helpers import (
     MODELS,
     SIGNING_KEY,
@@ -57,8 +57,11 @@ async def _replay(bootstrap: str, topic: str, record: Any) -> None:
 
 
 async def test_an_older_signed_checkpoint_replayed_is_refused(kafka_bootstrap: str) -> None:
+    # A checkpoint with every batch that feeds the detectors: the detectors read the events
+    # back from the repartition topic, possibly over several batches, and the last must be
+    # checkpointed for the stop below to write the same state again.
     settings = make_settings(
-        kafka_bootstrap, state={"signing_key": SIGNING_KEY, "checkpoint_interval_s": 0.2}
+        kafka_bootstrap, state={"signing_key": SIGNING_KEY, "checkpoint_interval_s": 0.001}
     )
     topics = settings.kafka.topics
     detector = f"{MODELS[0]}/1/x/adwin"
@@ -66,11 +69,14 @@ async def test_an_older_signed_checkpoint_replayed_is_refused(kafka_bootstrap: s
         await wait_for(lambda: g.worker.ready, what="replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
         await wait_for(lambda: processed(g) >= 60, what="60 events processed")
+        await wait_detected(settings)
         # Checkpoints are written with a batch: the next one carries n_seen == 10.
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
         await wait_for(lambda: processed(g) >= 120, what="120 events processed")
+        await wait_detected(settings)
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
         await wait_for(lambda: processed(g) >= 180, what="180 events processed")
+        await wait_detected(settings)
         records = await _records_of(kafka_bootstrap, topics.state, detector)
         older = [m for m, n in records if n < 30]
         assert older, f"no early checkpoint of {detector}: {[n for _, n in records]}"
@@ -108,6 +114,7 @@ async def test_rotation_old_checkpoints_restore_new_ones_use_the_new_key(
         await wait_for(lambda: first.worker.ready, what="first replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(120))
         await wait_for(lambda: processed(first) >= 120, what="120 events processed")
+        await wait_detected(old)
         before = {d.id: d.state["n_seen"] for d in first.detectors.list_detectors()}
     state = StateSettings(signing_key=NEW_KEY, previous_signing_keys=[SIGNING_KEY])
     rotated = old.model_copy(update={"state": state})

@@ -11,7 +11,7 @@ from service.composition import build_guardian
 from service.runtime import Guardian
 from service.state.checkpoint import KEY_ID_HEADER, SIGNATURE_HEADER, CheckpointCodec
 from tests.e2e_streams import sample
-from tests.kafka_helpers import drain, make_settings
+from tests.kafka_helpers import drain, make_settings, wait_detected
 from tests.resilience_helpers import (
     MODELS,
     SIGNING_KEY,
@@ -40,6 +40,7 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
         await wait_for(lambda: first.worker.ready, what="first replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(120))
         await wait_for(lambda: processed(first) >= 120, what="120 events processed")
+        await wait_detected(settings)  # the detectors read them back from the repartition topic
         before = {d.id: d.state["n_seen"] for d in first.detectors.list_detectors()}
         windows = first.performance.export_state()["windows"]
         performance_before = {k: len(w["window"]["ids"]) for k, w in windows.items()}
@@ -107,6 +108,7 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
         # Detection continues where it left off.
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
         await wait_for(lambda: processed(second) >= 60, what="60 more processed")
+        await wait_detected(settings)
         survivor = next(k for k in sorted(before) if k != forged_id and k.endswith("/x/adwin"))
         assert second.detectors.get(survivor).state["n_seen"] == before[survivor] + 10
         fairness = second.fairness.export_state()["models"]
