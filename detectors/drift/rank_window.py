@@ -57,7 +57,6 @@ from detectors.drift.ranks import (
 )
 
 
-
 class RankWindowParams(DetectorParams):
     """Window sizes and the false-alarm budget (hand-set knobs stay for experts)."""
 
