@@ -170,6 +170,7 @@ class CategoryWindowDetector(Detector):
     ) -> None:
         """Take the spec-level budget, the model's detector count and the event clock."""
         self._budget, self._family, self._clock = budget, family_size, clock
+        self._z = None  # a new budget: the next test sets the threshold again
 
     @property
     def threshold(self) -> float | None:

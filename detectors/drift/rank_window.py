@@ -161,7 +161,8 @@ class RankWindowDetector(Detector):
     ) -> None:
         """Take the spec-level budget, a count of the model's detectors and the event clock.
 
-        The registry calls this once after creating the detector. The family
+        The registry calls this after creating the detector (and again when the
+        budget changes: the next test sets the threshold again). The family
         size is read when the threshold is calibrated (end of the first fill),
         when the model's features are known; ``clock`` gives the time of the
         stream's latest event, from which the event rate is measured over the
@@ -170,6 +171,7 @@ class RankWindowDetector(Detector):
         self._budget = budget
         self._family = family_size
         self._clock = clock
+        self._z = None  # a new budget: the next test sets the threshold again
 
     @property
     def threshold(self) -> float | None:

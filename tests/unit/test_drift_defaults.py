@@ -114,3 +114,26 @@ def test_scale_statistic_upper_critical_value_moves_out_by_its_skewness() -> Non
     skew = scale_skewness(2000, 200)
     assert skew == pytest.approx(0.0388, abs=2e-3)
     assert cornish_fisher(5.26, skew) == pytest.approx(5.43, abs=0.01)
+
+
+def test_a_new_budget_reaches_running_detectors() -> None:
+    reg = DetectorRegistry(DetectorSpecs.load())
+    rng = np.random.default_rng(5)
+    for i, v in enumerate(rng.normal(0, 1, 2300)):
+        reg.observe("m", "1", {"x": float(v)}, {}, ts=float(i))
+    det = reg._watches["m/1/x/rank_window"].detector
+    before = det.explain()["alarm_rate_per_day"]
+    assert before == pytest.approx(0.01)
+    budget = {"false_alarms_per_stream_per_day": 0.0001, "false_alarms_per_model_per_day": None}
+    reg.replace_specs(DetectorSpecs.model_validate({**_shipped(), "budget": budget}))
+    assert reg._watches["m/1/x/rank_window"].detector is det  # kept, with its state
+    for i, v in enumerate(rng.normal(0, 1, 25), start=2300):
+        reg.observe("m", "1", {"x": float(v)}, {}, ts=float(i))
+    assert det.explain()["alarm_rate_per_day"] == pytest.approx(0.0001)
+
+
+def _shipped() -> dict[str, Any]:
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    return data
