@@ -99,13 +99,9 @@ class Defaults(_Frozen):
     """Detectors per feature type when no override matches: the budgeted kinds by default."""
 
     numeric: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("rank_window")])
-    categorical: list[DetectorSpec] = Field(
-        default_factory=lambda: [_budgeted("category_window")]
-    )
+    categorical: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("category_window")])
     score: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("rank_window")])
-    prediction: list[DetectorSpec] = Field(
-        default_factory=lambda: [_budgeted("category_window")]
-    )
+    prediction: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("category_window")])
     missing: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="missing_rate")])
     error: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="hddm_a")])
 
