@@ -72,7 +72,7 @@ def scale_skewness(n_ref: int, n_win: int) -> float:
     the other sign), which leaves the correction slightly conservative.
     """
     variance = (1.0 / 180.0) * (1.0 / n_win + 1.0 / n_ref)
-    return (1.0 / 3780.0) / (n_win * n_win) / variance**1.5
+    return (1.0 / 3780.0) / (n_win * n_win) / math.pow(variance, 1.5)
 
 
 def cornish_fisher(z: float, skew: float) -> float:
