@@ -275,6 +275,14 @@ def _fmt(v: float) -> str:
 REPORT = Path(__file__).with_name("report.md")
 
 
+def _next_section(text: str, start: int) -> int:
+    """Index of the newline before the next ``## `` heading outside a fenced block, or -1."""
+    end = text.find("\n## ", start)
+    while end >= 0 and text.count("```", start, end) % 2:
+        end = text.find("\n## ", end + 1)
+    return end
+
+
 def write_report(lines: list[str], path: Path = REPORT, args: Sequence[str] = ()) -> None:
     """Replace the ``## eval_drift`` section of report.md with these figures."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -284,7 +292,7 @@ def write_report(lines: list[str], path: Path = REPORT, args: Sequence[str] = ()
     if start < 0:
         path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
         return
-    end = text.find("\n## ", start + 1)
+    end = _next_section(text, start + 1)
     rest = text[end + 1 :] if end >= 0 else ""
     path.write_text(text[:start] + section + rest, encoding="utf-8")
 

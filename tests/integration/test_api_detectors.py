@@ -73,7 +73,7 @@ async def test_patch_validates_applies_and_audits(kafka_bootstrap: str) -> None:
         assert r.headers["X-Request-ID"] == "req-42"
         assert r.json()["params"]["false_alarms_per_day"] == 0.002
         assert guardian.detectors.get(det).params["false_alarms_per_day"] == 0.002
-        assert guardian.detectors.get(det).params["clock"] == before["clock"]
+        assert guardian.detectors.get(det).params["window_size"] == before["window_size"]
         assert guardian.control.current.version == 1
         assert guardian.control.current.detectors.patches == {det: {"false_alarms_per_day": 0.002}}
 
