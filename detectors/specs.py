@@ -90,17 +90,18 @@ class Limits(_Frozen):
     max_detectors: int = Field(default=20_000, ge=1, le=10_000_000)
 
 
-class Defaults(_Frozen):
-    """Detectors per feature type when no override matches."""
+def _budgeted(kind: str) -> DetectorSpec:
+    """A budgeted kind with its default windows and the cooldown of config/detectors.yaml."""
+    return DetectorSpec(kind=kind, cooldown=1000)
 
-    numeric: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="adwin")])
-    categorical: list[DetectorSpec] = Field(
-        default_factory=lambda: [DetectorSpec(kind="categorical")]
-    )
-    score: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="adwin")])
-    prediction: list[DetectorSpec] = Field(
-        default_factory=lambda: [DetectorSpec(kind="categorical")]
-    )
+
+class Defaults(_Frozen):
+    """Detectors per feature type when no override matches: the budgeted kinds by default."""
+
+    numeric: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("rank_window")])
+    categorical: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("category_window")])
+    score: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("rank_window")])
+    prediction: list[DetectorSpec] = Field(default_factory=lambda: [_budgeted("category_window")])
     missing: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="missing_rate")])
     error: list[DetectorSpec] = Field(default_factory=lambda: [DetectorSpec(kind="hddm_a")])
 
@@ -133,7 +134,7 @@ class DetectorSpecs(_Frozen):
     >>> [d.kind for d in specs.detectors_for("credit-risk", "age", "numeric")]
     ['page_hinkley']
     >>> [d.kind for d in specs.detectors_for("fraud", "age", "numeric")]
-    ['adwin']
+    ['rank_window']
     """
 
     version: int = 1

@@ -248,11 +248,16 @@ class StreamTable:
 
     def replace_specs(self, specs: DetectorSpecs) -> None:
         """Rebuild the detectors whose resolved spec list changed; keep the others."""
-        before = self.specs.references
+        before, budget = self.specs.references, self.specs.budget
         self.specs = specs
         if specs.references != before:
             for w in self.watches.values():
                 pin_from_profile(w.detector, specs.references.get(w.model), w.feature)
+        if specs.budget != budget:  # budgeted detectors recalibrate at their next test
+            for w in self.watches.values():
+                stream = self.streams.get((w.model, w.version))
+                if stream is not None:
+                    join_family(w.detector, specs.budget, stream.n_value_watches, stream.clock)
         for stream in self.streams.values():
             for slot in stream.slots:
                 slot.values = self._respec(stream, slot.name, slot.ftype, slot.values)

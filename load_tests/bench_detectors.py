@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     for label, det, vtype in (
         ("kswin sampled (default, every 4th)", DETECTOR_KINDS["kswin"](**GUARDS), "numeric"),
         ("categorical (PSI + chi2)", DETECTOR_KINDS["categorical"](), "categorical"),
+        ("rank_window (budget)", DETECTOR_KINDS["rank_window"](events_per_day=8.64e5), "numeric"),
+        (
+            "category_window (budget)",
+            DETECTOR_KINDS["category_window"](events_per_day=8.64e5),
+            "categorical",
+        ),
     ):
         values = values_for(vtype, n, seed=2)
         t = statistics.median(_time(guardian_loop(det.clone(), values)) for _ in range(repeats))

@@ -45,6 +45,8 @@ from load_tests import eval_drift_budget as budgeted
 
 PRE = 3000
 POST = 3000
+#: The hand-set detectors' parameters (config/detectors.yaml's defaults before the budget).
+HAND_SET = Path(__file__).resolve().parents[1] / "config" / "presets" / "hand_set.yaml"
 
 Stream = Callable[[np.random.Generator], tuple[list[Any], int | None]]
 
@@ -273,6 +275,14 @@ def _fmt(v: float) -> str:
 REPORT = Path(__file__).with_name("report.md")
 
 
+def _next_section(text: str, start: int) -> int:
+    """Index of the newline before the next ``## `` heading outside a fenced block, or -1."""
+    end = text.find("\n## ", start)
+    while end >= 0 and text.count("```", start, end) % 2:
+        end = text.find("\n## ", end + 1)
+    return end
+
+
 def write_report(lines: list[str], path: Path = REPORT, args: Sequence[str] = ()) -> None:
     """Replace the ``## eval_drift`` section of report.md with these figures."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -282,7 +292,7 @@ def write_report(lines: list[str], path: Path = REPORT, args: Sequence[str] = ()
     if start < 0:
         path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
         return
-    end = text.find("\n## ", start + 1)
+    end = _next_section(text, start + 1)
     rest = text[end + 1 :] if end >= 0 else ""
     path.write_text(text[:start] + section + rest, encoding="utf-8")
 
@@ -312,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs = args.runs or (5 if args.quick else 30)
     n_stat = args.stationary or (20_000 if args.quick else 100_000)
     stat_runs = args.stationary_runs or (1 if args.quick else 2)
-    specs = DetectorSpecs.load()
+    specs = DetectorSpecs.load(HAND_SET)
     started = time.perf_counter()
     lines = budgeted.run(args.quick, args.values, args.features, args.runs, args.seed)
     if args.hand_set:
@@ -332,7 +342,7 @@ def _hand_set(specs: DetectorSpecs, runs: int, n_stat: int, stat_runs: int, seed
         builtins.print(line, flush=True)
         out.extend(line.split("\n"))
 
-    print("\n# Hand-set detectors (config/detectors.yaml and class defaults)")
+    print("\n# Hand-set detectors (config/presets/hand_set.yaml and class defaults)")
 
     numeric_changes: list[tuple[str, Stream]] = [
         ("mean +0.5sd", mean_shift(0.5)),
@@ -375,7 +385,9 @@ def _hand_set(specs: DetectorSpecs, runs: int, n_stat: int, stat_runs: int, seed
     ]
 
     print(f"(runs={runs}, stationary={stat_runs}x{n_stat:,}, seed={seed})")
-    print("Settings: config/detectors.yaml for default kinds; class defaults + guards otherwise.")
+    print(
+        "Settings: config/presets/hand_set.yaml for its kinds; class defaults + guards otherwise."
+    )
     print(
         "delays in values after the change; FA = detections in stationary streams per 100k values\n"
     )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.drift.budget import AlarmBudget, stream_budget
+from detectors.drift.category_window import CategoryWindowDetector
 from detectors.drift.rank_window import RankWindowDetector
 
 EVENTS_PER_DAY = 864_000.0
@@ -51,14 +52,70 @@ SHAPES: dict[str, Shape] = {
 }
 
 
+CatShape = Callable[[np.random.Generator, int], list[str]]
+BASE_MIX = [0.5, 0.25, 0.15, 0.07, 0.03]
+CAT_SHAPES: dict[str, CatShape] = {
+    "5 categories": lambda r, n: [f"c{i}" for i in r.choice(5, n, p=BASE_MIX)],
+    # 1,000 categories, most of them rare (Zipf): they overflow the 64 slots and share bins.
+    "zipf, 1000 rare": lambda r, n: [f"z{i}" for i in np.minimum(r.zipf(1.5, n), 1000)],
+    "200 equally rare": lambda r, n: [f"u{i}" for i in r.integers(0, 200, n)],
+}
+CAT_CHANGES: list[tuple[str, list[float]]] = [
+    ("mix small (PSI 0.06)", [0.4, 0.25, 0.2, 0.1, 0.05]),
+    ("mix large (uniform)", [0.2, 0.2, 0.2, 0.2, 0.2]),
+]
+#: The categorical detector's first fill is 5,000 values (4,000 reference + 1,000 window).
+CAT_PRE = 6000
+
+
+def make_cat_detector(features: int) -> CategoryWindowDetector:
+    """The shipped categorical default with the model's family split."""
+    budget = stream_budget(AlarmBudget(), features)
+    return CategoryWindowDetector(events_per_day=EVENTS_PER_DAY, false_alarms_per_day=budget)
+
+
+def cat_stationary(
+    shape: str, features: int, n_values: int, seed: int, chunk: int = 200_000
+) -> StationaryRow:
+    """False alarms of ``features`` categorical detectors over ``n_values`` values each."""
+    started = time.perf_counter()
+    alarms = 0
+    for f in range(features):
+        rng = np.random.default_rng([seed, f, len(shape), 7])
+        det = make_cat_detector(features)
+        for offset in range(0, n_values, chunk):
+            alarms += len(detections(det, CAT_SHAPES[shape](rng, min(chunk, n_values - offset))))
+    allowed = stream_budget(AlarmBudget(), features) * features * n_values / EVENTS_PER_DAY
+    return StationaryRow(shape, alarms, features * n_values, allowed, time.perf_counter() - started)
+
+
+def cat_delays(name: str, after: list[float], runs: int, seed: int) -> DelayRow:
+    found: list[int] = []
+    missed = early = 0
+    for r in range(runs):
+        rng = np.random.default_rng([seed, r, len(name), 7])
+        before = CAT_SHAPES["5 categories"](rng, CAT_PRE)
+        changed = [f"c{i}" for i in rng.choice(5, POST, p=after)]
+        hits = detections(make_cat_detector(10), before + changed)
+        early += sum(1 for h in hits if h < CAT_PRE)
+        late = [h - CAT_PRE for h in hits if h >= CAT_PRE]
+        if late:
+            found.append(late[0])
+        else:
+            missed += 1
+    return DelayRow("categorical", name, found, missed, early, runs)
+
+
 def make_detector(features: int, per_day: float | None = None) -> RankWindowDetector:
     """The shipped defaults with the model's family split, as the registry would build it."""
     budget = stream_budget(AlarmBudget(), features) if per_day is None else per_day
     return RankWindowDetector(events_per_day=EVENTS_PER_DAY, false_alarms_per_day=budget)
 
 
-def detections(det: RankWindowDetector, values: np.ndarray) -> list[int]:
-    data = values.tolist()
+def detections(
+    det: RankWindowDetector | CategoryWindowDetector, values: np.ndarray | list[str]
+) -> list[int]:
+    data = values.tolist() if isinstance(values, np.ndarray) else values
     found: list[int] = []
     i = det.feed(data)
     while i >= 0:
@@ -202,6 +259,26 @@ def run(quick: bool, n_values: int | None, features: int, runs: int | None, seed
         med = f"{statistics.median(d.delays):.0f}" if d.delays else "-"
         p90 = f"{np.percentile(d.delays, 90):.0f}" if d.delays else "-"
         say(f"{shape:<14} {name:<22} {med:>7} {p90:>6} {d.missed:>4}/{d.runs:<2} {d.early:>6}")
+    say("")
+    say(
+        f"## category_window with the default budget ({features} features x {n_values:,} "
+        "values per shape)"
+    )
+    say(f"{'shape':<18} {'detections':>10} {'values':>12} {'budget allows':>14} {'seconds':>8}")
+    for shape in CAT_SHAPES:
+        row = cat_stationary(shape, features, n_values, seed)
+        say(
+            f"{row.shape:<18} {row.alarms:>10} {row.values:>12,} {row.allowed:>14.3f} "
+            f"{row.seconds:>8.1f}"
+        )
+    say(f"(5 categories: {BASE_MIX}; change after {CAT_PRE:,} values, {runs} runs)")
+    say(f"{'change':<52} {'median':>7} {'p90':>6} {'missed':>7} {'early':>6}")
+    for name, after in CAT_CHANGES:
+        d = cat_delays(name, after, runs, seed)
+        med = f"{statistics.median(d.delays):.0f}" if d.delays else "-"
+        p90 = f"{np.percentile(d.delays, 90):.0f}" if d.delays else "-"
+        label = f"{name} -> {after}"
+        say(f"{label:<52} {med:>7} {p90:>6} {d.missed:>4}/{d.runs:<2} {d.early:>6}")
     say("")
     say("## River's annotated change-point series (TCPD, F1 with a 5-point margin)")
     presets: dict[str, Callable[[], RankWindowDetector]] = {

@@ -66,7 +66,7 @@ def seed_detector(guardian: Any, model: str = "credit-risk", version: str = "3.2
     """Create this model's detectors on a replica as traffic would; return the age detector id."""
     guardian.detectors.observe(model, version, {"age": 41.0}, {}, ts=0.0)
     guardian.detect.versions.setdefault(model, set()).add(version)
-    return f"{model}/{version}/age/adwin"
+    return f"{model}/{version}/age/rank_window"  # the default: the budgeted rank test
 
 
 def seed_alert(guardian: Any, model: str = "credit-risk") -> str:

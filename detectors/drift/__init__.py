@@ -5,6 +5,7 @@ from __future__ import annotations
 from detectors.base import Detector
 from detectors.drift.adwin import AdwinDetector
 from detectors.drift.categorical import CategoricalDetector
+from detectors.drift.category_window import CategoryWindowDetector
 from detectors.drift.ddm import DDMDetector
 from detectors.drift.eddm import EDDMDetector
 from detectors.drift.fhddm import FHDDMDetector
@@ -29,6 +30,7 @@ DETECTOR_KINDS: dict[str, type[Detector]] = {
         HDDMWDetector,
         FHDDMDetector,
         RankWindowDetector,
+        CategoryWindowDetector,
     )
 }
 
@@ -36,6 +38,7 @@ __all__ = [
     "DETECTOR_KINDS",
     "AdwinDetector",
     "CategoricalDetector",
+    "CategoryWindowDetector",
     "DDMDetector",
     "EDDMDetector",
     "FHDDMDetector",

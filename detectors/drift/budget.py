@@ -78,3 +78,26 @@ def per_test_alpha(per_day: float, events_per_day: float, check_every: int) -> f
 def z_for(alpha: float, n_statistics: int = 1) -> float:
     """Two-sided standard-normal critical value of ``alpha`` shared by ``n_statistics`` tests."""
     return -NormalDist().inv_cdf(alpha / (2 * n_statistics))
+
+
+#: Seconds in a day.
+SECONDS_PER_DAY = 86_400.0
+#: Rate assumed when a first fill took no measurable event time: very fast, so conservative.
+FAST_EVENTS_PER_DAY = 1e10
+#: Rate assumed without a rate and without an event clock (a detector used alone): 100 events/s.
+DEFAULT_EVENTS_PER_DAY = 8.64e6
+
+
+def measured_rate(t0: float | None, now: float | None, n: int) -> float:
+    """Events per day of ``n`` events between event times ``t0`` and ``now``.
+
+    Without an event clock, :data:`DEFAULT_EVENTS_PER_DAY`; when no event time
+    passed (a replay without timestamps), very fast, which only makes the
+    threshold stricter.
+    """
+    if t0 is None or now is None:
+        return DEFAULT_EVENTS_PER_DAY
+    elapsed = now - t0
+    if not elapsed > 0:
+        return FAST_EVENTS_PER_DAY
+    return min(FAST_EVENTS_PER_DAY, max(1, n) * SECONDS_PER_DAY / elapsed)

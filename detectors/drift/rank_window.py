@@ -8,7 +8,10 @@ ranks are tested, each standardised with its known null variance:
 
 - location: the Mann–Whitney rank sum (a shift of the median or the mean);
 - scale: the mean squared distance of the ranks from the middle (a Mood-type
-  test: the values spread out or narrow).
+  test: the values spread out or narrow). It is right-skewed, so its upper
+  critical value is moved out by a Cornish-Fisher correction from its exact
+  skewness (:func:`detectors.drift.ranks.scale_skewness`, shape-free like the
+  ranks).
 
 The critical value comes from the false-alarm budget (see
 :mod:`detectors.drift.budget`) and is calibrated on the stream itself when the
@@ -37,15 +40,21 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
-from detectors.drift.budget import AlarmBudget, per_test_alpha, stream_budget, z_for
+from detectors.drift.budget import (
+    AlarmBudget,
+    measured_rate,
+    per_test_alpha,
+    stream_budget,
+    z_for,
+)
 from detectors.drift.distances import distances
-from detectors.drift.ranks import rank_z, rng_from_words, rng_words
-
-_SECONDS_PER_DAY = 86_400.0
-#: Rate assumed when the first fill took no measurable event time: very fast, so conservative.
-_FAST_EVENTS_PER_DAY = 1e10
-#: Rate assumed without a rate and without an event clock (a detector used alone): 100 events/s.
-DEFAULT_EVENTS_PER_DAY = 8.64e6
+from detectors.drift.ranks import (
+    cornish_fisher,
+    rank_z,
+    rng_from_words,
+    rng_words,
+    scale_skewness,
+)
 
 
 class RankWindowParams(DetectorParams):
@@ -152,7 +161,8 @@ class RankWindowDetector(Detector):
     ) -> None:
         """Take the spec-level budget, a count of the model's detectors and the event clock.
 
-        The registry calls this once after creating the detector. The family
+        The registry calls this after creating the detector (and again when the
+        budget changes: the next test sets the threshold again). The family
         size is read when the threshold is calibrated (end of the first fill),
         when the model's features are known; ``clock`` gives the time of the
         stream's latest event, from which the event rate is measured over the
@@ -161,6 +171,7 @@ class RankWindowDetector(Detector):
         self._budget = budget
         self._family = family_size
         self._clock = clock
+        self._z = None  # a new budget: the next test sets the threshold again
 
     @property
     def threshold(self) -> float | None:
@@ -194,12 +205,8 @@ class RankWindowDetector(Detector):
 
     def _measured_rate(self) -> float:
         """Events per day over the first fill, by event time; fast (conservative) if unknown."""
-        if self._clock is None or self._t0 is None:
-            return DEFAULT_EVENTS_PER_DAY
-        elapsed = self._clock() - self._t0
-        if not elapsed > 0:
-            return _FAST_EVENTS_PER_DAY
-        return min(_FAST_EVENTS_PER_DAY, max(1, self._n_learnt) * _SECONDS_PER_DAY / elapsed)
+        now = None if self._clock is None else self._clock()
+        return measured_rate(self._t0, now, self._n_learnt)
 
     def _bootstrap_spread(self) -> tuple[float, float]:
         """Spread of both statistics on block-bootstrap streams of the first fill (>= 1)."""
@@ -278,7 +285,10 @@ class RankWindowDetector(Detector):
             ref = np.sort(values[: p.reference_size])
         loc, scale = rank_z(ref, values[-p.window_size :], self._rng)
         k_loc, k_scale = self._kappa
-        self._last = max(abs(loc) / k_loc, abs(scale) / k_scale) / self._z
+        # The scale statistic is right-skewed: its upper critical value moves out.
+        up = cornish_fisher(self._z, scale_skewness(ref.shape[0], p.window_size))
+        scale_score = scale / up if scale >= 0 else -scale / self._z
+        self._last = max(abs(loc) / (k_loc * self._z), scale_score / k_scale)
         if self._last <= 1.0:
             return False
         self._fired_at = self._end

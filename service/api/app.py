@@ -27,6 +27,7 @@ from service.api import (
     routes_alerts,
     routes_audit,
     routes_backtest,
+    routes_budget,
     routes_detectors,
     routes_models,
     routes_performance,
@@ -82,6 +83,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.include_router(routes_budget.router)  # issue 17: before /v1/detectors/{id:path}
     for module in (
         routes_detectors,
         routes_replicas,

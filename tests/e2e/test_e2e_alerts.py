@@ -152,16 +152,17 @@ async def _drift_fires_and_resolves(
     topic, key = settings.kafka.topics.events, MODEL.encode()
     # stationary traffic first: Prometheus must see the drift counter at 0 before it moves,
     # or increase() has no earlier sample to compare with
-    await produce(bootstrap, topic, gaussian_events(MODEL, FEATURES, 1000, rng), key=key)
+    # (3,000: the default rank_window first fills its 2,200-value buffer and tests a while)
+    await produce(bootstrap, topic, gaussian_events(MODEL, FEATURES, 3000, rng), key=key)
     processed = f'guardian_events_processed_total{{model="{MODEL}"}}'
-    prom.wait_for(f"{processed} == 1000", timeout=20)
+    prom.wait_for(f"{processed} == 3000", timeout=20)
     counter = f'guardian_drift_detected_total{{model="{MODEL}",feature="income"}}'
     assert value(prom.wait_for(counter, timeout=5)) == ["0"]
     await asyncio.sleep(1.5)  # one more scrape at 0
 
     shifted = gaussian_events(MODEL, FEATURES, 1000, rng, shift={"income": 1.0})
     await produce(bootstrap, topic, shifted, key=key)
-    prom.wait_for(f"{processed} == 2000", timeout=20)
+    prom.wait_for(f"{processed} == 4000", timeout=20)
     assert value(prom.wait_for(f"{counter} == 1", timeout=10)) == ["1"]
     assert (
         prom.query(f'guardian_drift_detected_total{{model="{MODEL}",feature!="income"}} > 0') == []
@@ -176,7 +177,11 @@ async def _drift_fires_and_resolves(
     await wait_for(lambda: bool(guardian_alerts(am)), within=RESOLVE_AFTER_S, what="alert in AM")
     (pushed,) = guardian_alerts(am)
     labels = pushed["labels"]
-    assert (labels["model"], labels["feature"], labels["detector"]) == (MODEL, "income", "adwin")
+    assert (labels["model"], labels["feature"], labels["detector"]) == (
+        MODEL,
+        "income",
+        "rank_window",
+    )
     assert labels["severity"] == "warning"
     assert pushed["annotations"]["runbook_url"].endswith(f"{DRIFT}.md")
 

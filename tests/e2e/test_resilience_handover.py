@@ -79,7 +79,7 @@ async def test_stopped_replica_hands_its_partitions_and_detector_state_over(
     for cp in checkpoints:
         assert isinstance(cp, Checkpoint)
         latest[cp.key] = cp
-    value_detectors = {m: latest[f"{m}/1/x/adwin"] for m in MODELS}
+    value_detectors = {m: latest[f"{m}/1/x/rank_window"] for m in MODELS}
     # Every model's detector saw all 150 of its events: the ones a saw before it stopped
     # continue in b from a's checkpoint instead of restarting from 0.
     assert {m: n_seen(cp) for m, cp in value_detectors.items()} == {m: 150 for m in MODELS}

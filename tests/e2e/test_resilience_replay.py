@@ -64,7 +64,7 @@ async def test_an_older_signed_checkpoint_replayed_is_refused(kafka_bootstrap: s
         kafka_bootstrap, state={"signing_key": SIGNING_KEY, "checkpoint_interval_s": 0.001}
     )
     topics = settings.kafka.topics
-    detector = f"{MODELS[0]}/1/x/adwin"
+    detector = f"{MODELS[0]}/1/x/rank_window"
     async with Running(settings) as g:
         await wait_for(lambda: g.worker.ready, what="replica ready")
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
@@ -101,7 +101,7 @@ async def test_an_older_signed_checkpoint_replayed_is_refused(kafka_bootstrap: s
         assert report.refused.get(detector) == "refused_replay"
         states = {d.id: d.state["n_seen"] for d in fresh.detectors.list_detectors()}
         assert states.get(detector, 0) == 0  # not restored to an old state: it starts cold
-        others = {k: v for k, v in states.items() if k != detector and k.endswith("/x/adwin")}
+        others = {k: v for k, v in states.items() if k != detector and k.endswith("/x/rank_window")}
         assert others and set(others.values()) == {30}
 
 

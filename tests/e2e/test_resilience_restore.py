@@ -109,7 +109,9 @@ async def test_restart_restores_detectors_and_refuses_forged_checkpoints(
         await produce_keyed(kafka_bootstrap, topics.events, keyed_events(60))
         await wait_for(lambda: processed(second) >= 60, what="60 more processed")
         await wait_detected(settings)
-        survivor = next(k for k in sorted(before) if k != forged_id and k.endswith("/x/adwin"))
+        survivor = next(
+            k for k in sorted(before) if k != forged_id and k.endswith("/x/rank_window")
+        )
         assert second.detectors.get(survivor).state["n_seen"] == before[survivor] + 10
         fairness = second.fairness.export_state()["models"]
         assert set(fairness) <= set(MODELS)

@@ -108,7 +108,9 @@ def _routes(guardian: Any, det: str, alert: str) -> list[Route]:
     return [
         ("GET", "/v1/detectors", "viewer", None),
         ("GET", f"/v1/detectors/{det}", "viewer", None),
-        ("PATCH", f"/v1/detectors/{det}", "admin", {"params": {"delta": 0.01}}),
+        ("PATCH", f"/v1/detectors/{det}", "admin", {"params": {"false_alarms_per_day": 0.01}}),
+        ("GET", "/v1/detectors/budget", "viewer", None),
+        ("PUT", "/v1/detectors/budget", "admin", {"false_alarms_per_stream_per_day": 0.005}),
         ("POST", f"/v1/detectors/{det}/reset", "operator", None),
         ("GET", "/v1/replicas", "viewer", None),
         ("GET", "/v1/models", "viewer", None),

@@ -43,18 +43,20 @@ async def test_patch_validates_applies_and_audits(kafka_bootstrap: str) -> None:
         # Unknown and out-of-range params: 422 naming both, nothing changes.
         r = await client.patch(
             f"/v1/detectors/{det}",
-            json={"params": {"delta": 5.0, "bogus": 1}},
+            json={"params": {"false_alarms_per_day": 500.0, "bogus": 1}},
             headers=headers("admin"),
         )
         assert r.status_code == 422, r.text
         fields = {d["field"] for d in r.json()["error"]["details"]}
-        assert {"params.delta", "params.bogus"} <= fields
+        assert {"params.false_alarms_per_day", "params.bogus"} <= fields
         assert guardian.detectors.get(det).params == before
         assert guardian.control.current.version == 0
 
         # A viewer may read, not change.
         r = await client.patch(
-            f"/v1/detectors/{det}", json={"params": {"delta": 0.002}}, headers=headers("viewer")
+            f"/v1/detectors/{det}",
+            json={"params": {"false_alarms_per_day": 0.002}},
+            headers=headers("viewer"),
         )
         assert r.status_code == 403
         assert (
@@ -64,30 +66,33 @@ async def test_patch_validates_applies_and_audits(kafka_bootstrap: str) -> None:
         # A good patch is applied live, versioned and audited.
         r = await client.patch(
             f"/v1/detectors/{det}",
-            json={"params": {"delta": 0.002}},
+            json={"params": {"false_alarms_per_day": 0.002}},
             headers={**headers("admin"), "X-Request-ID": "req-42"},
         )
         assert r.status_code == 200, r.text
         assert r.headers["X-Request-ID"] == "req-42"
-        assert r.json()["params"]["delta"] == 0.002
-        assert guardian.detectors.get(det).params["delta"] == 0.002
-        assert guardian.detectors.get(det).params["clock"] == before["clock"]
+        assert r.json()["params"]["false_alarms_per_day"] == 0.002
+        assert guardian.detectors.get(det).params["false_alarms_per_day"] == 0.002
+        assert guardian.detectors.get(det).params["window_size"] == before["window_size"]
         assert guardian.control.current.version == 1
-        assert guardian.control.current.detectors.patches == {det: {"delta": 0.002}}
+        assert guardian.control.current.detectors.patches == {det: {"false_alarms_per_day": 0.002}}
 
         r = await client.get(
             "/v1/audit", params={"object": f"detector:{det}"}, headers=headers("viewer")
         )
         [rec] = r.json()["items"]
         assert rec["actor"] == NAMES["admin"] and rec["role"] == "admin"
-        assert rec["before"] == before and rec["after"] == {**before, "delta": 0.002}
+        assert rec["before"] == before and rec["after"] == {**before, "false_alarms_per_day": 0.002}
         assert rec["request_id"] == "req-42" and rec["method"] == "PATCH"
         assert rec["route"] == "/v1/detectors/{detector_id}"
         assert rec["config_version"] == 1
 
         on_topic = await _audit_topic(kafka_bootstrap, settings.kafka.topics.audit, 1)
         assert [x["id"] for x in on_topic] == [rec["id"]]
-        assert on_topic[0]["after"]["delta"] == 0.002 and on_topic[0]["actor"] == "alice"
+        assert (
+            on_topic[0]["after"]["false_alarms_per_day"] == 0.002
+            and on_topic[0]["actor"] == "alice"
+        )
         raw = orjson.dumps(on_topic) + r.content
         for token in TOKENS.values():
             assert token.encode() not in raw
@@ -116,12 +121,12 @@ async def test_list_filters_paging_and_models(kafka_bootstrap: str) -> None:
         body = (await c.get("/v1/detectors", params={"model": "fraud"}, headers=h)).json()
         assert body["total"] == 2 and {d["model"] for d in body["items"]} == {"fraud"}
         body = (
-            await c.get("/v1/detectors", params={"kind": "adwin", "limit": 1}, headers=h)
+            await c.get("/v1/detectors", params={"kind": "rank_window", "limit": 1}, headers=h)
         ).json()
         assert body["total"] == 2 and len(body["items"]) == 1
         page2 = (
             await c.get(
-                "/v1/detectors", params={"kind": "adwin", "limit": 1, "offset": 1}, headers=h
+                "/v1/detectors", params={"kind": "rank_window", "limit": 1, "offset": 1}, headers=h
             )
         ).json()
         assert page2["items"][0]["id"] != body["items"][0]["id"]
@@ -144,6 +149,6 @@ async def test_list_filters_paging_and_models(kafka_bootstrap: str) -> None:
         kinds = {
             d.kind for d in guardian.detectors.list_detectors(model="credit-risk", feature="age")
         }
-        assert kinds == {"adwin"}
+        assert kinds == {"rank_window"}
         got = (await c.get("/v1/models/fraud/detectors", headers=h)).json()
         assert got["numeric"][0]["kind"] == "page_hinkley"

@@ -34,13 +34,15 @@ async def test_patch_on_one_replica_is_applied_by_the_other(
     assert seed_detector(b) == det
     async with client_for(a.app) as ca, client_for(b.app) as cb:
         r = await ca.patch(
-            f"/v1/detectors/{det}", json={"params": {"delta": 0.004}}, headers=headers("admin")
+            f"/v1/detectors/{det}",
+            json={"params": {"false_alarms_per_day": 0.004}},
+            headers=headers("admin"),
         )
         assert r.status_code == 200, r.text
 
         async def applied_on_b() -> bool:
             got = await cb.get(f"/v1/detectors/{det}", headers=headers("viewer"))
-            return bool(got.json()["params"]["delta"] == 0.004)
+            return bool(got.json()["params"]["false_alarms_per_day"] == 0.004)
 
         seconds = await eventually(applied_on_b, timeout_s=10)
         assert seconds < 10
@@ -57,11 +59,11 @@ async def test_patch_on_one_replica_is_applied_by_the_other(
 
         # A second patch of the same detector merges with the first on every replica.
         r = await ca.patch(
-            "/v1/detectors/credit-risk/3.2.0/age/adwin",
-            json={"params": {"clock": 16}},
+            "/v1/detectors/credit-risk/3.2.0/age/rank_window",
+            json={"params": {"check_every": 16}},
             headers=headers("admin"),
         )
-        await eventually(lambda: _params_of(cb, det, "clock", 16))
+        await eventually(lambda: _params_of(cb, det, "check_every", 16))
 
         # B writes next: A follows, versions keep increasing across replicas.
         r = await cb.put(
@@ -80,7 +82,10 @@ async def test_patch_on_one_replica_is_applied_by_the_other(
     # A new replica starts from the latest config.
     c = await guardian_factory(base.model_copy(update={"replica_id": "replica-c"}))
     assert c.control.current.version == 3
-    assert c.control.current.detectors.patches[det] == {"delta": 0.004, "clock": 16}
+    assert c.control.current.detectors.patches[det] == {
+        "false_alarms_per_day": 0.004,
+        "check_every": 16,
+    }
     # Its detectors are created by traffic after start; they get the patched params.
     assert seed_detector(c) == det
     await eventually(lambda: _direct(c, det))
@@ -92,4 +97,4 @@ async def _params_of(client, det: str, key: str, value: object) -> bool:  # type
 
 
 async def _direct(guardian, det: str) -> bool:  # type: ignore[no-untyped-def]
-    return bool(guardian.detectors.get(det).params["delta"] == 0.004)
+    return bool(guardian.detectors.get(det).params["false_alarms_per_day"] == 0.004)

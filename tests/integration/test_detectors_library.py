@@ -92,6 +92,6 @@ def test_a_registry_reports_through_a_backend_that_is_not_prometheus() -> None:
         hits += reg.observe("m", "1", features, {"score": rng.random()}, ts=float(i))
     assert [h.feature for h in hits] == ["age"]
     drift = telemetry.drift_detected.book  # type: ignore[attr-defined]
-    assert drift[("m", "age", "adwin")] == 1
-    assert drift[("m", "income", "adwin")] == 0
+    assert drift[("m", "age", "rank_window")] == 1
+    assert drift[("m", "income", "rank_window")] == 0
     assert telemetry.detectors_active.value == len(reg.list_detectors())  # type: ignore[attr-defined]

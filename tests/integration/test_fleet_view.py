@@ -75,13 +75,15 @@ async def test_any_replica_answers_for_the_group(kafka_bootstrap: str, guardian_
         # PATCH through the other replica reaches the holder, and both show the result.
         for client, det, holder in ((cb, det_a, a), (ca, det_b, b)):
             r = await client.patch(
-                f"/v1/detectors/{det}", json={"params": {"delta": 0.004}}, headers=headers("admin")
+                f"/v1/detectors/{det}",
+                json={"params": {"false_alarms_per_day": 0.004}},
+                headers=headers("admin"),
             )
             assert r.status_code == 200, r.text
-            assert r.json()["params"]["delta"] == 0.004
+            assert r.json()["params"]["false_alarms_per_day"] == 0.004
 
             async def applied(det: str = det, holder: Any = holder) -> bool:
-                return bool(holder.detectors.get(det).params["delta"] == 0.004)
+                return bool(holder.detectors.get(det).params["false_alarms_per_day"] == 0.004)
 
             await eventually(applied)
 
@@ -91,8 +93,8 @@ async def test_any_replica_answers_for_the_group(kafka_bootstrap: str, guardian_
             return (
                 held_a is not None
                 and held_b is not None
-                and held_a[1].params["delta"] == 0.004
-                and held_b[1].params["delta"] == 0.004
+                and held_a[1].params["false_alarms_per_day"] == 0.004
+                and held_b[1].params["false_alarms_per_day"] == 0.004
             )
 
         await eventually(summaries_show_patch)

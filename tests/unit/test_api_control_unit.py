@@ -81,14 +81,15 @@ def test_validate_patch_names_each_bad_param() -> None:
 
 def test_reconcile_is_idempotent_and_reaches_new_detectors() -> None:
     reg = DetectorRegistry(DetectorSpecs())
-    det = "m/1/age/adwin"
-    patches = {det: {"delta": 0.01}, "gone/1/x/adwin": {"delta": 0.01}}
+    det = "m/1/age/rank_window"  # the class defaults are the budgeted kinds
+    patches = {det: {"false_alarms_per_day": 0.5}, "gone/1/x/adwin": {"delta": 0.01}}
     assert reconcile_patches(reg, patches) == 0  # not created yet
     reg.observe("m", "1", {"age": 1.0}, {}, ts=0.0)
     assert reconcile_patches(reg, patches) == 1
     reg.observe("m", "1", {"age": 2.0}, {}, ts=1.0)
     assert reconcile_patches(reg, patches) == 0  # already applied: state is kept
-    assert reg.get(det).params["delta"] == 0.01 and reg.get(det).state["n_seen"] == 1
+    assert reg.get(det).params["false_alarms_per_day"] == 0.5
+    assert reg.get(det).state["n_seen"] == 1
 
 
 def test_glob_escape_matches_only_the_name() -> None:

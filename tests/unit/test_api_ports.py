@@ -377,3 +377,29 @@ async def test_audit_config_and_rollback(world: World, client: httpx.AsyncClient
     assert r.status_code == 200 and r.json()["version"] == 2
     assert world.store.current.detectors.patches == {}
     assert _last_audit(world).action == "rollback_to_v0"
+
+
+# -- the false-alarm budget --------------------------------------------------------------------
+
+
+async def test_budget_reads_and_sets_with_422_naming_the_field(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    url = "/v1/detectors/budget"
+    assert (await client.get(url)).status_code == 401
+    r = await client.get(url, headers=headers("viewer"))  # not taken for a detector id
+    assert r.status_code == 200 and r.json()["false_alarms_per_stream_per_day"] == 0.01
+    body = {"false_alarms_per_stream_per_day": 0.001, "false_alarms_per_model_per_day": 0.02}
+    assert (await client.put(url, json=body, headers=headers("operator"))).status_code == 403
+    bad = {"false_alarms_per_stream_per_day": -1, "false_alarms_per_mode_per_day": 1}
+    r = await client.put(url, json=bad, headers=headers("admin"))
+    assert r.status_code == 422 and world.store.current.version == 0
+    fields = {d["field"] for d in r.json()["error"]["details"]}
+    assert fields == {"body.false_alarms_per_stream_per_day", "body.false_alarms_per_mode_per_day"}
+    r = await client.put(url, json=body, headers=headers("admin"))
+    assert r.status_code == 200, r.text
+    assert r.json()["false_alarms_per_model_per_day"] == 0.02
+    assert world.store.current.detectors.specs["budget"]["false_alarms_per_stream_per_day"] == 0.001
+    audit = _last_audit(world)
+    assert audit.object == "detectors:budget" and audit.action == "set_budget"
+    assert (await client.get(url, headers=headers("viewer"))).json() == r.json()

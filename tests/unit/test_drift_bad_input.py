@@ -70,7 +70,7 @@ def test_bad_numeric_values_count_as_missing_and_leave_value_detectors_alone(
                 reg.observe(M, V, f, {"score": 0.5}, ts=float(i))
         states.append(reg.export_state())
     assert states[0] == states[1]
-    age = states[0][f"{M}/{V}/age/adwin"]["state"]
+    age = states[0][f"{M}/{V}/age/rank_window"]["state"]
     assert age["n_seen"] == 1 + 600 - len(spoiled)
     missing = states[0][f"{M}/{V}/missing:age/missing_rate"]["state"]
     assert missing["n_seen"] == 601
@@ -93,5 +93,5 @@ def test_nan_score_is_ignored() -> None:
     reg = DetectorRegistry(DetectorSpecs.load())
     for i in range(300):
         reg.observe(M, V, {}, {"score": math.nan if i % 2 else 0.5}, ts=float(i))
-    info = reg.get(f"{M}/{V}/outputs.score/adwin")
+    info = reg.get(f"{M}/{V}/outputs.score/rank_window")
     assert info.state["n_seen"] == 150 and math.isfinite(float(info.state["statistic"]))

@@ -7,8 +7,10 @@ import numpy as np
 
 from detectors.drift.explain import describe
 from detectors.registry import DetectorRegistry
-from detectors.specs import DetectorSpecs
+from detectors.specs import DEFAULT_PATH, DetectorSpecs
 from service.alerting import AlertEngine, load_rules
+
+HAND_SET = DEFAULT_PATH.parent / "presets" / "hand_set.yaml"
 
 
 def test_alert_of_a_budgeted_detection_explains_itself() -> None:
@@ -43,7 +45,7 @@ def test_alert_of_a_budgeted_detection_explains_itself() -> None:
 
 
 def test_hand_set_detections_keep_the_short_description() -> None:
-    reg = DetectorRegistry(DetectorSpecs.load())
+    reg = DetectorRegistry(DetectorSpecs.load(HAND_SET))
     rng = np.random.default_rng(2)
     values = np.concatenate([rng.normal(0, 1, 3000), rng.normal(2, 1, 1000)])
     hits = []

@@ -203,6 +203,6 @@ async def test_text_streams_reach_the_drift_registry_and_its_metrics() -> None:
     assert {"text.input.chars", "text.output.refusal", "text.input.language"} <= features
     value = registry.get_sample_value(
         "guardian_drift_statistic",
-        {"model": MODEL, "feature": "text.input.chars", "detector": "adwin"},
+        {"model": MODEL, "feature": "text.input.chars", "detector": "rank_window"},
     )
     assert value is not None

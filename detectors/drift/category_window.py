@@ -1,0 +1,382 @@
+"""Category frequencies of a recent window against the values just before it, budgeted.
+
+The categorical counterpart of :mod:`detectors.drift.rank_window` (the
+``category_window`` kind): every ``check_every`` values the category counts of
+the newest ``window_size`` values are compared with those of the
+``reference_size`` values before them by a G-test of homogeneity (the
+likelihood-ratio chi-square of the 2 x k table). Categories expected fewer
+than ``min_expected`` times in the window are pooled into one bin, so a long
+tail of rare categories, or one that appears for the first time, counts as
+one bin and does not inflate the statistic; the G statistic is used rather
+than Pearson's because its far tail (where a budget of a false alarm per
+hundred days puts the threshold) follows the chi-square distribution closely
+even with small expected counts, where Pearson's grows much heavier.
+
+The p-value becomes a one-sided normal score ``z``; the threshold is the
+normal critical value of the per-test rate the false-alarm budget allows
+(:mod:`detectors.drift.budget`), calibrated on the stream when the buffer
+first fills: a moving-block bootstrap of those values against an independent
+bootstrap of the same values shows how much bursts of the same category
+(dependence) widen the spread of ``z``, and the threshold is widened by that
+ratio. Categories become small integer slots (at most ``max_categories``, the
+rest share one), identified in exported state by a hash, never by their text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from statistics import NormalDist
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy.special import chdtrc, ndtri
+
+from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
+from detectors.drift.budget import (
+    AlarmBudget,
+    measured_rate,
+    per_test_alpha,
+    stream_budget,
+)
+from detectors.drift.categorical import category_hash
+from detectors.drift.ranks import rng_from_words, rng_words
+
+#: Scores beyond this are all "certainly a change" (p below ~1e-300).
+_Z_MAX = 37.0
+
+
+class CategoryWindowParams(DetectorParams):
+    """Window sizes and the false-alarm budget of the ``category_window`` kind."""
+
+    reference_size: int = Field(default=4000, ge=20, le=100_000)
+    window_size: int = Field(default=1000, ge=10, le=20_000)
+    check_every: int = Field(default=25, ge=1, le=20_000, description="Values between tests.")
+    min_expected: float = Field(
+        default=5.0, ge=1.0, le=1000.0, description="Rarer categories share one bin."
+    )
+    max_categories: int = Field(default=64, ge=2, le=1024)
+    false_alarms_per_day: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=100.0,
+        description="This detector's budget; null for the budget section of detectors.yaml.",
+    )
+    events_per_day: float | None = Field(
+        default=None, gt=0.0, le=1e12, description="Stream rate; null to measure it in warm-up."
+    )
+    family_size: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Detectors sharing the model budget."
+    )
+    bootstrap: int = Field(default=200, ge=0, le=5000, description="0: no calibration.")
+    block: int = Field(default=50, ge=1, le=10_000, description="Bootstrap block length.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> CategoryWindowParams:
+        if self.window_size > self.reference_size:
+            raise ValueError("window_size must not exceed reference_size")
+        return self
+
+
+def g_score(ref: np.ndarray, win: np.ndarray, min_expected: float) -> float:
+    """One-sided normal score of the G-test of homogeneity of two count vectors."""
+    n_ref, n_win = float(ref.sum()), float(win.sum())
+    total = n_ref + n_win
+    if n_ref == 0 or n_win == 0:
+        return 0.0
+    col = ref + win
+    rare = (col * (n_win / total) < min_expected) & (col > 0)
+    keep = ~rare & (col > 0)
+    r = np.append(ref[keep], ref[rare].sum()) if rare.any() else ref[keep]
+    c = np.append(win[keep], win[rare].sum()) if rare.any() else win[keep]
+    df = r.shape[0] - 1
+    if df < 1:
+        return 0.0
+    col = (r + c).astype(np.float64)
+    g = 0.0
+    for observed, n in ((r, n_ref), (c, n_win)):
+        expected = col * (n / total)
+        hit = observed > 0
+        g += 2.0 * float((observed[hit] * np.log(observed[hit] / expected[hit])).sum())
+    p = float(chdtrc(df, max(g, 0.0)))
+    if p <= 0.0:
+        return _Z_MAX
+    return float(np.clip(-ndtri(p), -_Z_MAX, _Z_MAX))
+
+
+class CategoryWindowDetector(Detector):
+    """Budgeted drift test of category frequencies (the ``category_window`` kind).
+
+    The statistic is the last test's score over the threshold (1.0 = at the threshold).
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(3)
+    >>> det = CategoryWindowDetector(events_per_day=864_000)
+    >>> before = rng.choices("abcd", weights=[5, 3, 1, 1], k=6000)
+    >>> after = rng.choices("abcd", weights=[3, 3, 2, 2], k=2000)
+    >>> hits = [i for i, x in enumerate(before + after) if det.update(x).drift_detected]
+    >>> len(hits) == 1 and 6000 < hits[0] < 6500
+    True
+    """
+
+    kind = "category_window"
+    input_type: ClassVar[InputType] = "categorical"
+    Params = CategoryWindowParams
+
+    __slots__ = (
+        "_buf",
+        "_end",
+        "_filled",
+        "_tick",
+        "_slots",
+        "_hashes",
+        "_z",
+        "_kappa",
+        "_alpha",
+        "_rate",
+        "_t0",
+        "_rng",
+        "_last",
+        "_budget",
+        "_family",
+        "_clock",
+    )
+
+    _buf: np.ndarray
+    _end: int
+    _filled: int
+    _tick: int
+    _slots: dict[Hashable, int]
+    _hashes: list[int]
+    _z: float | None
+    _kappa: float
+    _alpha: float | None
+    _rate: float | None
+    _t0: float | None
+    _rng: np.random.Generator
+    _last: float
+    _budget: AlarmBudget | None
+    _family: Callable[[], int] | None
+    _clock: Callable[[], float] | None
+
+    def join_family(
+        self,
+        budget: AlarmBudget,
+        family_size: Callable[[], int],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Take the spec-level budget, the model's detector count and the event clock."""
+        self._budget, self._family, self._clock = budget, family_size, clock
+        self._z = None  # a new budget: the next test sets the threshold again
+
+    @property
+    def threshold(self) -> float | None:
+        """Critical score (after calibration), ``None`` before the buffer first fills."""
+        return None if self._z is None else self._z * self._kappa
+
+    def alarm_rate_per_day(self) -> float | None:
+        if self._alpha is None or self._rate is None:
+            return None
+        return self._alpha * self._rate / self._p().check_every
+
+    def _p(self) -> CategoryWindowParams:
+        p = self._params
+        assert isinstance(p, CategoryWindowParams)
+        return p
+
+    # -- calibration -----------------------------------------------------------------------
+
+    def _calibrate(self) -> None:
+        p = self._p()
+        budget = self._budget or AlarmBudget()
+        rate = p.events_per_day or budget.events_per_day
+        if rate is None:
+            t0, now = self._t0, None if self._clock is None else self._clock()
+            rate = measured_rate(t0, now, self._n_learnt)
+        family = p.family_size or (self._family() if self._family else 1)
+        per_day = p.false_alarms_per_day or stream_budget(budget, family)
+        self._rate = float(rate)
+        self._alpha = per_test_alpha(per_day, self._rate, p.check_every)
+        self._z = -NormalDist().inv_cdf(self._alpha)
+        self._kappa = self._dependence_spread()
+
+    def _scores(self, pool: np.ndarray, block: int) -> np.ndarray:
+        p = self._p()
+        cap = pool.shape[0]
+        n_blocks = -(-cap // block)
+        starts = self._rng.integers(0, cap, size=(p.bootstrap, n_blocks))
+        idx = ((starts[:, :, None] + np.arange(block)) % cap).reshape(p.bootstrap, -1)[:, :cap]
+        sims = pool[idx]
+        k = p.max_categories + 1
+        return np.array(
+            [
+                g_score(
+                    np.bincount(s[: p.reference_size], minlength=k),
+                    np.bincount(s[p.reference_size :], minlength=k),
+                    p.min_expected,
+                )
+                for s in sims
+            ]
+        )
+
+    def _dependence_spread(self) -> float:
+        """How much more ``z`` spreads on block-bootstrap streams than on independent ones."""
+        p = self._p()
+        if p.bootstrap == 0:
+            return 1.0
+        pool = self._ordered()
+        blocked = float(self._scores(pool, min(p.block, pool.shape[0])).std())
+        independent = float(self._scores(pool, 1).std())
+        if not independent > 0:
+            return 1.0
+        return max(1.0, blocked / independent)
+
+    # -- buffer and test -------------------------------------------------------------------
+
+    def _cap(self) -> int:
+        p = self._p()
+        return p.reference_size + p.window_size
+
+    def _ordered(self) -> np.ndarray:
+        return self._buf[self._end - min(self._cap(), self._filled) : self._end]
+
+    def _slot(self, value: Hashable) -> int:
+        slot = self._slots.get(value)
+        if slot is not None:
+            return slot
+        overflow = self._p().max_categories
+        h = category_hash(value)
+        if h in self._hashes:
+            slot = self._hashes.index(h)
+        elif len(self._hashes) < overflow:
+            slot = len(self._hashes)
+            self._hashes.append(h)
+        else:
+            slot = overflow
+        if len(self._slots) < 4 * overflow:
+            self._slots[value] = slot
+        return slot
+
+    def _append(self, slot: int) -> None:
+        if self._end == self._buf.shape[0]:
+            keep = min(self._cap(), self._end)
+            self._buf[:keep] = self._buf[self._end - keep : self._end]
+            self._end = keep
+        self._buf[self._end] = slot
+        self._end += 1
+        self._filled = min(self._cap(), self._filled + 1)
+
+    def _test(self) -> bool:
+        p = self._p()
+        if self._filled < self._cap():
+            return False
+        if self._z is None:
+            self._calibrate()
+        assert self._z is not None
+        values = self._ordered()
+        k = p.max_categories + 1
+        score = g_score(
+            np.bincount(values[: p.reference_size], minlength=k),
+            np.bincount(values[p.reference_size :], minlength=k),
+            p.min_expected,
+        )
+        self._last = score / (self._z * self._kappa)
+        return self._last > 1.0
+
+    def _learn(self, x: Any) -> bool:
+        if self._t0 is None and self._clock is not None:
+            self._t0 = self._clock()
+        self._append(self._slot(x))
+        self._tick += 1
+        if self._tick < self._p().check_every:
+            return False
+        self._tick = 0
+        if not self._test():
+            return False
+        # The window is the new regime: keep it as the start of the next reference.
+        self._filled = min(self._filled, self._p().window_size)
+        return True
+
+    # -- contract --------------------------------------------------------------------------
+
+    def _apply_params(self, params: DetectorParams) -> None:
+        super()._apply_params(params)
+        if not hasattr(self, "_budget"):
+            self._budget = None
+            self._family = None
+            self._clock = None
+
+    def _reset_state(self) -> None:
+        p = self._p()
+        self._buf = np.zeros(2 * self._cap(), dtype=np.int32)
+        self._end = 0
+        self._filled = 0
+        self._tick = 0
+        self._slots = {}
+        self._hashes = []
+        self._z = None
+        self._kappa = 1.0
+        self._alpha = None
+        self._rate = None
+        self._t0 = None
+        self._rng = np.random.default_rng(p.seed)
+        self._last = 0.0
+
+    def _statistic(self) -> float:
+        return self._last
+
+    def explain(self) -> dict[str, float]:
+        """Numbers behind the last test (no category is named: the detector keeps hashes)."""
+        p = self._p()
+        out = {
+            "score": self._last,
+            "reference_size": float(p.reference_size),
+            "window_size": float(p.window_size),
+        }
+        if self._z is not None and self._alpha is not None:
+            out["threshold_z"] = self._z * self._kappa
+            out["alpha_per_test"] = self._alpha
+            out["alarm_rate_per_day"] = self.alarm_rate_per_day() or 0.0
+        return out
+
+    def _export(self) -> dict[str, StateValue]:
+        return {
+            "hashes": list(self._hashes),
+            "slots": [int(s) for s in self._ordered()],
+            "tick": self._tick,
+            "kappa": self._kappa,
+            "z": self._z,
+            "alpha": self._alpha,
+            "rate": self._rate,
+            "last": self._last,
+            "t0": self._t0,
+            "rng": rng_words(self._rng),
+        }
+
+    def _import(self, state: Mapping[str, Any]) -> None:
+        self._reset_state()
+        p = self._p()
+        hashes = [int(h) for h in state["hashes"]]
+        slots = [int(s) for s in state["slots"]]
+        if len(hashes) > p.max_categories or len(set(hashes)) != len(hashes):
+            raise ValueError("hashes do not fit max_categories")
+        if len(slots) > self._cap() or not all(0 <= s <= p.max_categories for s in slots):
+            raise ValueError("slots do not fit the buffer")
+        tick = int(state["tick"])
+        if not 0 <= tick < p.check_every:
+            raise ValueError("tick out of range")
+        kappa = as_float(state["kappa"])
+        if not kappa >= 1.0:
+            raise ValueError("bad kappa")
+        self._hashes = hashes
+        for s in slots:
+            self._append(s)
+        self._tick, self._kappa = tick, kappa
+        self._z, self._alpha, self._rate, self._t0 = (
+            None if state[k] is None else as_float(state[k]) for k in ("z", "alpha", "rate", "t0")
+        )
+        self._last = as_float(state["last"])
+        self._rng = rng_from_words(state["rng"])
