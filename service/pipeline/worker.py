@@ -194,8 +194,12 @@ class PipelineWorker:
             leave_group_on_close(self._consumer)
         if self._health_task is not None:
             self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._health_task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a failed health check must not keep the clients open
+                log.exception("the health task had failed")
         # Close concurrently and bounded: a consumer still joining the group (the broker holds
         # the JoinGroup answer until the old member's session expires) must not delay exit.
         closing = [close_client(c) for c in (self._consumer, self._admin) if c is not None]
