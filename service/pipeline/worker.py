@@ -371,8 +371,11 @@ class PipelineWorker:
             except (KafkaError, OSError) as exc:
                 log.warning("writing a batch failed (%s); replaying it from its first offsets", exc)
                 self._kafka_up = False
+                # A partition the consumer lost meanwhile (a rebalance: ``owned`` changes only
+                # once the revocation hook ran) is replayed by its next owner; seeking it raises.
+                assigned = self._consumer.assignment()
                 for tp, offset in batch.first.items():
-                    if tp in owned:
+                    if tp in owned and tp in assigned:
                         self._consumer.seek(tp, offset)
                 await self.delivery.recover()
                 await asyncio.sleep(self._write_retry.next())
