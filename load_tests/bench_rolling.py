@@ -195,6 +195,19 @@ async def _wait_up(replica: Replica, started: float, cap_s: float) -> float:
     return time.monotonic() - started
 
 
+async def _carried(
+    client: httpx.AsyncClient, fleet: Fleet, before: dict[str, int], cap_s: float
+) -> checks.Carried:
+    """The group's detectors against ``before``, once all are held again (a rebalance may
+    still be moving them) or after ``cap_s`` / 3."""
+    deadline = time.monotonic() + cap_s / 3
+    while True:
+        carried = checks.carried_over(before, await group_detectors(client, fleet))
+        if not carried.missing or time.monotonic() > deadline:
+            return carried
+        await asyncio.sleep(1.0)
+
+
 async def roll(fleet: Fleet, gap_s: float, cap_s: float) -> list[dict[str, Any]]:
     """Restart every replica in turn; per restart its timings and what state it carried."""
     restarts = []
@@ -207,7 +220,7 @@ async def roll(fleet: Fleet, gap_s: float, cap_s: float) -> list[dict[str, Any]]
             stop_s, code = await asyncio.to_thread(fleet.stop, i)
             started = time.monotonic()
             up_s, ready_s, processing_s = await wait_processing(fleet.start(i), started, cap_s)
-            carried = checks.carried_over(before, await group_detectors(client, fleet))
+            carried = await _carried(client, fleet, before, cap_s)
             harness.progress(
                 f"roll: {replica_id} back, processing after {processing_s:.1f} s; "
                 f"{carried.carried}/{carried.held} detectors carried over"
@@ -370,6 +383,13 @@ def report(result: dict[str, Any], load_start: float) -> None:
             f"{r['processing_s']:>16.1f}{r['held']:>11}{r['carried']:>9}"
             f"{len(r['behind']):>8}{len(r['missing']):>9}"
         )
+    for r in result["restarts"]:
+        if r["behind"]:
+            pairs = sorted(r["behind"].values(), key=lambda p: p[1] - p[0])
+            print(
+                f"  {r['replica']}: {len(pairs)} behind, n_seen before -> after from "
+                f"{pairs[0][0]} -> {pairs[0][1]} to {pairs[-1][0]} -> {pairs[-1][1]}"
+            )
     print(f"roll took {result['roll_s']:.0f} s")
     print(
         f"events: published {result['published']}, sanitized {result['sanitized']}, "

@@ -180,12 +180,16 @@ class Carried:
 
     held: int  # detectors the replica held before its stop
     carried: int  # found after the restart with n_seen >= before
-    behind: list[str]  # found with fewer samples than before: state lost or rolled back
+    behind: dict[str, list[int]]  # id -> [n_seen before, after] where after < before
     missing: list[str]  # held by nobody after the restart
 
 
 def carried_over(before: dict[str, int], after: dict[str, int]) -> Carried:
-    """``before``: detector id -> n_seen the replica held; ``after``: the group's, after."""
-    behind = sorted(d for d, n in before.items() if d in after and after[d] < n)
+    """``before``: detector id -> n_seen the replica held; ``after``: the group's, after.
+
+    A cold start shows as ``behind`` with a handful of samples after; a restore from a
+    checkpoint older than the ``before`` reading as ``behind`` by a few seconds' worth.
+    """
+    behind = {d: [n, after[d]] for d, n in sorted(before.items()) if d in after and after[d] < n}
     missing = sorted(d for d in before if d not in after)
     return Carried(len(before), len(before) - len(behind) - len(missing), behind, missing)
