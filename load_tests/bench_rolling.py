@@ -365,59 +365,6 @@ def summarise(
     }
 
 
-def report(result: dict[str, Any], load_start: float) -> None:
-    print(
-        f"Rolling restart of {result['replicas']} replicas under {result['rate']:g} events/s "
-        f"({result['partitions']} partitions; {harness.broker_description()})"
-    )
-    print(f"load average: {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at the end")
-    print(
-        f"{'replica':<9}{'stop (s)':>9}{'exit':>6}{'up (s)':>8}{'ready (s)':>11}"
-        f"{'processing (s)':>16}"
-        f"{'detectors':>11}{'carried':>9}{'behind':>8}{'missing':>9}"
-    )
-    for r in result["restarts"]:
-        print(
-            f"{r['replica']:<9}{r['stop_s']:>9.1f}{r['exit_code']!s:>6}{r['up_s']:>8.1f}"
-            f"{r['ready_s']:>11.1f}"
-            f"{r['processing_s']:>16.1f}{r['held']:>11}{r['carried']:>9}"
-            f"{len(r['behind']):>8}{len(r['missing']):>9}"
-        )
-    for r in result["restarts"]:
-        if r["behind"]:
-            pairs = sorted(r["behind"].values(), key=lambda p: p[1] - p[0])
-            print(
-                f"  {r['replica']}: {len(pairs)} behind, n_seen before -> after from "
-                f"{pairs[0][0]} -> {pairs[0][1]} to {pairs[-1][0]} -> {pairs[-1][1]}"
-            )
-    print(f"roll took {result['roll_s']:.0f} s")
-    print(
-        f"events: published {result['published']}, sanitized {result['sanitized']}, "
-        f"DLQ {result['dead_lettered']}, LOST {result['lost']} "
-        f"(redelivered copies, not lost: {result['redelivered_copies']})"
-    )
-    print(
-        f"alerts: {result['alerts_fired']} firing changes over {result['alert_fingerprints']} "
-        f"fingerprints, DUPLICATES {result['duplicate_alerts']}"
-    )
-    for f in result["fired"]:
-        print(f"  fired: {f['alertname']} {f['model']} at {f['at_s_from_roll']:+.0f} s (roll: 0)")
-    for d in result["duplicated"]:
-        print(f"  duplicate: {d['alertname']} {d['labels']} fired at {d['fired_at_s']} s (roll=0)")
-    print(
-        f"detector state carried over: {result['detectors_carried']} of "
-        f"{result['detectors_held']} detectors (n_seen after restart >= before stop)"
-    )
-    print("publish -> sanitized latency (ms):")
-    print(f"{'window':<8}{'events':>8}{'p50':>10}{'p99':>10}{'max':>10}")
-    for name, lat in result["latency"].items():
-        print(
-            f"{name:<8}{lat['events']:>8}{lat['p50_ms']:>10.1f}{lat['p99_ms']:>10.1f}"
-            f"{lat['max_ms'] if lat['max_ms'] is not None else float('nan'):>10.1f}"
-        )
-    print(f"p99 during the roll / before it: {result['p99_ratio_during_over_before']:.2f}x")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicas", type=int, default=3)
@@ -439,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()[0]
     with harness.BenchBroker() as bootstrap:
         result = asyncio.run(run(bootstrap, args))
-    report(result, load_start)
+    checks.report(result, load_start)
     harness.emit("bench_rolling", {**result, "load_average_start": round(load_start, 2)})
     return 0
 
