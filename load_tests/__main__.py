@@ -43,6 +43,7 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("eval_leak_recall", "leak-corpus recall vs plain Presidio with the same NER pipeline"),
     ("bench_restart", "time to ready after kill -9, static vs dynamic membership"),
     ("bench_soak", "RSS of the process tree and lag over 15 min through Kafka"),
+    ("bench_rolling", "rolling restart of 3 replicas under load: loss, duplicate alerts, p99"),
 )
 
 

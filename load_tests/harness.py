@@ -20,6 +20,8 @@ import importlib.metadata
 import math
 import os
 import platform
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -144,8 +146,18 @@ class BenchBroker:
         return str(self._local.bootstrap)
 
     def __exit__(self, *exc: object) -> None:
-        if self._local is not None:
+        if self._local is None:
+            return
+        pid = broker_pid(self._local.bootstrap)
+        try:
             self._local.stop()
+        except (subprocess.SubprocessError, OSError) as err:  # `noida-db down` failed (seen
+            # after long runs): stop the broker this run started by its pid, drop its data.
+            progress(f"stopping the local broker failed ({type(err).__name__}); stopping its pid")
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            shutil.rmtree(self._local.data_dir, ignore_errors=True)
 
 
 def fetch_backoff_ms() -> int:

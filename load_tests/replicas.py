@@ -64,6 +64,19 @@ class Replica:
             r = await client.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5)
             return r.text
 
+    async def events_consumed(self) -> float:
+        """``guardian_events_consumed_total`` of this process; 0 while it does not answer."""
+        import httpx
+
+        try:
+            text = await self.metrics_text()
+        except httpx.HTTPError:
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith("guardian_events_consumed_total"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -204,6 +204,7 @@ def build_guardian(
     if checkpointer is not None:
         checkpointer.performance = performance
         checkpointer.text = text
+        checkpointer.alerts = alerts
     stages: list[Stage] = [
         ValidateStage(settings.limits, settings.event_schema.unknown_fields, metrics),
         RedactStage(redactor, max_depth=settings.limits.max_depth),

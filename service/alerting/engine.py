@@ -172,6 +172,33 @@ class AlertEngine(AlertInputs):
         self._queue.append(AlertChange(event="acknowledged", at=at, alert=snapshot))
         return snapshot
 
+    # --------------------------------------------------- hand-over with the model
+
+    def export_model(self, model: str) -> list[dict[str, Any]]:
+        """The active alerts of ``model``, checkpointed with its detectors."""
+        return [t.to_state() for t in self._active.values() if t.labels.get("model") == model]
+
+    def import_model(self, states: Iterable[Mapping[str, Any]]) -> int:
+        """Take over the active alerts a model's previous holder checkpointed, silently.
+
+        A firing alert stays firing here without a new ``firing`` change: the
+        fleet notifies once per incident whichever replica holds the model.
+        """
+        taken = 0
+        for state in states:
+            tracked = Tracked.from_state(state)
+            if tracked.fingerprint not in self._active:
+                self._active[tracked.fingerprint] = tracked
+                taken += 1
+        self._export_gauge()
+        return taken
+
+    def drop_model(self, model: str) -> None:
+        """Forget ``model``'s active alerts without resolving them: another replica holds it."""
+        for fp in [fp for fp, t in self._active.items() if t.labels.get("model") == model]:
+            del self._active[fp]
+        self._export_gauge()
+
     # ---------------------------------------------------------------- silences
 
     def add_silence(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from service.alerting.model import SOURCE, Alert, AlertState
 from service.alerting.rules import AlertName, AlertRule
@@ -75,6 +75,20 @@ class Tracked:
             holding=holding,
             held=holding,
             extra=extra,
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready form, checkpointed with its model so the next holder carries it on."""
+        return {**asdict(self), "name": self.name.value, "state": self.state.value}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Tracked:
+        """The inverse of :meth:`to_state`; ValueError, KeyError or TypeError if malformed."""
+        known = {f.name for f in fields(cls)}
+        return cls(
+            **{k: v for k, v in state.items() if k in known and k not in ("name", "state")},
+            name=AlertName(state["name"]),
+            state=AlertState(state["state"]),
         )
 
     def snapshot(self, silenced_by: tuple[str, ...]) -> Alert:

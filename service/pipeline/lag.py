@@ -41,6 +41,10 @@ class ConsumerLag:
         self, consumer: Any, owned: set[TopicPartition], committed: Mapping[TopicPartition, int]
     ) -> None:
         for tp in list(owned):
+            # The assignment can change at every await below (a rebalance, a graceful stop):
+            # aiokafka's highwater() asserts on a partition that is no longer assigned.
+            if tp not in consumer.assignment():
+                continue
             high = consumer.highwater(tp)
             if high is None:
                 continue

@@ -208,8 +208,12 @@ class PipelineWorker:
             leave_group_on_close(self._consumer)
         if self._health_task is not None:
             self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._health_task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a failed health check must not keep the clients open
+                log.exception("the health task had failed")
         # Close concurrently and bounded: a consumer still joining the group (the broker holds
         # the JoinGroup answer until the old member's session expires) must not delay exit.
         closing = [close_client(c) for c in (self._consumer, self._admin) if c is not None]
@@ -387,8 +391,11 @@ class PipelineWorker:
             except (KafkaError, OSError) as exc:
                 log.warning("writing a batch failed (%s); replaying it from its first offsets", exc)
                 self._kafka_up = False
+                # A partition the consumer lost meanwhile (a rebalance: ``owned`` changes only
+                # once the revocation hook ran) is replayed by its next owner; seeking it raises.
+                assigned = self._consumer.assignment()
                 for tp, offset in batch.first.items():
-                    if tp in owned:
+                    if tp in owned and tp in assigned:
                         self._consumer.seek(tp, offset)
                 await self.delivery.recover()
                 await asyncio.sleep(self._write_retry.next())

@@ -3,10 +3,10 @@
 A checkpoint is one Kafka record on ``guardian.state``:
 
 - key: the detector id (``model/version/stream/kind``), ``fairness/<model>``,
-  ``performance/<model>`` or ``text/<model>``;
+  ``performance/<model>``, ``text/<model>`` or ``alerts/<model>`` (the model's active alerts);
 - value: the envelope, serialised once with orjson::
 
-      {"v": 1, "kind": "drift" | "fairness" | "performance" | "text", "model": "...",
+      {"v": 1, "kind": "drift" | "fairness" | "performance" | "text" | "alerts", "model": "...",
        "partition": 3, "offset": 1234, "state": {...}, "created_at": 1767225600.0}
 
 - headers: ``guardian-sig`` (hex HMAC-SHA256) and ``guardian-kid`` (id of the
@@ -61,11 +61,11 @@ __all__ = [
 
 ENVELOPE_VERSION = 1
 
-Kind = Literal["drift", "fairness", "performance", "text"]
+Kind = Literal["drift", "fairness", "performance", "text", "alerts"]
 RefusalReason = Literal[
     "refused_signature", "refused_version", "refused_malformed", "refused_replay"
 ]
-_KINDS: frozenset[str] = frozenset({"drift", "fairness", "performance", "text"})
+_KINDS: frozenset[str] = frozenset({"drift", "fairness", "performance", "text", "alerts"})
 
 
 class CheckpointRefused(GuardianError):

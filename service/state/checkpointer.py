@@ -67,6 +67,8 @@ from service.settings import GuardianSettings
 from service.state.checkpoint import Checkpoint, CheckpointCodec, CheckpointRefused
 from service.state.reader import read_latest
 from service.state.restore import (
+    ALERTS_PREFIX,
+    ALERTS_STATE_VERSION,
     FAIRNESS_PREFIX,
     PERFORMANCE_PREFIX,
     TEXT_PREFIX,
@@ -75,6 +77,7 @@ from service.state.restore import (
 )
 
 if TYPE_CHECKING:
+    from service.alerting.engine import AlertEngine
     from service.pipeline.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,10 @@ class Checkpointer:
         self.performance: PerformanceMonitor | None = None
         #: Likewise for the text statistics (n-gram reference profiles, entities seen).
         self.text: TextStatistics | None = None
+        #: Likewise for the alert engine: a model's active alerts move with it (no re-firing).
+        self.alerts: AlertEngine | None = None
+        #: Models whose last alerts checkpoint held alerts: an empty one must overwrite it.
+        self._alerted: set[str] = set()
         self.metrics = metrics
         self.codec = codec
         self.interval_s = settings.state.checkpoint_interval_s
@@ -248,6 +255,7 @@ class Checkpointer:
                     )
                 records.extend(self._performance_records(model, partition, offset, created))
                 records.extend(self._text_records(model, partition, offset, created))
+                records.extend(self._alert_records(model, partition, offset, created))
                 for cp in records:
                     queued += self._enqueue(cp, partition % n_state if n_state else None)
         return queued
@@ -273,6 +281,23 @@ class Checkpointer:
             return []
         state = {"fields": fields}
         return [Checkpoint(TEXT_PREFIX + model, "text", model, partition, offset, state, created)]
+
+    def _alert_records(
+        self, model: str, partition: int, offset: int, created: float
+    ) -> list[Checkpoint]:
+        if self.alerts is None:
+            return []
+        alerts = self.alerts.export_model(model)
+        if alerts:
+            self._alerted.add(model)
+        elif model in self._alerted:
+            self._alerted.discard(model)  # written once empty, over the last one that was not
+        else:
+            return []
+        state = {"version": ALERTS_STATE_VERSION, "alerts": alerts}
+        return [
+            Checkpoint(ALERTS_PREFIX + model, "alerts", model, partition, offset, state, created)
+        ]
 
     def _enqueue(self, cp: Checkpoint, state_partition: int | None) -> int:
         value, headers = self.codec.encode(cp)
@@ -343,6 +368,8 @@ class Checkpointer:
                 self.performance.drop_model(model)
             if self.text is not None:
                 self.text.drop_model(model)
+            if self.alerts is not None:
+                self.alerts.drop_model(model)
         if models:
             log.info("dropped the detectors of %d models of partition %d", len(models), partition)
 
@@ -411,7 +438,13 @@ class Checkpointer:
             self.models_by_partition.setdefault(cp.partition, set()).add(cp.model)
             self.next_offset[cp.partition] = max(self.next_offset.get(cp.partition, 0), cp.offset)
         gathered.install(
-            report, self.metrics, self.registry, self.fairness, self.performance, self.text
+            report,
+            self.metrics,
+            self.registry,
+            self.fairness,
+            self.performance,
+            self.text,
+            self.alerts,
         )
         self.metrics.checkpoints.labels("restored").inc(len(report.restored))
         log.info(

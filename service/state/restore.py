@@ -20,12 +20,16 @@ if TYPE_CHECKING:
     from detectors.performance.monitor import PerformanceMonitor
     from detectors.registry import DetectorRegistry
     from detectors.text.statistics import TextStatistics
+    from service.alerting.engine import AlertEngine
     from service.metrics import GuardianMetrics
     from service.state.checkpoint import Checkpoint
 
 FAIRNESS_PREFIX = "fairness/"
 PERFORMANCE_PREFIX = "performance/"
 TEXT_PREFIX = "text/"
+ALERTS_PREFIX = "alerts/"
+#: Version of the ``alerts/<model>`` checkpoints: the model's active alerts.
+ALERTS_STATE_VERSION = 1
 
 
 @dataclass(slots=True)
@@ -46,6 +50,7 @@ class Gathered:
     fairness: dict[str, Any] = field(default_factory=dict)
     performance: dict[str, Any] = field(default_factory=dict)
     text: dict[str, Any] = field(default_factory=dict)
+    alerts: dict[str, list[Any]] = field(default_factory=dict)
 
     def take(self, cp: Checkpoint) -> bool:
         """Keep ``cp``'s state under its kind; False when the state is malformed."""
@@ -58,6 +63,12 @@ class Gathered:
             if state.get("version") != PERFORMANCE_STATE_VERSION or not isinstance(windows, dict):
                 return False
             self.performance.update(windows)
+            return True
+        if cp.kind == "alerts":
+            alerts = state.get("alerts")
+            if state.get("version") != ALERTS_STATE_VERSION or not isinstance(alerts, list):
+                return False
+            self.alerts[cp.model] = alerts
             return True
         if cp.kind == "text":
             fields = state.get("fields")
@@ -79,6 +90,7 @@ class Gathered:
         fairness: FairnessMonitor,
         performance: PerformanceMonitor | None,
         text: TextStatistics | None,
+        alerts: AlertEngine | None = None,
     ) -> None:
         """Hand each kind to its owner; what an owner refuses is reported, not raised."""
         imported = registry.import_state(self.drift)
@@ -98,6 +110,16 @@ class Gathered:
             self._install_performance(report, performance)
         if text is not None:
             self._install_text(report, text)
+        if alerts is not None:
+            self._install_alerts(report, alerts)
+
+    def _install_alerts(self, report: RestoreReport, alerts: AlertEngine) -> None:
+        for model, states in self.alerts.items():
+            try:
+                alerts.import_model(states)
+                report.restored.append(ALERTS_PREFIX + model)
+            except (ValueError, KeyError, TypeError) as exc:
+                report.refused[ALERTS_PREFIX + model] = f"refused_state: {type(exc).__name__}"
 
     def _install_performance(self, report: RestoreReport, performance: PerformanceMonitor) -> None:
         not_restored = performance.import_state(

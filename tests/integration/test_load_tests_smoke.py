@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -49,7 +50,7 @@ def test_reports_name_machine_broker_and_every_benchmark(tmp_path: object) -> No
 
 
 def _run_benchmark(
-    module: str, args: list[str], tmp_path: object, **env: str
+    module: str, args: list[str], tmp_path: object, timeout_s: float = 180, **env: str
 ) -> tuple[dict[str, Any], str]:
     """Run ``python -m load_tests.<module> <args>``; its RESULT summary and stdout."""
     result_file = tmp_path / f"{module}.json"  # type: ignore[operator]
@@ -65,7 +66,7 @@ def _run_benchmark(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout_s,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return orjson.loads(result_file.read_bytes()), proc.stdout
@@ -129,3 +130,87 @@ def test_bench_soak_samples_guardians_whole_tree(kafka_bootstrap: str, tmp_path:
     # Main process plus the redaction forkserver and its workers (shipped config).
     assert all(s["processes"] > 1 and s["rss_mib"] > 0 for s in samples)
     assert "final / baseline" in stdout
+
+
+@dataclass(frozen=True)
+class _Record:
+    partition: int
+    offset: int
+    timestamp: int
+    value: bytes | None
+
+
+def _event(eid: str) -> bytes:
+    return orjson.dumps({"schema_version": 1, "event_id": eid})
+
+
+def test_bench_rolling_counts_lost_events_and_duplicate_alerts_from_the_topics() -> None:
+    from load_tests import rolling_checks as checks
+
+    inputs = [
+        _Record(0, 0, 1_000, _event("a")),
+        _Record(0, 1, 1_010, b"not json"),  # malformed: dead-lettered by offset
+        _Record(1, 0, 1_020, _event("b")),  # redelivered twice
+        _Record(1, 1, 1_030, _event("c")),  # nowhere: lost
+    ]
+    sanitized = [
+        _Record(0, 0, 1_050, _event("a")),
+        _Record(1, 0, 1_100, _event("b")),
+        _Record(1, 1, 1_300, _event("b")),
+    ]
+    source = {"topic": "in", "partition": 0, "offset": 1}
+    dlq = [
+        _Record(0, 0, 1_060, orjson.dumps({"source": source})),
+        _Record(0, 1, 1_070, orjson.dumps({"source": {**source, "topic": "elsewhere"}})),
+    ]
+    acc = checks.account(inputs, sanitized, dlq, "in")
+    assert (acc.published, acc.sanitized, acc.dead_lettered) == (4, 2, 1)
+    assert acc.lost == [(1, 1)] and acc.duplicated == 1
+    # Latency from the first sanitized copy; only the window's inputs.
+    assert checks.latencies_ms(inputs, acc.first_output_ms, 1_000, 1_030) == [50.0, 80.0]
+
+    def change(event: str, fp: str, at: int) -> _Record:
+        alert = {"fingerprint": fp, "alertname": "GuardianDriftDetected", "labels": {}}
+        return _Record(0, at, at, orjson.dumps({"event": event, "alert": {**alert, "id": fp}}))
+
+    fired = checks.firing(
+        [change("firing", "x", 1), change("resolved", "x", 2), change("firing", "y", 3)]
+        + [change("firing", "x", 4)]
+    )
+    duplicates = checks.duplicate_alerts(fired)
+    assert list(duplicates) == ["x"] and [f.timestamp_ms for f in duplicates["x"]] == [1, 4]
+
+    carried = checks.carried_over({"d1": 500, "d2": 500, "d3": 9}, {"d1": 510, "d2": 7})
+    assert (carried.held, carried.carried, carried.missing) == (3, 1, ["d3"])
+    assert carried.behind == {"d2": [500, 7]}
+
+
+def test_bench_rolling_spreads_the_demo_models_over_every_partition() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from load_tests.bench_rolling import models_covering
+
+    every = list(range(6))
+    models = models_covering(6)
+    assert models[:3] == ["credit-risk", "support-chat", "fraud-detect"]
+    assert {DefaultPartitioner()(m.encode(), every, every) for m in models} == set(every)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_rolling_quick_loses_nothing(kafka_bootstrap: str, tmp_path: object) -> None:
+    summary, stdout = _run_benchmark(
+        "bench_rolling",
+        ["--quick"],
+        tmp_path,
+        timeout_s=600,
+        GUARDIAN_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+    )
+    # Both replicas were restarted gracefully and came back with their detectors' state.
+    assert [r["exit_code"] for r in summary["restarts"]] == [0, 0]
+    assert summary["detectors_held"] > 0
+    assert summary["detectors_carried"] == summary["detectors_held"]
+    # Every published record came out, sanitized or dead-lettered.
+    assert summary["published"] > 0 and summary["lost"] == 0
+    assert summary["duplicate_alerts"] == 0
+    assert "p99 during the roll / before it" in stdout

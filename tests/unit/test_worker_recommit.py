@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
+from service.backoff import Backoff, Retrying
 from service.kafka.clients import MemoPartitioner
 from service.metrics import GuardianMetrics
 from service.pipeline.worker import PipelineWorker
@@ -106,3 +108,39 @@ async def test_a_later_assignment_does_not_commit_old_refusals_again() -> None:
     await worker.assignment.on_partitions_assigned({T1})  # T0 went elsewhere: replayed there
     await worker.assignment.on_partitions_assigned({T0})  # back later: the refusal is stale
     assert consumer.commits == [] and consumer.seeks == []
+
+
+class _LosingConsumer(_Consumer):
+    """Lost ``T1`` in a rebalance whose revocation hook has not run yet (``owned`` still has it)."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return {T0}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        if tp not in self.assignment():  # what aiokafka raises
+            raise IllegalStateError(f"No current assignment for partition {tp}")
+        super().seek(tp, offset)
+
+
+async def test_a_failed_write_seeks_back_only_the_partitions_still_assigned() -> None:
+    consumer = _LosingConsumer({T0: 100, T1: 40})
+    worker = await _worker(consumer)
+    worker._consumer = consumer
+    worker.assignment.owned |= {T0, T1}
+
+    async def refused(records: Any, offsets: Any) -> None:
+        raise IllegalStateError("Partition is not assigned")  # the commit, after the rebalance
+
+    async def recover() -> None:
+        return None
+
+    worker.delivery.deliver = refused  # type: ignore[method-assign]
+    worker.delivery.recover = recover  # type: ignore[method-assign]
+    worker._write_retry = Retrying(Backoff(0.001, 0.001))  # no wait in a unit test
+    polled = {
+        tp: [ConsumerRecord(tp.topic, tp.partition, o, 0, 0, None, b"{}", None, 0, 2, ())]
+        for tp, o in ((T0, 100), (T1, 40))
+    }
+    # Before the fix: IllegalStateError from seek(T1), which stopped the worker (exit 1).
+    await worker.process_batch(polled)
+    assert consumer.seeks == [(T0, 100)]  # T1 is replayed by its next owner
