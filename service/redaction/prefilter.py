@@ -105,6 +105,12 @@ class AtomChecker:
     _ascii: bool | None = None
     _longest_run: int | None = None
 
+    def __post_init__(self) -> None:
+        # Most atoms are ASCII literals: decided up front, so the checks can be inlined.
+        self._ascii = self.text.isascii()
+        if self._ascii:
+            self._lowered = self.text.lower()
+
     def holds(self, atom: Atom) -> bool:
         found = self._seen.get(atom)
         if found is None:
@@ -116,7 +122,10 @@ class AtomChecker:
         plan = _NUMBERED_PLANS[number]
         if plan is None:
             plan = _NUMBERED_PLANS[number] = _PLANS.get(_ATOMS[number]) or _plan(_ATOMS[number])
-        found = self._seen_ids[number] = self._check(plan)
+        if plan[0] == _LIT_CS and self._ascii:
+            found = self._seen_ids[number] = plan[1] in self.text
+        else:
+            found = self._seen_ids[number] = self._check(plan)
         return found
 
     def _check(self, plan: tuple[int, Any, Any]) -> bool:
@@ -148,14 +157,24 @@ class AtomChecker:
         return self._ascii
 
     def opens(self, gate: RecognizerGate) -> bool:
-        """Whether one of the recognizer's regexes may match (:meth:`opens_pattern`, inlined)."""
+        """Whether one of the recognizer's regexes may match (:meth:`opens_pattern`, inlined).
+
+        A case-insensitive ASCII literal in ASCII text (most checks) is tested here, as
+        :meth:`_check` would: a substring of the lowercased text.
+        """
         seen = self._seen_ids
+        lowered = self._lowered  # ASCII text only
+        plans = _NUMBERED_PLANS
         for conditions in gate.ids:
             for cond in conditions:
                 for number in cond:
                     found = seen.get(number)
                     if found is None:
-                        found = self._holds_number(number)
+                        plan = plans[number]
+                        if lowered is not None and plan is not None and plan[0] == _LIT_CI:
+                            found = seen[number] = plan[1] in lowered
+                        else:
+                            found = self._holds_number(number)
                     if found:
                         break
                 else:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Any
 
+from service.redaction.presidio_compat.context_window import ContextWindow
+
 if TYPE_CHECKING:
     from spacy.language import Language
 
@@ -46,6 +48,11 @@ class ContextReplay:
         self._boost_keeps_max = self._factor >= 0 and self._min_score <= 1.0
         self._keywords: dict[int, tuple[str, ...]] = {}
         self._lemmas: dict[int, str] = {}
+        self._window = (
+            ContextWindow(self._tokenizer, self._keywords_of, self._prefix, self._suffix)
+            if ContextWindow.applies(self._tokenizer)
+            else None
+        )
 
     def _lemma_of(self, key: int) -> str:
         """The lowercased lemma of a lowercase-form key (what Presidio compares)."""
@@ -77,13 +84,15 @@ class ContextReplay:
         todo = _to_enhance(results, recognizers)
         if todo is None:
             return False
+        region = None
         if todo and text.isascii():
-            todo = self._with_context_words(text, todo)
-            if todo is None:
+            narrowed = self._with_context_words(text, todo)
+            if narrowed is None:
                 return False
+            todo, region = narrowed
         if not todo:
             return True
-        boosted = self._boosted(text, todo)
+        boosted = self._boosted(text, todo, region)
         if boosted is None:
             return False
         for result in boosted:
@@ -94,12 +103,14 @@ class ContextReplay:
 
     def _with_context_words(
         self, text: str, todo: list[tuple[Any, Any]]
-    ) -> list[tuple[Any, Any]] | None:
+    ) -> tuple[list[tuple[Any, Any]], tuple[int, int] | None] | None:
         """The results whose recognizer has a context word in ``text`` (ASCII), and can rise.
 
         Every keyword is a substring of the lowercased text: no context word in it,
         no boost. Presidio would still look the match's token up, which exists for
         any start before the trailing whitespace (``None`` otherwise: Presidio decides).
+        Also the span of the text their windows can reach (:mod:`.context_window`),
+        or ``None``: the whole text.
         """
         from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 
@@ -114,22 +125,38 @@ class ContextReplay:
         for _r, rec in todo:
             if rec.id not in present:
                 present[rec.id] = any(w.lower() in lowered for w in rec.context)
-        return [(r, rec) for r, rec in todo if r.score != top and present[rec.id]]
+        todo = [(r, rec) for r, rec in todo if r.score != top and present[rec.id]]
+        if todo and self._window is not None:
+            return self._window.narrowed(text, lowered, todo)
+        return todo, None
 
-    def _boosted(self, text: str, todo: list[tuple[Any, Any]]) -> list[Any] | None:
-        """The results Presidio's enhancer would raise (``None``: hand back to Presidio)."""
+    def _boosted(
+        self, text: str, todo: list[tuple[Any, Any]], region: tuple[int, int] | None = None
+    ) -> list[Any] | None:
+        """The results Presidio's enhancer would raise (``None``: hand back to Presidio).
+
+        With ``region``, only ``text[low:high]`` is tokenized: it holds every token of
+        the results' windows, and its runs of non-space characters tokenize as they do
+        in the whole text (:mod:`.context_window`). A token of the region counts where
+        its lemma is a keyword of the *whole* text: its own, or a ``:``-separated part
+        of a keyword elsewhere (``colon_keywords``: only those differ from the lemma).
+        """
         import numpy as np
 
-        doc = self._tokenizer(text)
+        low = 0 if region is None else region[0]
+        doc = self._tokenizer(text if region is None else text[low : region[1]])
         if len(doc) == 0:
             return None
         table = doc.to_array(self._attrs)
-        ends = table[:, 0] + table[:, 1]
+        ends = table[:, 0] + table[:, 1] + low
         lowers = table[:, 2].tolist()
         keys = set(lowers)
         keywords: set[str] = set()
         for key in keys:
             keywords.update(self._keywords_of(key))
+        if region is not None:
+            assert self._window is not None
+            keywords.update(self._window.colon_keywords(text, *region))
         positions: list[int] | None = None
         boosted = []
         for result, rec in todo:
