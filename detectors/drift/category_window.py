@@ -140,6 +140,7 @@ class CategoryWindowDetector(Detector):
         "_t0",
         "_rng",
         "_last",
+        "_moved",
         "_budget",
         "_family",
         "_clock",
@@ -151,6 +152,7 @@ class CategoryWindowDetector(Detector):
     _tick: int
     _slots: dict[Hashable, int]
     _hashes: list[int]
+    _moved: dict[str, float]
     _z: float | None
     _kappa: float
     _alpha: float | None
@@ -284,7 +286,10 @@ class CategoryWindowDetector(Detector):
             p.min_expected,
         )
         self._last = score / (self._z * self._kappa)
-        return self._last > 1.0
+        if self._last <= 1.0:
+            return False
+        self._moved = self._moved_shares()  # before the window becomes the new reference
+        return True
 
     def _learn(self, x: Any) -> bool:
         if self._t0 is None and self._clock is not None:
@@ -324,6 +329,7 @@ class CategoryWindowDetector(Detector):
         self._t0 = None
         self._rng = np.random.default_rng(p.seed)
         self._last = 0.0
+        self._moved = {}
 
     def _statistic(self) -> float:
         return self._last
@@ -340,6 +346,30 @@ class CategoryWindowDetector(Detector):
             out["threshold_z"] = self._z * self._kappa
             out["alpha_per_test"] = self._alpha
             out["alarm_rate_per_day"] = self.alarm_rate_per_day() or 0.0
+        out.update(self._moved)
+        return out
+
+    def _moved_shares(self, top: int = 3) -> dict[str, float]:
+        """Before/after shares of the ``top`` categories whose share moved most.
+
+        A category is named by its 48-bit hash (``cat<i>_id``; -1 for the pooled rare
+        ones), never by its value: ``category_hash(value)`` tells an operator which it is.
+        """
+        p = self._p()
+        if self._filled < self._cap():
+            return {}
+        values = self._ordered()
+        k = p.max_categories + 1
+        before = np.bincount(values[: p.reference_size], minlength=k) / p.reference_size
+        after = np.bincount(values[p.reference_size :], minlength=k) / p.window_size
+        out: dict[str, float] = {}
+        for i, slot in enumerate(np.argsort(-np.abs(after - before), kind="stable")[:top], 1):
+            if before[slot] == after[slot] == 0:
+                break
+            known = int(slot) < len(self._hashes)
+            out[f"cat{i}_id"] = float(self._hashes[slot]) if known else -1.0
+            out[f"cat{i}_before"] = float(before[slot])
+            out[f"cat{i}_after"] = float(after[slot])
         return out
 
     def _export(self) -> dict[str, StateValue]:

@@ -34,6 +34,19 @@ def _quantiles(details: dict[str, float], side: str) -> str | None:
     return f"p10 {p10:.4g}, median {p50:.4g}, p90 {p90:.4g}"
 
 
+def _shares(details: dict[str, float], side: str) -> str | None:
+    """``#a1b2c3 20%, rare 5%``: the moved categories' shares, by hash prefix (never a value)."""
+    parts = []
+    for i in range(1, 4):
+        ident = details.get(f"cat{i}_id")
+        share = details.get(f"cat{i}_{side}")
+        if ident is None or share is None:
+            break
+        name = "rare categories" if ident < 0 else f"category #{int(ident) >> 24:06x}"
+        parts.append(f"{name} {share:.1%}")
+    return ", ".join(parts) or None
+
+
 def describe(result: DriftResult, segment: str | None = None) -> dict[str, str]:
     """Alert annotations explaining ``result``; only ``description`` for unexplained kinds.
 
@@ -78,13 +91,15 @@ def describe(result: DriftResult, segment: str | None = None) -> dict[str, str]:
     for name in ("psi", "jensen_shannon", "wasserstein", "ks"):
         if name in d:
             notes[name] = f"{d[name]:.3g}"
-    before, after = _quantiles(d, "before"), _quantiles(d, "after")
+    before = _quantiles(d, "before") or _shares(d, "before")
+    after = _quantiles(d, "after") or _shares(d, "after")
     if before and after:
         notes["before"], notes["after"] = before, after
+    statistic = "G-test statistic" if result.detector == "category_window" else "rank statistic"
     summary = (
         f"{result.detector} saw a change after {result.n_seen} values: "
         f"{result.feature} (segment {segment}) changed against {reference}: "
-        f"rank statistic {notes['statistic']} over the threshold {notes['threshold']} "
+        f"{statistic} {notes['statistic']} over the threshold {notes['threshold']} "
         f"set for {notes['alarm_rate_per_day']} false alarms per day"
     )
     if before and after:

@@ -52,3 +52,30 @@ def test_hand_set_detections_keep_the_short_description() -> None:
     for i, v in enumerate(values):
         hits += reg.observe("m", "1", {"x": float(v)}, {}, ts=float(i))
     assert hits and set(describe(hits[0])) == {"description"}
+
+
+def test_a_categorical_alert_names_moved_categories_by_hash_never_by_value() -> None:
+    from detectors.drift.categorical import category_hash
+
+    specs = DetectorSpecs.model_validate(
+        {"defaults": {"categorical": [{"kind": "category_window"}]}}
+    )
+    reg = DetectorRegistry(specs)
+    rng = np.random.default_rng(5)
+    plans = ["basic-plan", "gold-plan", "platinum-plan"]
+    before = rng.choice(plans, 6000, p=[0.6, 0.3, 0.1])
+    after = rng.choice(plans, 2000, p=[0.2, 0.3, 0.5])
+    hits = []
+    for i, plan in enumerate([*before, *after]):
+        hits += reg.observe("credit", "1", {"plan": str(plan)}, {}, ts=i / 10.0)
+    assert hits, "the frequency change is found"
+    notes = describe(hits[0])
+    def share(side: str, plan: str) -> float:
+        name = f"category #{category_hash(plan) >> 24:06x} "
+        (part,) = [p for p in notes[side].split(", ") if p.startswith(name)]
+        return float(part.removeprefix(name).rstrip("%"))
+
+    assert share("before", "platinum-plan") < share("after", "platinum-plan")
+    assert share("before", "basic-plan") > share("after", "basic-plan")
+    assert "G-test statistic" in notes["description"]
+    assert not any(p in text for p in plans for text in notes.values())
