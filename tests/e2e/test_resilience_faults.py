@@ -98,7 +98,10 @@ async def test_a_stage_raising_for_one_event_dead_letters_it_and_the_rest_flow(
     records = [(b"m", event("m", i, event_id=f"ev-{i}")) for i in range(50)]
     exploding = _Exploding("ev-17")
     async with Running(settings) as guardian:
-        guardian.worker.stages.insert(len(guardian.worker.stages) - 1, exploding)
+        # Last of the stages that run on input events (validate, redact, retain): its failure
+        # dead-letters the event before any output; the detect stage runs on the repartition
+        # stream (kafka.repartition: model), after the sanitized copy is written.
+        guardian.worker.front.append(exploding)
         await wait_for(lambda: guardian.worker.ready, what="ready")
         await produce_keyed(kafka_bootstrap, topics.events, records)
         await wait_committed(kafka_bootstrap, settings.kafka.group_id, topics.events, 50, 30)
