@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from detectors.base import DetectorParams
 
 #: Never test at a rate so small that float precision decides, nor so large that alarms flood.
 ALPHA_MIN = 1e-15
@@ -101,3 +103,32 @@ def measured_rate(t0: float | None, now: float | None, n: int) -> float:
     if not elapsed > 0:
         return FAST_EVENTS_PER_DAY
     return min(FAST_EVENTS_PER_DAY, max(1, n) * SECONDS_PER_DAY / elapsed)
+
+
+class BudgetedWindowParams(DetectorParams):
+    """What the budgeted window kinds share: the budget, the stream's rate, calibration."""
+
+    reference_size: int = Field(default=2000, ge=20, le=100_000)
+    window_size: int = Field(default=200, ge=5, le=20_000)
+    check_every: int = Field(default=25, ge=1, le=20_000, description="Values between tests.")
+    false_alarms_per_day: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=100.0,
+        description="This detector's budget; null for the budget section of detectors.yaml.",
+    )
+    events_per_day: float | None = Field(
+        default=None, gt=0.0, le=1e12, description="Stream rate; null to measure it in warm-up."
+    )
+    family_size: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Detectors sharing the model budget."
+    )
+    bootstrap: int = Field(default=200, ge=0, le=5000, description="0: no calibration.")
+    block: int = Field(default=50, ge=1, le=10_000, description="Bootstrap block length.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> BudgetedWindowParams:
+        if self.window_size > self.reference_size:
+            raise ValueError("window_size must not exceed reference_size")
+        return self

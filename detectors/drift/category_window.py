@@ -29,12 +29,13 @@ from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 from scipy.special import chdtrc, ndtri
 
 from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
 from detectors.drift.budget import (
     AlarmBudget,
+    BudgetedWindowParams,
     measured_rate,
     per_test_alpha,
     stream_budget,
@@ -46,37 +47,15 @@ from detectors.drift.ranks import rng_from_words, rng_words
 _Z_MAX = 37.0
 
 
-class CategoryWindowParams(DetectorParams):
+class CategoryWindowParams(BudgetedWindowParams):
     """Window sizes and the false-alarm budget of the ``category_window`` kind."""
 
     reference_size: int = Field(default=4000, ge=20, le=100_000)
     window_size: int = Field(default=1000, ge=10, le=20_000)
-    check_every: int = Field(default=25, ge=1, le=20_000, description="Values between tests.")
     min_expected: float = Field(
         default=5.0, ge=1.0, le=1000.0, description="Rarer categories share one bin."
     )
     max_categories: int = Field(default=64, ge=2, le=1024)
-    false_alarms_per_day: float | None = Field(
-        default=None,
-        gt=0.0,
-        le=100.0,
-        description="This detector's budget; null for the budget section of detectors.yaml.",
-    )
-    events_per_day: float | None = Field(
-        default=None, gt=0.0, le=1e12, description="Stream rate; null to measure it in warm-up."
-    )
-    family_size: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Detectors sharing the model budget."
-    )
-    bootstrap: int = Field(default=200, ge=0, le=5000, description="0: no calibration.")
-    block: int = Field(default=50, ge=1, le=10_000, description="Bootstrap block length.")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-
-    @model_validator(mode="after")
-    def _window_fits(self) -> CategoryWindowParams:
-        if self.window_size > self.reference_size:
-            raise ValueError("window_size must not exceed reference_size")
-        return self
 
 
 def g_score(ref: np.ndarray, win: np.ndarray, min_expected: float) -> float:

@@ -37,11 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
 from detectors.drift.budget import (
     AlarmBudget,
+    BudgetedWindowParams,
     measured_rate,
     per_test_alpha,
     stream_budget,
@@ -57,39 +58,17 @@ from detectors.drift.ranks import (
 )
 
 
-class RankWindowParams(DetectorParams):
+class RankWindowParams(BudgetedWindowParams):
     """Window sizes and the false-alarm budget (hand-set knobs stay for experts)."""
 
     reference_size: int = Field(default=2000, ge=20, le=100_000)
     window_size: int = Field(default=200, ge=5, le=20_000)
-    check_every: int = Field(default=25, ge=1, le=20_000, description="Values between tests.")
-    false_alarms_per_day: float | None = Field(
-        default=None,
-        gt=0.0,
-        le=100.0,
-        description="This detector's budget; null for the budget section of detectors.yaml.",
-    )
-    events_per_day: float | None = Field(
-        default=None, gt=0.0, le=1e12, description="Stream rate; null to measure it in warm-up."
-    )
-    family_size: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Detectors sharing the model budget."
-    )
-    bootstrap: int = Field(default=200, ge=0, le=5000, description="0: no calibration.")
-    block: int = Field(default=50, ge=1, le=10_000, description="Bootstrap block length.")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     reference: Literal["sliding", "first"] = Field(
         default="sliding",
         description="sliding: the values before the window; first: the first reference_size "
         "values of the stream (a model version's first events), kept. An uploaded reference "
         "profile of the feature overrides both.",
     )
-
-    @model_validator(mode="after")
-    def _window_fits(self) -> RankWindowParams:
-        if self.window_size > self.reference_size:
-            raise ValueError("window_size must not exceed reference_size")
-        return self
 
 
 class RankWindowDetector(Detector):
