@@ -19,6 +19,7 @@ tests positively correlated, which only makes the split conservative.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import NormalDist
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -132,3 +133,25 @@ class BudgetedWindowParams(DetectorParams):
         if self.window_size > self.reference_size:
             raise ValueError("window_size must not exceed reference_size")
         return self
+
+
+def spend(
+    params: BudgetedWindowParams,
+    budget: AlarmBudget | None,
+    family_size: Callable[[], int] | None,
+    clock: Callable[[], float] | None,
+    t0: float | None,
+    n_learnt: int,
+) -> tuple[float, float]:
+    """(events per day, per-test false-positive rate) of a budgeted window detector.
+
+    The parameters override the spec-level ``budget``; without a configured rate,
+    the rate is measured over the first fill by event time (``clock`` since ``t0``).
+    """
+    budget = budget or AlarmBudget()
+    rate = params.events_per_day or budget.events_per_day
+    if rate is None:
+        rate = measured_rate(t0, None if clock is None else clock(), n_learnt)
+    family = params.family_size or (family_size() if family_size else 1)
+    per_day = params.false_alarms_per_day or stream_budget(budget, family)
+    return float(rate), per_test_alpha(per_day, float(rate), params.check_every)

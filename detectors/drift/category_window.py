@@ -36,9 +36,7 @@ from detectors.base import Detector, DetectorParams, InputType, StateValue, as_f
 from detectors.drift.budget import (
     AlarmBudget,
     BudgetedWindowParams,
-    measured_rate,
-    per_test_alpha,
-    stream_budget,
+    spend,
 )
 from detectors.drift.categorical import category_hash
 from detectors.drift.ranks import rng_from_words, rng_words
@@ -172,15 +170,9 @@ class CategoryWindowDetector(Detector):
 
     def _calibrate(self) -> None:
         p = self._p()
-        budget = self._budget or AlarmBudget()
-        rate = p.events_per_day or budget.events_per_day
-        if rate is None:
-            t0, now = self._t0, None if self._clock is None else self._clock()
-            rate = measured_rate(t0, now, self._n_learnt)
-        family = p.family_size or (self._family() if self._family else 1)
-        per_day = p.false_alarms_per_day or stream_budget(budget, family)
-        self._rate = float(rate)
-        self._alpha = per_test_alpha(per_day, self._rate, p.check_every)
+        self._rate, self._alpha = spend(
+            p, self._budget, self._family, self._clock, self._t0, self._n_learnt
+        )
         self._z = -NormalDist().inv_cdf(self._alpha)
         self._kappa = self._dependence_spread()
 

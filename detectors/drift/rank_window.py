@@ -43,9 +43,7 @@ from detectors.base import Detector, DetectorParams, InputType, StateValue, as_f
 from detectors.drift.budget import (
     AlarmBudget,
     BudgetedWindowParams,
-    measured_rate,
-    per_test_alpha,
-    stream_budget,
+    spend,
     z_for,
 )
 from detectors.drift.distances import distances
@@ -171,21 +169,11 @@ class RankWindowDetector(Detector):
     def _calibrate(self) -> None:
         p = self._params
         assert isinstance(p, RankWindowParams)
-        budget = self._budget or AlarmBudget()
-        rate = p.events_per_day or budget.events_per_day
-        if rate is None:
-            rate = self._measured_rate()
-        family = p.family_size or (self._family() if self._family else 1)
-        per_day = p.false_alarms_per_day or stream_budget(budget, family)
-        self._rate = float(rate)
-        self._alpha = per_test_alpha(per_day, self._rate, p.check_every)
+        self._rate, self._alpha = spend(
+            p, self._budget, self._family, self._clock, self._t0, self._n_learnt
+        )
         self._kappa = self._bootstrap_spread()
         self._z = z_for(self._alpha, n_statistics=2)
-
-    def _measured_rate(self) -> float:
-        """Events per day over the first fill, by event time; fast (conservative) if unknown."""
-        now = None if self._clock is None else self._clock()
-        return measured_rate(self._t0, now, self._n_learnt)
 
     def _bootstrap_spread(self) -> tuple[float, float]:
         """Spread of both statistics on block-bootstrap streams of the first fill (>= 1)."""
