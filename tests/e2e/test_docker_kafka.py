@@ -29,9 +29,7 @@ def _docker_reason() -> str | None:
     import docker
 
     if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
-        return (
-            "no Docker engine (no DOCKER_HOST, no /var/run/docker.sock): real-Kafka tests skip"
-        )
+        return "no Docker engine (no DOCKER_HOST, no /var/run/docker.sock): real-Kafka tests skip"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         try:

@@ -70,6 +70,7 @@ def test_a_categorical_alert_names_moved_categories_by_hash_never_by_value() -> 
         hits += reg.observe("credit", "1", {"plan": str(plan)}, {}, ts=i / 10.0)
     assert hits, "the frequency change is found"
     notes = describe(hits[0])
+
     def share(side: str, plan: str) -> float:
         name = f"category #{category_hash(plan) >> 24:06x} "
         (part,) = [p for p in notes[side].split(", ") if p.startswith(name)]
