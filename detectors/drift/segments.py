@@ -115,6 +115,11 @@ class Segmenter:
         self._specs = specs
         self._labels: dict[tuple[str, SegmentSpec], _Labels] = {}
 
+    @property
+    def active(self) -> bool:
+        """Whether any segment spec is configured (without one, :meth:`rows` is always empty)."""
+        return bool(self._specs())
+
     def assign(self, event: Mapping[str, Any], model: str) -> list[tuple[SegmentSpec, str]]:
         """The bounded segment label of ``event`` under each spec that applies to ``model``.
 

@@ -72,6 +72,11 @@ class PerformanceMonitor:
         self._released: list[PerformanceResult] = []
 
     # ------------------------------------------------------------------ input
+    @property
+    def idle(self) -> bool:
+        """No model configured and no window held: :meth:`observe` would do nothing."""
+        return not self.config.models and not self._slots
+
     def _slot(self, model: str, version: str) -> Slot | None:
         key = (model, version)
         slot = self._slots.get(key)

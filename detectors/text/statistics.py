@@ -95,6 +95,11 @@ class TextStatistics:
         #: model name -> its config entry (glob matching once per name, not per event)
         self._configs: dict[str, ModelTextConfig | None] = {}
 
+    @property
+    def active(self) -> bool:
+        """Whether any model has text statistics (without one, :meth:`features` is empty)."""
+        return bool(self.config.models)
+
     def load(self) -> None:
         """Load the language identifier now (start-up), not on the first text."""
         for cfg in self.config.models:

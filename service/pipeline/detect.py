@@ -72,7 +72,7 @@ class DetectStage:
         now = time.time()
         results: list[DriftResult | FairnessResult | PerformanceResult] = []
         registry, fairness, join = self.registry, self.fairness, self.join
-        performance = self.performance
+        performance, text, segments = self._active_parts()
         # Drift detectors learn over the whole batch (one call per detector); fairness and the
         # label join per event.
         drift_rows: list[tuple[str, str, dict[str, Any], dict[str, Any], float]] = []
@@ -86,12 +86,13 @@ class DetectStage:
             inputs = event.get("inputs") or {}
             outputs = event.get("outputs") or {}
             features = inputs.get("features") or {}
-            if self.text is not None:
-                texts = self.text.features(model, version, event)
+            if text is not None:
+                texts = text.features(model, version, event)
                 if texts:
                     features = {**features, **texts}
             drift_rows.append((model, version, features, outputs, ts))
-            drift_rows += self.segments.rows(event, model, version, features, outputs, ts)
+            if segments is not None:
+                drift_rows += segments.rows(event, model, version, features, outputs, ts)
             protected = (event.get("subject") or {}).get("protected") or {}
             prediction = outputs.get("prediction")
             event_id = event["event_id"]
@@ -121,6 +122,22 @@ class DetectStage:
             self._seen(model, version, now)
         results.extend(registry.observe_batch(drift_rows))
         self._emit(results)
+
+    def _active_parts(
+        self,
+    ) -> tuple[PerformanceMonitor | None, TextStatistics | None, Segmenter | None]:
+        """The optional parts a batch feeds; ``None`` for each with nothing configured.
+
+        Each left out would return nothing for every event of the batch (read once a
+        batch: config changes come between batches).
+        """
+        performance = self.performance
+        if performance is not None and performance.idle:
+            performance = None
+        text = self.text
+        if text is not None and not text.active:
+            text = None
+        return performance, text, (self.segments if self.segments.active else None)
 
     def on_label(self, label: dict[str, Any]) -> None:
         """A validated label from the labels topic."""
