@@ -11,11 +11,14 @@ word, unassigned US area codes), cards, SSNs, IBANs, IP addresses, secrets as
 key=value (env, JSON, YAML, URL query), HTTP auth headers, vendor keys, PEM
 blocks (multi-line, literal ``\\n``, one line, truncated, lowercase armour),
 Unicode forms (full-width, zero-width inside), URL-encoded and base64 e-mails,
-values late in a 20 kB string, names in many shapes and places.
+values late in a 20 kB string, names in many shapes and places, and the rest of
+Presidio's English types (ITIN, passport, licence, bank account, NHS, DEA, Bitcoin,
+MAC: :mod:`tests.leak_corpus_ids`).
 
-Out of scope, on purpose: e-mails spelled out ("maria at example dot com") are
-not generated; no recognizer of Guardian or Presidio claims them, and a
-redactor that matched "at"/"dot" prose would mangle ordinary text.
+Out of scope, on purpose: e-mails spelled out in lower-case prose ("maria at
+example dot com") are not generated; a redactor that matched "at"/"dot" prose
+would mangle ordinary text. Bracketed and upper-case forms (``maria[at]example[dot]com``,
+``MARIA AT EXAMPLE DOT COM``) are, in ``email_obfuscated``.
 
 Names and places are placed only in ``inputs.text`` and ``outputs.text``, the
 default ``ner_paths``: NER reads free text, not identifiers or metadata.
@@ -30,6 +33,8 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.leak_corpus_ids import id_family_makers
 
 TUNING_SEED = 1400
 HELDOUT_SEED = 1414
@@ -565,6 +570,7 @@ def _families(rng: random.Random, unique: _Unique) -> dict[str, Callable[[int], 
         "long_string": long_string,
         "person": person,
         "location": location,
+        **id_family_makers(rng, unique, case),
     }
 
 
@@ -573,6 +579,9 @@ COUNTS = {
     "email": 24, "phone": 28, "phone_unassigned": 16, "card": 24, "ssn": 20, "iban": 24,
     "ip": 20, "secret_assignment": 32, "auth_header": 24, "vendor_key": 30, "pem": 20,
     "unicode": 30, "encoded": 24, "long_string": 20, "person": 56, "location": 30,
+    # Appended last, so the families above keep their cases (the rng is shared).
+    "us_itin": 16, "us_passport": 16, "us_driver_license": 16, "us_bank": 16, "uk_nhs": 16,
+    "medical_license": 16, "crypto": 16, "email_obfuscated": 16, "mac_address": 16,
 }  # fmt: skip
 FAMILIES = tuple(COUNTS)
 NER_FAMILIES = ("person", "location")

@@ -39,7 +39,16 @@ PII_ENTITIES = (
     "IBAN_CODE",
     "IP_ADDRESS",
     "US_SSN",
+    "US_ITIN",
+    "US_PASSPORT",
+    "US_DRIVER_LICENSE",
+    "US_BANK_NUMBER",
+    "UK_NHS",
+    "MEDICAL_LICENSE",
+    "CRYPTO",
+    "MAC_ADDRESS",
     "URL",
+    "UUID",
 )
 SECRET_ENTITIES = (
     "AWS_ACCESS_KEY",
@@ -52,7 +61,8 @@ SECRET_ENTITIES = (
 )
 #: Entities only available when ``RedactionSettings.spacy_model`` names an installed pipeline.
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME")
-DEFAULT_ENTITIES = tuple(e for e in PII_ENTITIES if e != "URL") + SECRET_ENTITIES
+#: URL and UUID are opt-in: most of them in inference logs are links and request ids.
+DEFAULT_ENTITIES = tuple(e for e in PII_ENTITIES if e not in ("URL", "UUID")) + SECRET_ENTITIES
 #: NER entities looked for on ``ner_paths`` by default (NRP, ORGANIZATION are opt-in).
 DEFAULT_NER_ENTITIES = ("PERSON", "LOCATION")
 

@@ -12,16 +12,28 @@ download). :func:`service.redaction.engine.build_engine`, the one importer, and
 
 from __future__ import annotations
 
+from typing import Any
+
 import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
+    CryptoRecognizer,
+    DateRecognizer,
     EmailRecognizer,
     IbanRecognizer,
     IpRecognizer,
+    MacAddressRecognizer,
+    MedicalLicenseRecognizer,
+    NhsRecognizer,
     PhoneRecognizer,
     UrlRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsLicenseRecognizer,
+    UsPassportRecognizer,
     UsSsnRecognizer,
+    UuidRecognizer,
 )
 
 from service.redaction.policy import CustomRecognizerSpec, RedactionPolicy
@@ -107,16 +119,134 @@ class InternalEmailRecognizer(EmailRecognizer):
         return pattern_text.rsplit(".", 1)[-1].lower() in INTERNAL_TLDS
 
 
+#: Context words people write that Presidio's lists lack (British spelling, "savings").
+_MORE_CONTEXT = {
+    "licence": ("licence", "licence#", "license#"),
+    "bank": ("savings", "checking", "acct#", "routing"),
+}
+
+
+_OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
+_BRACKETED_DOT = r"[ \t]{0,2}" + _OPEN + r"[ \t]{0,2}dot[ \t]{0,2}" + _CLOSE + r"[ \t]{0,2}"
+_LABEL = r"[A-Za-z0-9_%+-]{1,64}"
+
+
+class ObfuscatedEmailRecognizer(PatternRecognizer):
+    """E-mail addresses written to dodge scrapers: ``jane[at]example[dot]com``, ``jo AT x DOT org``.
+
+    The ``@`` must be bracketed (``[at]``, ``(at)``, ``{@}``, ``<at>``) or an upper-case
+    ``AT`` between spaces, and the domain needs a dot (plain, bracketed or ``DOT``), so
+    prose ("look at this dot plot") is not taken for an address. Plain Presidio finds none.
+
+    >>> rec = ObfuscatedEmailRecognizer()
+    >>> text = "write to maria.k[at]example[dot]org or look at the dot plot"
+    >>> [text[r.start : r.end] for r in rec.analyze(text, ["EMAIL_ADDRESS"])]
+    ['maria.k[at]example[dot]org']
+    """
+
+    PATTERNS = [
+        Pattern(
+            "obfuscated e-mail",
+            # Atomic and possessive: each word is read once, then the marker decides.
+            r"(?<![\w.%+-])(?>"
+            + _LABEL
+            + r"+(?:(?:\.|"
+            + _BRACKETED_DOT
+            + r")"
+            + _LABEL
+            + r"+){0,8})"
+            r"(?:[ \t]{0,2}" + _OPEN + r"[ \t]{0,2}(?:at|@)[ \t]{0,2}" + _CLOSE + r"[ \t]{0,2}"
+            r"|[ \t]{1,2}(?-i:AT)[ \t]{1,2})"
+            r"[A-Za-z0-9-]{1,63}(?:(?:\.|" + _BRACKETED_DOT + r"|[ \t]{1,2}(?-i:DOT)[ \t]{1,2})"
+            r"[A-Za-z0-9-]{1,63}){1,8}(?![\w-])",
+            0.5,
+        )
+    ]
+
+    #: ``analyze`` returns a subset of the patterns' matches: the fast path may gate it.
+    GATED_ANALYZE = True
+    #: What every match contains; searched first, as the full pattern is tried per word.
+    MARKER = regex.compile(
+        r"[\[({<][ \t]{0,2}(?:at|@)[ \t]{0,2}[\])}>]|[ \t](?-i:AT)[ \t]", regex.IGNORECASE
+    )
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: Any = None,
+        regex_flags: int | None = None,
+    ) -> list[Any]:
+        if self.MARKER.search(text) is None:
+            return []
+        return super().analyze(text, entities, nlp_artifacts, regex_flags)
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="EMAIL_ADDRESS",
+            name="ObfuscatedEmailRecognizer",
+            patterns=self.PATTERNS,
+            context=["email", "mail", "e-mail", "contact", "write"],
+            global_regex_flags=_CASE_SENSITIVE | regex.IGNORECASE,
+        )
+
+
+class DriverLicenceAbbreviationRecognizer(PatternRecognizer):
+    """A licence number after ``DL``/``DLN``/``DL#`` (Presidio's licence context has no "dl").
+
+    Presidio matches context words as substrings, so adding "dl" to its list would
+    boost any number near "handle" or "middle"; the abbreviation is matched here,
+    upper-case, right before the number.
+
+    >>> rec = DriverLicenceAbbreviationRecognizer()
+    >>> text = "DL# W85868313 issued in Ohio; handle 12345678"
+    >>> [text[r.start : r.end] for r in rec.analyze(text, ["US_DRIVER_LICENSE"])]
+    ['W85868313']
+    """
+
+    PATTERNS = [
+        Pattern(
+            "licence number after DL",
+            r"\bDLN?(?:[ \t]?(?i:no\.?|number|#))?[ \t]{0,2}[#:]?[ \t]{0,2}\K"
+            r"(?=[A-Z0-9-]{0,20}[0-9])[A-Z0-9](?:[A-Z0-9-]{3,19})\b",
+            0.6,
+        )
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="US_DRIVER_LICENSE",
+            name="DriverLicenceAbbreviationRecognizer",
+            patterns=self.PATTERNS,
+            context=["driver", "licence", "license"],
+            global_regex_flags=_CASE_SENSITIVE,
+        )
+
+
 def build_recognizers(policy: RedactionPolicy) -> list[EntityRecognizer]:
     """Every pattern recognizer the policy can need (NER is added by the engine)."""
     recognizers: list[EntityRecognizer] = [
         InternalEmailRecognizer(),
+        ObfuscatedEmailRecognizer(),
         PhoneRecognizer(supported_regions=tuple(policy.phone_regions)),
         CreditCardRecognizer(),
         IbanRecognizer(),
         IpRecognizer(),
         UsSsnRecognizer(),
         UrlRecognizer(),
+        # The rest of Presidio's English recognizers, so that a policy can ask for every
+        # type plain Presidio finds. Only the entities the policy lists are run.
+        UsItinRecognizer(),
+        UsPassportRecognizer(),
+        UsLicenseRecognizer(context=[*UsLicenseRecognizer.CONTEXT, *_MORE_CONTEXT["licence"]]),
+        DriverLicenceAbbreviationRecognizer(),
+        UsBankRecognizer(context=[*UsBankRecognizer.CONTEXT, *_MORE_CONTEXT["bank"]]),
+        NhsRecognizer(),
+        CryptoRecognizer(),
+        MedicalLicenseRecognizer(),
+        MacAddressRecognizer(),
+        UuidRecognizer(),
+        DateRecognizer(),
         *(recognizer() for recognizer in SECRET_RECOGNIZERS),
     ]
     recognizers.extend(CustomPatternRecognizer(spec) for spec in policy.recognizers)

@@ -175,8 +175,15 @@ _WORDS = [
     "phone", "call", "my", "the", "is", "card", "number", "ip", "email", "key", "token",
     "password", "ssn", "social", "security", "iban", "be", "of", "a", "über", "Ǆ", "İ",
     "x:phone", "call:", ":", "-", ",", ".", "(", ")", "+", "\n", "  ", "\t", "ext.",
+    # Context words of the weak US/UK identity recognizers (fast path: skipped without one).
+    "passport", "US", "status", "account", "savings", "licence", "lic", "DEA", "nhs",
+    "wallet", "mac", "itin", "duplicate", "bus",
 ]  # fmt: skip
-_DIGITISH = ["212", "555", "0187", "1", "12", "4111", "+1", "+49", "030", "00", "x", "(0)"]
+_DIGITISH = [
+    "212", "555", "0187", "1", "12", "4111", "+1", "+49", "030", "00", "x", "(0)",
+    "912803456", "A12345678", "D1234567", "12345678901", "943 476 5919", "AB1234563",
+    "912-93-4567", "00:1A:2B:3C:4D:5E", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+]  # fmt: skip
 
 
 @st.composite

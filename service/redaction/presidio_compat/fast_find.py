@@ -47,12 +47,31 @@ class RecognizerPlan:
     #: Presidio's own pattern loop, unchanged by the recognizer: run it per pattern,
     #: skipping the patterns whose gate is closed (:func:`.pattern_loop.analyze_patterns`).
     lean: bool = False
+    #: Set when no pattern scores the threshold and no checksum raises a score: a
+    #: finding survives only with a context word, so the recognizer runs only on texts
+    #: that hold one (lowercase) of these, as a substring. See :meth:`FastFind.find`.
+    context_words: tuple[str, ...] | None = None
 
 
-def _plan(rec: EntityRecognizer) -> RecognizerPlan:
-    # IbanRecognizer overrides analyze() but still reports only regex matches.
+def _needs_context(rec: EntityRecognizer, threshold: float) -> tuple[str, ...] | None:
+    """The context words without which ``rec`` cannot reach ``threshold`` (else ``None``)."""
+    if (
+        not isinstance(rec, PatternRecognizer)
+        or type(rec).validate_result is not PatternRecognizer.validate_result
+        or any(p.score >= threshold for p in rec.patterns)  # type: ignore[has-type]
+    ):
+        return None
+    return tuple(sorted({word.lower() for word in rec.context or ()}))
+
+
+def _plan(rec: EntityRecognizer, threshold: float) -> RecognizerPlan:
+    # IbanRecognizer overrides analyze() but still reports only regex matches; so may a
+    # recognizer that says so (GATED_ANALYZE: its analyze() returns a subset of the
+    # matches of its patterns, e.g. after a cheaper search of its own).
     if isinstance(rec, PatternRecognizer) and (
-        type(rec).analyze is PatternRecognizer.analyze or isinstance(rec, IbanRecognizer)
+        type(rec).analyze is PatternRecognizer.analyze
+        or isinstance(rec, IbanRecognizer)
+        or getattr(rec, "GATED_ANALYZE", False)
     ):
         gates = tuple(
             pattern_gate(p.regex, rec.global_regex_flags or 0)
@@ -62,7 +81,13 @@ def _plan(rec: EntityRecognizer) -> RecognizerPlan:
         lean = type(rec).analyze is PatternRecognizer.analyze and own_loop is getattr(
             PatternRecognizer, PRESIDIO_LOOP
         )
-        return RecognizerPlan(rec, RecognizerGate(gates), needs_nlp=False, lean=lean)
+        return RecognizerPlan(
+            rec,
+            RecognizerGate(gates),
+            needs_nlp=False,
+            lean=lean,
+            context_words=_needs_context(rec, threshold),
+        )
     if type(rec) is PhoneRecognizer:
         return RecognizerPlan(rec, PHONE_GATE, needs_nlp=False, phone=True)
     return RecognizerPlan(rec, RecognizerGate(()), needs_nlp=True)
@@ -109,10 +134,14 @@ class FastFind:
         self.analyzer = analyzer
         self.policy = policy
         self.allow_list_flags = allow_list_flags
-        self.plans: dict[str, RecognizerPlan] = {
-            rec.id: _plan(rec) for rec in analyzer.registry.recognizers
-        }
         self.context = _context_replay(analyzer, policy.language)
+        # Skipping a recognizer for want of a context word is exact only where the
+        # replay's lemmas are the lowercase tokens (a context word is then a substring
+        # of the lowercased text); with another enhancer every plan runs.
+        threshold = policy.score_threshold if self.context is not None else -1.0
+        self.plans: dict[str, RecognizerPlan] = {
+            rec.id: _plan(rec, threshold) for rec in analyzer.registry.recognizers
+        }
 
     def prepare(self) -> None:
         """Compile every regex now that Presidio and the prefilters compile on first use.
@@ -172,12 +201,18 @@ class FastFind:
         """The recognizers whose prefilter opens, and whether one of them needs NLP."""
         needs_nlp = False
         selected = []
+        lowered = None
         for rec in recognizers:
             plan = self.plans.get(rec.id)
             if plan is None or plan.needs_nlp:
                 needs_nlp = True
                 selected.append(rec)
-            elif plan.gate.always or checker.opens(plan.gate):
+                continue
+            if plan.context_words is not None:
+                lowered = text.lower() if lowered is None else lowered
+                if not any(word in lowered for word in plan.context_words):
+                    continue
+            if plan.gate.always or checker.opens(plan.gate):
                 if not plan.phone or phone_may_match(text, searched):
                     selected.append(rec)
         return selected, needs_nlp
