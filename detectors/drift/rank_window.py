@@ -48,6 +48,7 @@ from detectors.drift.budget import (
 )
 from detectors.drift.distances import distances
 from detectors.drift.ranks import (
+    SortedReference,
     cornish_fisher,
     rank_z,
     rng_from_words,
@@ -107,6 +108,7 @@ class RankWindowDetector(Detector):
         "_fired_at",
         "_first",
         "_profile",
+        "_sorted",
     )
 
     _buf: np.ndarray
@@ -124,6 +126,7 @@ class RankWindowDetector(Detector):
     _fired_at: int
     _first: np.ndarray | None
     _profile: np.ndarray | None
+    _sorted: SortedReference
     _budget: AlarmBudget | None
     _family: Callable[[], int] | None
     _clock: Callable[[], float] | None
@@ -219,6 +222,7 @@ class RankWindowDetector(Detector):
             self._fired_at = -1
         self._buf[self._end : self._end + n] = arr
         self._end += n
+        self._sorted.appended += n
         self._filled = min(cap, self._filled + n)
 
     def pin_reference(self, values: np.ndarray | None) -> None:
@@ -249,7 +253,7 @@ class RankWindowDetector(Detector):
             self._calibrate()
         assert self._z is not None
         if ref is None:
-            ref = np.sort(values[: p.reference_size])
+            ref = self._sorted.slide(values, p.reference_size, self._every)
         loc, scale = rank_z(ref, values[-p.window_size :], self._rng)
         k_loc, k_scale = self._kappa
         # The scale statistic is right-skewed: its upper critical value moves out.
@@ -339,6 +343,7 @@ class RankWindowDetector(Detector):
         self._last = 0.0
         self._fired_at = -1
         self._first = None
+        self._sorted = SortedReference()
 
     def _statistic(self) -> float:
         """The last test's largest |z| over the threshold (1.0 = at the threshold)."""
