@@ -85,6 +85,26 @@ class SortedReference:
         return ref
 
 
+def bootstrap_spread(
+    pool: np.ndarray, reference_size: int, bootstrap: int, block: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Spread (>= 1) of both :func:`rank_z` statistics on moving-block bootstrap streams.
+
+    ``bootstrap`` streams as long as ``pool``, of blocks of ``block`` consecutive values
+    (circularly) from random starts; each is split into a reference and a window.
+    """
+    cap = pool.shape[0]
+    block = min(block, cap)
+    n_blocks = -(-cap // block)
+    starts = rng.integers(0, cap, size=(bootstrap, n_blocks))
+    idx = ((starts[:, :, None] + np.arange(block)) % cap).reshape(bootstrap, -1)[:, :cap]
+    sims = pool[idx]
+    refs = np.sort(sims[:, :reference_size], axis=1)
+    zs = np.array([rank_z(refs[b], sims[b, reference_size:], rng) for b in range(bootstrap)])
+    spread = zs.std(axis=0)
+    return (max(1.0, float(spread[0])), max(1.0, float(spread[1])))
+
+
 def rng_words(rng: np.random.Generator) -> list[int]:
     """PCG64 state, increment and buffered half-word as ten 32-bit words (JSON integers)."""
     full = rng.bit_generator.state
