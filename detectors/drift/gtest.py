@@ -16,10 +16,14 @@ def g_score(ref: np.ndarray, win: np.ndarray, min_expected: float) -> float:
     if n_ref == 0 or n_win == 0:
         return 0.0
     col = ref + win
-    rare = (col * (n_win / total) < min_expected) & (col > 0)
-    keep = ~rare & (col > 0)
-    r = np.append(ref[keep], ref[rare].sum()) if rare.any() else ref[keep]
-    c = np.append(win[keep], win[rare].sum()) if rare.any() else win[keep]
+    present = col > 0
+    rare = (col * (n_win / total) < min_expected) & present
+    if rare.any():
+        keep = present & ~rare
+        r = np.append(ref[keep], ref[rare].sum())
+        c = np.append(win[keep], win[rare].sum())
+    else:
+        r, c = ref[present], win[present]
     df = r.shape[0] - 1
     if df < 1:
         return 0.0
@@ -28,8 +32,10 @@ def g_score(ref: np.ndarray, win: np.ndarray, min_expected: float) -> float:
     for observed, n in ((r, n_ref), (c, n_win)):
         expected = col * (n / total)
         hit = observed > 0
-        g += 2.0 * float((observed[hit] * np.log(observed[hit] / expected[hit])).sum())
+        seen = observed[hit]
+        g += 2.0 * float((seen * np.log(seen / expected[hit])).sum())
     p = float(chdtrc(df, max(g, 0.0)))
     if p <= 0.0:
         return _Z_MAX
-    return float(np.clip(-ndtri(p), -_Z_MAX, _Z_MAX))
+    # min/max rather than np.clip on one number: the same value, a fraction of the cost
+    return min(max(float(-ndtri(p)), -_Z_MAX), _Z_MAX)
