@@ -217,7 +217,10 @@ class CategoryWindowDetector(Detector):
             keep = min(cap, self._end)
             self._buf[:keep] = self._buf[self._end - keep : self._end]
             self._end = keep
-        self._buf[self._end : self._end + m] = slots
+        if m == 1:
+            self._buf[self._end] = slots[-1]
+        else:
+            self._buf[self._end : self._end + m] = slots
         self._end += m
         self._filled = min(cap, self._filled + n)
 
@@ -261,6 +264,8 @@ class CategoryWindowDetector(Detector):
     def feed(self, values: Sequence[Any], start: int = 0) -> int:
         """:meth:`Detector.feed` in runs up to the next test (one buffer write per run)."""
         i, n = start, len(values)
+        if n - i == 1:  # one value (``update``): the generic loop costs less
+            return super().feed(values, start)
         lookup, slot_of = self._slots.get, self._slot
         while i < n:
             if self._n_seen < self._warm_up:
