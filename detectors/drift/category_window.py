@@ -24,13 +24,12 @@ rest share one), identified in exported state by a hash, never by their text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from statistics import NormalDist
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from pydantic import Field
-from scipy.special import chdtrc, ndtri
 
 from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
 from detectors.drift.budget import (
@@ -39,10 +38,8 @@ from detectors.drift.budget import (
     spend,
 )
 from detectors.drift.categorical import category_hash
+from detectors.drift.gtest import g_score
 from detectors.drift.ranks import rng_from_words, rng_words
-
-#: Scores beyond this are all "certainly a change" (p below ~1e-300).
-_Z_MAX = 37.0
 
 
 class CategoryWindowParams(BudgetedWindowParams):
@@ -54,32 +51,6 @@ class CategoryWindowParams(BudgetedWindowParams):
         default=5.0, ge=1.0, le=1000.0, description="Rarer categories share one bin."
     )
     max_categories: int = Field(default=64, ge=2, le=1024)
-
-
-def g_score(ref: np.ndarray, win: np.ndarray, min_expected: float) -> float:
-    """One-sided normal score of the G-test of homogeneity of two count vectors."""
-    n_ref, n_win = float(ref.sum()), float(win.sum())
-    total = n_ref + n_win
-    if n_ref == 0 or n_win == 0:
-        return 0.0
-    col = ref + win
-    rare = (col * (n_win / total) < min_expected) & (col > 0)
-    keep = ~rare & (col > 0)
-    r = np.append(ref[keep], ref[rare].sum()) if rare.any() else ref[keep]
-    c = np.append(win[keep], win[rare].sum()) if rare.any() else win[keep]
-    df = r.shape[0] - 1
-    if df < 1:
-        return 0.0
-    col = (r + c).astype(np.float64)
-    g = 0.0
-    for observed, n in ((r, n_ref), (c, n_win)):
-        expected = col * (n / total)
-        hit = observed > 0
-        g += 2.0 * float((observed[hit] * np.log(observed[hit] / expected[hit])).sum())
-    p = float(chdtrc(df, max(g, 0.0)))
-    if p <= 0.0:
-        return _Z_MAX
-    return float(np.clip(-ndtri(p), -_Z_MAX, _Z_MAX))
 
 
 class CategoryWindowDetector(Detector):
@@ -121,6 +92,8 @@ class CategoryWindowDetector(Detector):
         "_budget",
         "_family",
         "_clock",
+        "_every",
+        "_cap_n",
     )
 
     _buf: np.ndarray
@@ -140,6 +113,8 @@ class CategoryWindowDetector(Detector):
     _budget: AlarmBudget | None
     _family: Callable[[], int] | None
     _clock: Callable[[], float] | None
+    _every: int
+    _cap_n: int
 
     def join_family(
         self,
@@ -210,8 +185,7 @@ class CategoryWindowDetector(Detector):
     # -- buffer and test -------------------------------------------------------------------
 
     def _cap(self) -> int:
-        p = self._p()
-        return p.reference_size + p.window_size
+        return self._cap_n
 
     def _ordered(self) -> np.ndarray:
         return self._buf[self._end - min(self._cap(), self._filled) : self._end]
@@ -233,14 +207,22 @@ class CategoryWindowDetector(Detector):
             self._slots[value] = slot
         return slot
 
-    def _append(self, slot: int) -> None:
-        if self._end == self._buf.shape[0]:
-            keep = min(self._cap(), self._end)
+    def _append(self, slots: Sequence[int]) -> None:
+        """Add slots, newest last; only the newest ``_cap()`` are ever read."""
+        n, cap = len(slots), self._cap_n
+        if n > cap:
+            slots = slots[n - cap :]
+        m = min(n, cap)
+        if self._end + m > self._buf.shape[0]:
+            keep = min(cap, self._end)
             self._buf[:keep] = self._buf[self._end - keep : self._end]
             self._end = keep
-        self._buf[self._end] = slot
-        self._end += 1
-        self._filled = min(self._cap(), self._filled + 1)
+        if m == 1:
+            self._buf[self._end] = slots[-1]
+        else:
+            self._buf[self._end : self._end + m] = slots
+        self._end += m
+        self._filled = min(cap, self._filled + n)
 
     def _test(self) -> bool:
         p = self._p()
@@ -265,21 +247,59 @@ class CategoryWindowDetector(Detector):
     def _learn(self, x: Any) -> bool:
         if self._t0 is None and self._clock is not None:
             self._t0 = self._clock()
-        self._append(self._slot(x))
+        self._append((self._slot(x),))
         self._tick += 1
-        if self._tick < self._p().check_every:
+        if self._tick < self._every:
             return False
         self._tick = 0
+        return self._tested()
+
+    def _tested(self) -> bool:
+        """Run the test; on a change the window (the new regime) starts the next reference."""
         if not self._test():
             return False
-        # The window is the new regime: keep it as the start of the next reference.
         self._filled = min(self._filled, self._p().window_size)
         return True
+
+    def feed(self, values: Sequence[Any], start: int = 0) -> int:
+        """:meth:`Detector.feed` in runs up to the next test (one buffer write per run)."""
+        i, n = start, len(values)
+        if n - i == 1:  # one value (``update``): the generic loop costs less
+            return super().feed(values, start)
+        lookup, slot_of = self._slots.get, self._slot
+        while i < n:
+            if self._n_seen < self._warm_up:
+                skip = min(n - i, self._warm_up - self._n_seen)
+                self._n_seen += skip
+                i += skip
+                continue
+            if self._t0 is None and self._clock is not None:
+                self._t0 = self._clock()
+            j = min(n, i + self._every - self._tick)
+            known = [lookup(x) for x in values[i:j]]
+            # a category not met yet (or not remembered past the cap): the slow path
+            run = [slot_of(x) for x in values[i:j]] if None in known else known
+            self._append(cast(list[int], run))
+            self._n_seen += j - i
+            self._n_learnt += j - i
+            self._tick += j - i
+            i = j
+            if self._tick < self._every:
+                break
+            self._tick = 0
+            if self._tested() and self._admit():
+                self._drift_detected = True
+                return i - 1
+        self._drift_detected = False
+        return -1
 
     # -- contract --------------------------------------------------------------------------
 
     def _apply_params(self, params: DetectorParams) -> None:
         super()._apply_params(params)
+        assert isinstance(params, CategoryWindowParams)
+        self._every = params.check_every
+        self._cap_n = params.reference_size + params.window_size
         if not hasattr(self, "_budget"):
             self._budget = None
             self._family = None
@@ -373,8 +393,7 @@ class CategoryWindowDetector(Detector):
         if not kappa >= 1.0:
             raise ValueError("bad kappa")
         self._hashes = hashes
-        for s in slots:
-            self._append(s)
+        self._append(slots)
         self._tick, self._kappa = tick, kappa
         self._z, self._alpha, self._rate, self._t0 = (
             None if state[k] is None else as_float(state[k]) for k in ("z", "alpha", "rate", "t0")

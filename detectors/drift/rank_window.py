@@ -48,6 +48,8 @@ from detectors.drift.budget import (
 )
 from detectors.drift.distances import distances
 from detectors.drift.ranks import (
+    SortedReference,
+    bootstrap_spread,
     cornish_fisher,
     rank_z,
     rng_from_words,
@@ -107,6 +109,9 @@ class RankWindowDetector(Detector):
         "_fired_at",
         "_first",
         "_profile",
+        "_sorted",
+        "_cap_n",
+        "_one",
     )
 
     _buf: np.ndarray
@@ -124,6 +129,9 @@ class RankWindowDetector(Detector):
     _fired_at: int
     _first: np.ndarray | None
     _profile: np.ndarray | None
+    _sorted: SortedReference
+    _cap_n: int
+    _one: np.ndarray
     _budget: AlarmBudget | None
     _family: Callable[[], int] | None
     _clock: Callable[[], float] | None
@@ -183,18 +191,7 @@ class RankWindowDetector(Detector):
             return (1.0, 1.0)
         pinned = self._pinned()
         pool = self._ordered() if pinned is None else self._rng.choice(pinned, self._cap())
-        cap = pool.shape[0]
-        block = min(p.block, cap)
-        n_blocks = -(-cap // block)
-        starts = self._rng.integers(0, cap, size=(p.bootstrap, n_blocks))
-        idx = ((starts[:, :, None] + np.arange(block)) % cap).reshape(p.bootstrap, -1)[:, :cap]
-        sims = pool[idx]
-        refs = np.sort(sims[:, : p.reference_size], axis=1)
-        zs = np.array(
-            [rank_z(refs[b], sims[b, p.reference_size :], self._rng) for b in range(p.bootstrap)]
-        )
-        spread = zs.std(axis=0)
-        return (max(1.0, float(spread[0])), max(1.0, float(spread[1])))
+        return bootstrap_spread(pool, p.reference_size, p.bootstrap, p.block, self._rng)
 
     # -- buffer ----------------------------------------------------------------------------
 
@@ -204,14 +201,16 @@ class RankWindowDetector(Detector):
         return self._buf[self._end - min(cap, self._filled) : self._end]
 
     def _cap(self) -> int:
-        p = self._params
-        assert isinstance(p, RankWindowParams)
-        return p.reference_size + p.window_size
+        return self._cap_n
 
     def _append(self, values: Sequence[Any] | np.ndarray) -> None:
-        arr = np.asarray(values, dtype=np.float64)
+        if len(values) == 1 and type(values[0]) is float:
+            arr = self._one  # one float (the per-value path): no new array
+            arr[0] = values[0]
+        else:
+            arr = np.asarray(values, dtype=np.float64)
         n = arr.shape[0]
-        cap = self._cap()
+        cap = self._cap_n
         if self._end + n > self._buf.shape[0]:
             keep = min(cap, self._end)
             self._buf[:keep] = self._buf[self._end - keep : self._end]
@@ -219,6 +218,7 @@ class RankWindowDetector(Detector):
             self._fired_at = -1
         self._buf[self._end : self._end + n] = arr
         self._end += n
+        self._sorted.appended += n
         self._filled = min(cap, self._filled + n)
 
     def pin_reference(self, values: np.ndarray | None) -> None:
@@ -249,7 +249,7 @@ class RankWindowDetector(Detector):
             self._calibrate()
         assert self._z is not None
         if ref is None:
-            ref = np.sort(values[: p.reference_size])
+            ref = self._sorted.slide(values, p.reference_size, self._every)
         loc, scale = rank_z(ref, values[-p.window_size :], self._rng)
         k_loc, k_scale = self._kappa
         # The scale statistic is right-skewed: its upper critical value moves out.
@@ -317,6 +317,8 @@ class RankWindowDetector(Detector):
         super()._apply_params(params)
         assert isinstance(params, RankWindowParams)
         self._every = params.check_every
+        self._cap_n = params.reference_size + params.window_size
+        self._one = np.empty(1, dtype=np.float64)
         if not hasattr(self, "_budget"):
             self._profile = None
             self._budget = None
@@ -339,6 +341,7 @@ class RankWindowDetector(Detector):
         self._last = 0.0
         self._fired_at = -1
         self._first = None
+        self._sorted = SortedReference()
 
     def _statistic(self) -> float:
         """The last test's largest |z| over the threshold (1.0 = at the threshold)."""

@@ -33,6 +33,78 @@ def rank_z(
     return float(loc), float(scale)
 
 
+class SortedReference:
+    """The sliding reference of a window test, kept sorted from one test to the next.
+
+    Between two tests ``step`` values apart the reference loses its oldest ``step``
+    values and gains the window's oldest ``step``. Writing the newcomers into the
+    leavers' slots and sorting again with the adaptive stable sort (the array is
+    sorted but for ``step`` entries) costs a fraction of sorting the whole
+    reference from scratch at every test, and gives the same sorted array (equal
+    values are interchangeable: only comparisons are read from it). The owner
+    counts the values it appends in ``appended``; any other gap between two tests
+    sorts afresh.
+    """
+
+    __slots__ = ("appended", "_at", "_ref", "_next")
+
+    def __init__(self) -> None:
+        self.appended = 0
+        self._at = -1
+        self._ref: np.ndarray | None = None
+        #: the next test's leaving values (sorted), their offsets in runs of equal ones,
+        #: and its joining values (sorted)
+        self._next: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def slide(self, values: np.ndarray, reference_size: int, step: int) -> np.ndarray:
+        """``np.sort(values[:reference_size])``, ``values`` the newest values, oldest first.
+
+        The array returned is updated in place by the next call.
+        """
+        ref, moves = self._ref, self._next
+        if (
+            ref is not None
+            and moves is not None
+            and self.appended - self._at == step
+            and ref.shape[0] == reference_size
+        ):
+            leaving, offsets, joining = moves
+            # Equal leaving values take successive slots of their run in ``ref``.
+            slots = ref.searchsorted(leaving)
+            slots += offsets
+            ref[slots] = joining
+            ref.sort(kind="stable")
+        else:
+            ref = np.sort(values[:reference_size])
+        self._ref, self._at = ref, self.appended
+        self._next = None
+        if step <= values.shape[0] - reference_size:
+            leaving = np.sort(values[:step])
+            offsets = np.arange(step) - leaving.searchsorted(leaving)
+            self._next = (leaving, offsets, np.sort(values[reference_size : reference_size + step]))
+        return ref
+
+
+def bootstrap_spread(
+    pool: np.ndarray, reference_size: int, bootstrap: int, block: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Spread (>= 1) of both :func:`rank_z` statistics on moving-block bootstrap streams.
+
+    ``bootstrap`` streams as long as ``pool``, of blocks of ``block`` consecutive values
+    (circularly) from random starts; each is split into a reference and a window.
+    """
+    cap = pool.shape[0]
+    block = min(block, cap)
+    n_blocks = -(-cap // block)
+    starts = rng.integers(0, cap, size=(bootstrap, n_blocks))
+    idx = ((starts[:, :, None] + np.arange(block)) % cap).reshape(bootstrap, -1)[:, :cap]
+    sims = pool[idx]
+    refs = np.sort(sims[:, :reference_size], axis=1)
+    zs = np.array([rank_z(refs[b], sims[b, reference_size:], rng) for b in range(bootstrap)])
+    spread = zs.std(axis=0)
+    return (max(1.0, float(spread[0])), max(1.0, float(spread[1])))
+
+
 def rng_words(rng: np.random.Generator) -> list[int]:
     """PCG64 state, increment and buffered half-word as ten 32-bit words (JSON integers)."""
     full = rng.bit_generator.state
