@@ -7,11 +7,12 @@ only with ASCII digits and the separators ``" -.()/"`` (so no plus sign, no
 extension, no vanity letters), not starting with the region's international
 dialling prefix, ``parse(candidate, region)`` takes the region's country code and
 builds the national significant number by removing from the candidate's digits
-at most the country code (when written without a plus) and, twice at most, a
-national prefix. ``is_valid_number`` then needs that number's length to be one of
+the country code when the digits start with it (written without a plus) and a
+national prefix: twice when the country code came off, once otherwise.
+``is_valid_number`` then needs that number's length to be one of
 ``general_desc.possible_length`` of a region sharing the country code. So a
-candidate with more digits than :func:`region_ceiling` is never valid there, and
-:func:`too_long` says so before anything is parsed.
+candidate with more digits than that allows (:func:`region_ceiling`) is never
+valid there, and :func:`too_long` says so before anything is parsed.
 
 Regions whose metadata does not pin this down (a national prefix that is a
 pattern or comes with a transform rule, a region without possible lengths)
@@ -28,8 +29,9 @@ from typing import Any
 _SHAPE = frozenset("0123456789 -.()/")
 _LITERAL_PREFIXES = re.compile(r"\d+(?:\|\d+)*")
 
-#: Per region: (most digits a valid candidate can have, its international prefix), or None.
-_CEILINGS: dict[str, tuple[int, Any] | None] = {}
+#: Per region: (longest national number, country code, longest national prefix, the
+#: international prefix), or None.
+_CEILINGS: dict[str, tuple[int, str, int, Any] | None] = {}
 
 
 def _prefix_strip(meta: Any) -> int | None:
@@ -42,17 +44,20 @@ def _prefix_strip(meta: Any) -> int | None:
     return max(len(alternative) for alternative in prefix.split("|"))
 
 
-def region_ceiling(region: str) -> tuple[int, Any] | None:
-    """Most digits a plus-less, IDD-less candidate valid in ``region`` can have (and the IDD).
+def region_ceiling(region: str) -> tuple[int, str, int, Any] | None:
+    """What bounds the digits of a plus-less, IDD-less candidate valid in ``region``.
 
-    ``None`` when the metadata does not bound it (see the module docstring).
+    The longest national significant number of the regions sharing its country
+    code, the country code, the longest national prefix, and the compiled
+    international prefix; ``None`` when the metadata does not bound it (see the
+    module docstring).
     """
     if region in _CEILINGS:
         return _CEILINGS[region]
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import region_codes_for_country_code
 
-    ceiling: tuple[int, Any] | None = None
+    ceiling: tuple[int, str, int, Any] | None = None
     meta = PhoneMetadata.metadata_for_region(region)
     strip = _prefix_strip(meta) if meta is not None else None
     if meta is not None and meta.country_code and meta.international_prefix and strip is not None:
@@ -66,8 +71,8 @@ def region_ceiling(region: str) -> tuple[int, Any] | None:
                 break
             longest.append(max(lengths))
         if longest:
-            digits = max(longest) + len(str(meta.country_code)) + 2 * strip
-            ceiling = (digits, re.compile(meta.international_prefix))
+            code = str(meta.country_code)
+            ceiling = (max(longest), code, strip, re.compile(meta.international_prefix))
     _CEILINGS[region] = ceiling
     return ceiling
 
@@ -78,7 +83,13 @@ def too_long(candidate: str, digits: int, region: str) -> bool:
     ``False`` means only that this check cannot tell: libphonenumber decides.
     """
     ceiling = region_ceiling(region)
-    if ceiling is None or digits <= ceiling[0] or not _SHAPE.issuperset(candidate):
+    if ceiling is None:
         return False
+    longest, code, strip, idd = ceiling
+    if digits <= longest + strip or not _SHAPE.issuperset(candidate):
+        return False
+    numerals = "".join(ch for ch in candidate if ch.isdigit())
+    if numerals.startswith(code) and digits <= longest + len(code) + 2 * strip:
+        return False  # the country code and two national prefixes may come off
     # An international prefix (matched as parse matches it) brings its own country code.
-    return ceiling[1].match("".join(ch for ch in candidate if ch.isdigit())) is None
+    return idd.match(numerals) is None

@@ -241,10 +241,11 @@ def test_region_ceiling_follows_the_metadata() -> None:
     from service.redaction.phone_ceiling import region_ceiling, too_long
 
     card = "4111 1111 1111 1111"
-    assert region_ceiling("US")[0] == 13  # type: ignore[index]  # 10 + "1" + 2 x "1"
-    assert region_ceiling("FR")[0] == 13  # type: ignore[index]  # 9 + "33" + 2 x "0"
+    assert region_ceiling("US")[:3] == (10, "1", 1)  # type: ignore[index]
+    assert region_ceiling("FR")[:3] == (9, "33", 1)  # type: ignore[index]
     assert region_ceiling("BR") is None  # a national prefix with a transform rule
-    assert too_long(card, 16, "US") and too_long(card, 16, "FR")
+    assert too_long(card, 16, "US") and too_long(card, 16, "FR") and too_long(card, 16, "IN")
     assert not too_long(card, 16, "DE")  # German numbers reach 15 digits: parsed
+    assert not too_long("91 4111 1111 1111", 14, "IN")  # starts with the country code
     assert not too_long("011 44 20 7946 0958 12", 17, "US")  # an IDD: parsed
     assert not too_long("1-800-FLOWERS-NOW-1", 19, "US")  # letters: parsed
