@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from service.redaction.phone_ceiling import too_long
 from service.redaction.prefilter import MIN_PHONE_DIGITS
 
 if TYPE_CHECKING:
@@ -81,11 +82,17 @@ def _parse_verified(candidate: str, region: str, leniency: int, matcher: Any) ->
         found = _FAILED
         # A valid number's national significant number has at least MIN_PHONE_DIGITS
         # digits (more in most regions, see region_floor), each drawn from a digit or
-        # (vanity numbers) a letter of the candidate.
+        # (vanity numbers) a letter of the candidate; and, written plainly, at most a
+        # region's ceiling (service.redaction.phone_ceiling).
         if leniency >= _L.VALID:
             digits = sum(1 for ch in candidate if ch.isdigit() or ch.isalpha())
-            if digits < MIN_PHONE_DIGITS or (
-                digits < region_floor(region) and not any(ch in _L.PLUS_CHARS for ch in candidate)
+            if (
+                digits < MIN_PHONE_DIGITS
+                or (
+                    digits < region_floor(region)
+                    and not any(ch in _L.PLUS_CHARS for ch in candidate)
+                )
+                or too_long(candidate, digits, region)
             ):
                 _MEMO[key] = found
                 return found

@@ -187,3 +187,65 @@ def test_scan_seeded_by_the_gate_equals_the_library(corpus_texts: list[str]) -> 
         for region in REGIONS:
             assert scan.matches(region) == _library(text, region)
     assert seeded > 50
+
+
+# -- the ceiling: plainly written candidates with too many digits (phone_ceiling) ----------
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(
+        ["", "0", "00", "011", "1", "1 ", "44", "44 0", "49", "33", "91", "52", "0049 ", "180020"]
+    ),
+    st.text(alphabet=st.sampled_from(list("0123456789 -.()/")), min_size=8, max_size=26),
+    st.sampled_from((*REGIONS, "MX", "IT", "NU", "AU", "JP")),
+)
+def test_long_candidates_over_the_region_ceiling_are_never_valid(
+    head: str, tail: str, region: str
+) -> None:
+    """The per-region ceiling only rules out candidates libphonenumber rejects too."""
+    from service.redaction.phone_ceiling import too_long
+
+    candidate = head + tail
+    digits = sum(1 for ch in candidate if ch.isdigit() or ch.isalpha())
+    if too_long(candidate, digits, region):
+        assert not _valid_in(candidate, region)
+
+
+def test_no_example_number_of_any_region_is_over_its_ceiling() -> None:
+    """libphonenumber's example numbers, written as people write them, are never cut."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from service.redaction.phone_ceiling import too_long
+
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        code = str(phonenumbers.country_code_for_region(region))
+        prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+        for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is None:
+                continue
+            nsn = phonenumbers.national_significant_number(number)
+            national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+            for written in (national, nsn, code + " " + nsn, code + prefix + nsn, prefix + nsn):
+                digits = sum(1 for ch in written if ch.isdigit() or ch.isalpha())
+                if _valid_in(written, region):
+                    checked += 1
+                    assert not too_long(written, digits, region), (region, written)
+    assert checked > 500
+
+
+def test_region_ceiling_follows_the_metadata() -> None:
+    from service.redaction.phone_ceiling import region_ceiling, too_long
+
+    card = "4111 1111 1111 1111"
+    assert region_ceiling("US")[:3] == (10, "1", 1)  # type: ignore[index]
+    assert region_ceiling("FR")[:3] == (9, "33", 1)  # type: ignore[index]
+    assert region_ceiling("BR") is None  # a national prefix with a transform rule
+    assert too_long(card, 16, "US") and too_long(card, 16, "FR") and too_long(card, 16, "IN")
+    assert not too_long(card, 16, "DE")  # German numbers reach 15 digits: parsed
+    assert not too_long("91 4111 1111 1111", 14, "IN")  # starts with the country code
+    assert not too_long("011 44 20 7946 0958 12", 17, "US")  # an IDD: parsed
+    assert not too_long("1-800-FLOWERS-NOW-1", 19, "US")  # letters: parsed
