@@ -8,7 +8,10 @@ sometimes before it (another partition, a replay). ``LabelJoin`` keeps
 - a small buffer of labels that arrived before their event, bounded by
   ``max_pending`` and the same TTL;
 - the ids of recently dropped events, so a label for one of them is counted as
-  ``late`` rather than ``unmatched``.
+  ``late`` rather than ``unmatched``, and of recently joined ones (``duplicate``):
+  the last ``max_size`` of each, as fixed-size digests allocated once
+  (:class:`~detectors.id_ring.IdRing`, ~3 MiB each for 100k), so the join's
+  memory does not grow with traffic toward its bound.
 
 Outcomes are counted in ``guardian_labels_total{outcome}``: ``matched``,
 ``late`` (event already expired or evicted), ``unmatched`` (a pending label
@@ -23,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from detectors.id_ring import IdRing
 from detectors.telemetry import DetectorTelemetry
 
 
@@ -96,8 +100,8 @@ class LabelJoin:
         self._metrics = metrics
         self._events: OrderedDict[str, _Event] = OrderedDict()
         self._pending: OrderedDict[str, tuple[Any, float]] = OrderedDict()  # id -> (label, seen)
-        self._dropped: OrderedDict[str, None] = OrderedDict()
-        self._joined: OrderedDict[str, None] = OrderedDict()
+        self._dropped = IdRing(max_size)
+        self._joined = IdRing(max_size)
         self._children: dict[str, Any] = {}
         self.counts: dict[str, int] = dict.fromkeys(
             ("matched", "late", "unmatched", "evicted", "expired", "duplicate"), 0
@@ -120,11 +124,6 @@ class LabelJoin:
                 child = self._children[outcome] = self._metrics.labels_joined.labels(outcome)
             child.inc(n)
 
-    def _remember(self, book: OrderedDict[str, None], event_id: str) -> None:
-        book[event_id] = None
-        if len(book) > self.max_size:
-            book.popitem(last=False)
-
     def expire(self, now: float) -> None:
         """Drop events and pending labels older than ``ttl_s`` (called by every add)."""
         horizon = now - self.ttl_s
@@ -134,7 +133,7 @@ class LabelJoin:
             if event.seen >= horizon:
                 break
             events.popitem(last=False)
-            self._remember(self._dropped, event_id)
+            self._dropped.add(event_id)
             self._count("expired")
         pending = self._pending
         while pending:
@@ -165,7 +164,7 @@ class LabelJoin:
         if early is not None:
             label, label_seen = early
             self._count("matched")
-            self._remember(self._joined, event_id)
+            self._joined.add(event_id)
             return JoinedOutcome(
                 event_id, model, version, prediction, label, dict(protected), ts, label_seen
             )
@@ -175,7 +174,7 @@ class LabelJoin:
         events[event_id] = _Event(model, version, prediction, dict(protected), ts, seen)
         if len(self._events) > self.max_size:
             old_id, _ = self._events.popitem(last=False)
-            self._remember(self._dropped, old_id)
+            self._dropped.add(old_id)
             self._count("evicted")
         return None
 
@@ -185,7 +184,7 @@ class LabelJoin:
         event = self._events.pop(event_id, None)
         if event is not None:
             self._count("matched")
-            self._remember(self._joined, event_id)
+            self._joined.add(event_id)
             return JoinedOutcome(
                 event_id,
                 event.model,

@@ -89,19 +89,41 @@ def tree_memory(pid: int) -> tuple[float, float, int]:
     return rss, pss, len(pids)
 
 
-async def _metrics(client: httpx.AsyncClient, port: int) -> tuple[float, float]:
-    """``(lag, consumed)`` from Guardian's /metrics; NaN when it does not answer."""
+def process_memory(pid: int) -> dict[str, float]:
+    """Where the tree's memory is: main's RSS and its anonymous part, the largest child's RSS.
+
+    Main's anonymous RSS (``RssAnon``: heap and arenas, not mapped files) is what a growing
+    Python heap or a fragmented allocator moves; the largest child is the redaction worker.
+    """
+    children = harness.descendants(pid)
+    return {
+        "main_rss_mib": round(_status_kib(pid, "VmRSS") / 1024, 1),
+        "main_anon_mib": round(_status_kib(pid, "RssAnon") / 1024, 1),
+        "child_max_rss_mib": round(
+            max((_status_kib(p, "VmRSS") for p in children), default=0) / 1024, 1
+        ),
+    }
+
+
+async def _metrics(client: httpx.AsyncClient, port: int) -> tuple[float, float, float]:
+    """``(lag, consumed, series)`` from Guardian's /metrics; NaN when it does not answer.
+
+    ``series`` counts the exposition's sample lines: a label whose values keep coming
+    (an id, a hash) shows up as series that grow with the run.
+    """
     try:
         text = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text
     except httpx.HTTPError:
-        return math.nan, math.nan
-    lag = consumed = 0.0
+        return math.nan, math.nan, math.nan
+    lag = consumed = series = 0.0
     for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series += 1
         if line.startswith("guardian_consumer_lag{"):
             lag += float(line.rsplit(" ", 1)[1])
         elif line.startswith("guardian_events_consumed_total"):
             consumed = float(line.rsplit(" ", 1)[1])
-    return lag, consumed
+    return lag, consumed, series
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -140,7 +162,7 @@ async def soak(
                 if guardian.proc.poll() is not None:
                     raise RuntimeError(f"guardian exited: {guardian.log()[-2000:]}")
                 rss, pss, procs = tree_memory(guardian.proc.pid)
-                lag, consumed = await _metrics(client, guardian.port)
+                lag, consumed, series = await _metrics(client, guardian.port)
                 broker_rss = harness.rss_mb(broker) if broker is not None else math.nan
                 samples.append(
                     {
@@ -148,6 +170,8 @@ async def soak(
                         "rss_mib": round(rss, 1),
                         "pss_mib": round(pss, 1),
                         "processes": procs,
+                        **process_memory(guardian.proc.pid),
+                        "series": series,
                         "lag": lag,
                         "consumed": consumed,
                         "broker_rss_mib": round(broker_rss, 1),
@@ -191,6 +215,12 @@ def summarise(samples: list[dict[str, float]]) -> dict[str, float]:
         "final_pss_mib": samples[-1]["pss_mib"],
         "second_half_growth_fit_mib": round(slope * span, 1),
         "second_half_growth_last_minus_mid_mib": round(half[-1]["rss_mib"] - half[0]["rss_mib"], 1),
+        "second_half_main_growth_fit_mib": round(
+            _slope_per_s([(s["t_s"], s["main_rss_mib"]) for s in half]) * span, 1
+        ),
+        "second_half_worker_growth_fit_mib": round(
+            _slope_per_s([(s["t_s"], s["child_max_rss_mib"]) for s in half]) * span, 1
+        ),
         "final_over_baseline": round(harness.ratio(samples[-1]["rss_mib"], baseline), 3),
         "max_lag": max(s["lag"] for s in samples if not math.isnan(s["lag"])),
         "final_lag": samples[-1]["lag"],
@@ -253,12 +283,15 @@ def report(
     # A shared machine starves Guardian of CPU: then lag grows whatever Guardian does.
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
-        f"{'t (s)':>7} {'tree RSS':>9} {'tree PSS':>9} {'procs':>6} {'lag':>8} "
+        f"{'t (s)':>7} {'tree RSS':>9} {'tree PSS':>9} {'procs':>6} {'main RSS':>9} "
+        f"{'main anon':>10} {'worker RSS':>11} {'series':>7} {'lag':>8} "
         f"{'consumed':>10} {'broker RSS (info)':>18}"
     )
     for s in samples:
         print(
             f"{s['t_s']:>7.0f} {s['rss_mib']:>9.1f} {s['pss_mib']:>9.1f} {s['processes']:>6.0f} "
+            f"{s['main_rss_mib']:>9.1f} {s['main_anon_mib']:>10.1f} "
+            f"{s['child_max_rss_mib']:>11.1f} {s['series']:>7.0f} "
             f"{s['lag']:>8.0f} {s['consumed']:>10.0f} {s['broker_rss_mib']:>18.1f}"
         )
     print(f"baseline (tree RSS after warm-up, first quarter): {result['baseline_rss_mib']:.1f} MiB")
@@ -266,6 +299,10 @@ def report(
     print(
         f"growth over the second half: {result['second_half_growth_fit_mib']:+.1f} MiB (fit), "
         f"{result['second_half_growth_last_minus_mid_mib']:+.1f} MiB (last - middle)"
+    )
+    print(
+        f"  of which main {result['second_half_main_growth_fit_mib']:+.1f} MiB, the largest "
+        f"child (redaction worker) {result['second_half_worker_growth_fit_mib']:+.1f} MiB (fits)"
     )
     print(f"final / baseline: {result['final_over_baseline']:.3f}")
     print(f"lag: max {result['max_lag']:.0f}, final {result['final_lag']:.0f}")

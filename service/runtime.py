@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import KafkaError
 
+from service.allocator import trim_periodically
 from service.backoff import Backoff, Retrying
 from service.kafka.group_offsets import watch_group_offsets
 
@@ -125,6 +126,10 @@ class Guardian:
         self._tasks = [
             asyncio.create_task(self.alerts.run(interval, self._stop), name="alerts"),
             asyncio.create_task(self._watch_health(), name="health"),
+            asyncio.create_task(
+                trim_periodically(self.settings.limits.malloc_trim_interval_s, self._stop),
+                name="malloc-trim",
+            ),
             # Lag and stalls from the broker's view, on clients of its own.
             asyncio.create_task(
                 watch_group_offsets(self.settings.kafka, self.metrics.registry, self._stop),

@@ -242,6 +242,8 @@ class LimitSettings(_Section):
     max_features: int = Field(default=256, ge=1)
     max_depth: int = Field(default=32, ge=2, le=512)
     top_k_label_values: int = Field(default=50, ge=1, le=10_000)
+    #: Seconds between ``malloc_trim`` calls returning freed heap pages (glibc; 0 = off).
+    malloc_trim_interval_s: float = Field(default=60.0, ge=0)
 
 
 class SchemaSettings(_Section):

@@ -106,6 +106,13 @@ def analyze_items(
     texts that want them share one ``nlp.pipe`` call. Without a NER pipeline they are
     ignored here: the redactor only asks for them when one is configured.
     """
+    with engine.memory_zone():  # spaCy's vocabularies do not grow with the texts seen
+        return _analyze_items(engine, items)
+
+
+def _analyze_items(
+    engine: GuardianAnalyzer, items: list[tuple[str, tuple[str, ...]]]
+) -> list[list[Finding]]:
     results: list[list[Finding]] = []
     ner_texts: list[str] = []
     ner_wanted: list[tuple[str, ...]] = []

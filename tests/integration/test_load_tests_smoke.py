@@ -105,8 +105,22 @@ def test_bench_soak_summary_baseline_after_warm_up_and_second_half_growth() -> N
     from load_tests.bench_soak import summarise
 
     samples = [
-        {"t_s": t, "rss_mib": rss, "pss_mib": rss - 100, "lag": 0.0, "consumed": t * 10}
-        for t, rss in [(0, 300.0), (25, 400.0), (50, 410.0), (75, 410.0), (100, 410.0)]
+        {
+            "t_s": t,
+            "rss_mib": rss,
+            "pss_mib": rss - 100,
+            "main_rss_mib": rss - 180 - worker,
+            "child_max_rss_mib": 180 + worker,
+            "lag": 0.0,
+            "consumed": t * 10,
+        }
+        for t, rss, worker in [
+            (0, 300.0, 0.0),
+            (25, 400.0, 0.0),
+            (50, 410.0, 0.0),
+            (75, 410.0, 1.0),
+            (100, 410.0, 2.0),
+        ]
     ]
     result = summarise(samples)
     assert result["baseline_rss_mib"] == 400.0  # the first sample after the first quarter
@@ -114,6 +128,9 @@ def test_bench_soak_summary_baseline_after_warm_up_and_second_half_growth() -> N
     assert result["second_half_growth_fit_mib"] == 0.0
     assert result["second_half_growth_last_minus_mid_mib"] == 0.0
     assert result["final_over_baseline"] == pytest.approx(410 / 400, abs=1e-3)
+    # Per process: the worker grew 2 MiB over the second half, main shrank as much.
+    assert result["second_half_worker_growth_fit_mib"] == 2.0
+    assert result["second_half_main_growth_fit_mib"] == -2.0
 
 
 @pytest.mark.integration

@@ -62,6 +62,27 @@ def test_ner_findings_join_pattern_findings(tiny_pipeline: Path) -> None:
     }  # ORGANIZATION is opt-in: not asked for, not reported
 
 
+def test_vocabularies_do_not_grow_with_the_texts_analysed(tiny_pipeline: Path) -> None:
+    """Each new token would stay interned in spaCy's vocab for the life of the worker."""
+    policy = RedactionPolicy.from_mapping({"entities": ["PERSON", "LOCATION", "EMAIL_ADDRESS"]})
+    g = build_engine(policy, spacy_model=str(tiny_pipeline))
+    assert g.ner is not None
+    blank = g.analyzer.nlp_engine.nlp[policy.language]
+    entities = policy.entities_for(policy.scan[0])
+
+    def batch(start: int) -> list[tuple[str, tuple[str, ...]]]:
+        return [
+            (f"Ada Lovelace user{i} token{i * 7919:x} mailed x{i}@example{i}.com", entities)
+            for i in range(start, start + 200)
+        ]
+
+    analyze_items(g, batch(0))
+    sizes = (len(blank.vocab.strings), len(g.ner.nlp.vocab.strings))
+    found = analyze_items(g, batch(1000)) + analyze_items(g, batch(5000))
+    assert (len(blank.vocab.strings), len(g.ner.nlp.vocab.strings)) == sizes
+    assert all({e for e, *_ in f} == {"PERSON", "EMAIL_ADDRESS"} for f in found)
+
+
 def test_ner_matches_plain_presidio_over_the_same_pipeline(tiny_pipeline: Path) -> None:
     """Same spans as Presidio's SpacyRecognizer on the same pipeline (the reference)."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry

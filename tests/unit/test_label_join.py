@@ -69,3 +69,16 @@ def test_pending_labels_are_bounded_and_expire() -> None:
     assert join.pending == 2 and counted(metrics, "unmatched") == 1
     join.expire(now=100.0)
     assert join.pending == 0 and counted(metrics, "unmatched") == 3
+
+
+def test_remembered_ids_stay_at_max_size_and_the_oldest_is_forgotten() -> None:
+    join, metrics = make(max_size=3, max_pending=10)
+    for i in range(1000):
+        add(join, f"e{i}", ts=float(i))
+        join.add_label(f"e{i}", 1, now=float(i))
+    assert len(join._joined) == 3  # not the 1000 joined
+    assert join._joined.nbytes == make(max_size=3)[0]._joined.nbytes
+    join.add_label("e999", 1, now=1000.0)  # still remembered: a duplicate
+    assert counted(metrics, "duplicate") == 1
+    join.add_label("e0", 1, now=1000.0)  # forgotten: waits for its event as if new
+    assert join.pending == 1
