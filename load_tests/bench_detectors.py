@@ -67,15 +67,8 @@ def guardian_loop(det: Any, values: list[Any]) -> Callable[[], int]:
 
 
 def guardian_feed(det: Any, values: list[Any]) -> Callable[[], int]:
-    def loop() -> int:
-        n = 0
-        i = det.feed(values)
-        while i >= 0:
-            n += 1
-            i = det.feed(values, i + 1)
-        return n
-
-    return loop
+    """All values in one ``feed`` call (and again after each detection)."""
+    return batched_feed(det, values, max(1, len(values)))
 
 
 def batched_feed(det: Any, values: list[Any], batch: int) -> Callable[[], int]:

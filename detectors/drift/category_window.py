@@ -31,7 +31,7 @@ from typing import Any, ClassVar, cast
 import numpy as np
 from pydantic import Field
 
-from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
+from detectors.base import DetectorParams, InputType, StateValue, as_float
 from detectors.drift.budget import (
     AlarmBudget,
     BudgetedWindowParams,
@@ -40,6 +40,7 @@ from detectors.drift.budget import (
 from detectors.drift.categorical import category_hash
 from detectors.drift.gtest import g_score
 from detectors.drift.ranks import rng_from_words, rng_words
+from detectors.drift.window_feed import WindowFeed
 
 
 class CategoryWindowParams(BudgetedWindowParams):
@@ -53,7 +54,7 @@ class CategoryWindowParams(BudgetedWindowParams):
     max_categories: int = Field(default=64, ge=2, le=1024)
 
 
-class CategoryWindowDetector(Detector):
+class CategoryWindowDetector(WindowFeed):
     """Budgeted drift test of category frequencies (the ``category_window`` kind).
 
     The statistic is the last test's score over the threshold (1.0 = at the threshold).
@@ -78,21 +79,17 @@ class CategoryWindowDetector(Detector):
         "_buf",
         "_end",
         "_filled",
-        "_tick",
         "_slots",
         "_hashes",
         "_z",
         "_kappa",
         "_alpha",
         "_rate",
-        "_t0",
         "_rng",
         "_last",
         "_moved",
         "_budget",
         "_family",
-        "_clock",
-        "_every",
         "_cap_n",
     )
 
@@ -263,35 +260,18 @@ class CategoryWindowDetector(Detector):
 
     def feed(self, values: Sequence[Any], start: int = 0) -> int:
         """:meth:`Detector.feed` in runs up to the next test (one buffer write per run)."""
-        i, n = start, len(values)
-        if n - i == 1:  # one value (``update``): the generic loop costs less
+        if len(values) - start == 1:  # one value (``update``): the generic loop costs less
             return super().feed(values, start)
-        lookup, slot_of = self._slots.get, self._slot
-        while i < n:
-            if self._n_seen < self._warm_up:
-                skip = min(n - i, self._warm_up - self._n_seen)
-                self._n_seen += skip
-                i += skip
-                continue
-            if self._t0 is None and self._clock is not None:
-                self._t0 = self._clock()
-            j = min(n, i + self._every - self._tick)
-            known = [lookup(x) for x in values[i:j]]
-            # a category not met yet (or not remembered past the cap): the slow path
-            run = [slot_of(x) for x in values[i:j]] if None in known else known
-            self._append(cast(list[int], run))
-            self._n_seen += j - i
-            self._n_learnt += j - i
-            self._tick += j - i
-            i = j
-            if self._tick < self._every:
-                break
-            self._tick = 0
-            if self._tested() and self._admit():
-                self._drift_detected = True
-                return i - 1
-        self._drift_detected = False
-        return -1
+        return self._feed_runs(values, start)
+
+    def _append_run(self, values: Sequence[Any], start: int, stop: int) -> None:
+        known = [self._slots.get(x) for x in values[start:stop]]
+        # a category not met yet (or not remembered past the cap): the slow path
+        run = [self._slot(x) for x in values[start:stop]] if None in known else known
+        self._append(cast(list[int], run))
+
+    def _fire(self) -> bool:
+        return self._tested() and self._admit()
 
     # -- contract --------------------------------------------------------------------------
 

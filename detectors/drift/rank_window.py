@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from detectors.base import Detector, DetectorParams, InputType, StateValue, as_float
+from detectors.base import DetectorParams, InputType, StateValue, as_float
 from detectors.drift.budget import (
     AlarmBudget,
     BudgetedWindowParams,
@@ -56,6 +56,7 @@ from detectors.drift.ranks import (
     rng_words,
     scale_skewness,
 )
+from detectors.drift.window_feed import WindowFeed
 
 
 class RankWindowParams(BudgetedWindowParams):
@@ -71,7 +72,7 @@ class RankWindowParams(BudgetedWindowParams):
     )
 
 
-class RankWindowDetector(Detector):
+class RankWindowDetector(WindowFeed):
     """Budgeted, shape-free drift test of a numeric stream (the ``rank_window`` kind).
 
     Examples
@@ -94,18 +95,14 @@ class RankWindowDetector(Detector):
         "_buf",
         "_end",
         "_filled",
-        "_tick",
-        "_every",
         "_kappa",
         "_z",
         "_alpha",
         "_rate",
-        "_t0",
         "_rng",
         "_last",
         "_budget",
         "_family",
-        "_clock",
         "_fired_at",
         "_first",
         "_profile",
@@ -287,31 +284,16 @@ class RankWindowDetector(Detector):
 
     def feed(self, values: Sequence[Any], start: int = 0) -> int:
         """:meth:`Detector.feed` in slices up to the next test (numpy, not one call per value)."""
-        i, n = start, len(values)
-        while i < n:
-            if self._n_seen < self._warm_up:
-                skip = min(n - i, self._warm_up - self._n_seen)
-                self._n_seen += skip
-                i += skip
-                continue
-            if self._t0 is None and self._clock is not None:
-                self._t0 = self._clock()
-            j = min(n, i + self._every - self._tick)
-            self._append(values[i:j])
-            self._n_seen += j - i
-            self._n_learnt += j - i
-            self._tick += j - i
-            i = j
-            if self._tick < self._every:
-                break
-            self._tick = 0
-            if self._test():
-                self._after_detection()
-                if self._admit():
-                    self._drift_detected = True
-                    return i - 1
-        self._drift_detected = False
-        return -1
+        return self._feed_runs(values, start)
+
+    def _append_run(self, values: Sequence[Any], start: int, stop: int) -> None:
+        self._append(values[start:stop])
+
+    def _fire(self) -> bool:
+        if not self._test():
+            return False
+        self._after_detection()
+        return self._admit()
 
     def _apply_params(self, params: DetectorParams) -> None:
         super()._apply_params(params)
