@@ -39,7 +39,6 @@ from detectors.drift.budget import (
 )
 from detectors.drift.categorical import category_hash
 from detectors.drift.gtest import g_score
-from detectors.drift.ranks import rng_from_words, rng_words
 from detectors.drift.window_feed import WindowFeed
 
 
@@ -81,12 +80,7 @@ class CategoryWindowDetector(WindowFeed):
         "_filled",
         "_slots",
         "_hashes",
-        "_z",
         "_kappa",
-        "_alpha",
-        "_rate",
-        "_rng",
-        "_last",
         "_moved",
         "_budget",
         "_family",
@@ -100,13 +94,8 @@ class CategoryWindowDetector(WindowFeed):
     _slots: dict[Hashable, int]
     _hashes: list[int]
     _moved: dict[str, float]
-    _z: float | None
     _kappa: float
-    _alpha: float | None
-    _rate: float | None
     _t0: float | None
-    _rng: np.random.Generator
-    _last: float
     _budget: AlarmBudget | None
     _family: Callable[[], int] | None
     _clock: Callable[[], float] | None
@@ -347,14 +336,8 @@ class CategoryWindowDetector(WindowFeed):
         return {
             "hashes": list(self._hashes),
             "slots": [int(s) for s in self._ordered()],
-            "tick": self._tick,
             "kappa": self._kappa,
-            "z": self._z,
-            "alpha": self._alpha,
-            "rate": self._rate,
-            "last": self._last,
-            "t0": self._t0,
-            "rng": rng_words(self._rng),
+            **self._export_test_state(),
         }
 
     def _import(self, state: Mapping[str, Any]) -> None:
@@ -366,17 +349,10 @@ class CategoryWindowDetector(WindowFeed):
             raise ValueError("hashes do not fit max_categories")
         if len(slots) > self._cap() or not all(0 <= s <= p.max_categories for s in slots):
             raise ValueError("slots do not fit the buffer")
-        tick = int(state["tick"])
-        if not 0 <= tick < p.check_every:
-            raise ValueError("tick out of range")
         kappa = as_float(state["kappa"])
         if not kappa >= 1.0:
             raise ValueError("bad kappa")
+        self._import_test_state(state)
         self._hashes = hashes
         self._append(slots)
-        self._tick, self._kappa = tick, kappa
-        self._z, self._alpha, self._rate, self._t0 = (
-            None if state[k] is None else as_float(state[k]) for k in ("z", "alpha", "rate", "t0")
-        )
-        self._last = as_float(state["last"])
-        self._rng = rng_from_words(state["rng"])
+        self._kappa = kappa

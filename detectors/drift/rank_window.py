@@ -52,8 +52,6 @@ from detectors.drift.ranks import (
     bootstrap_spread,
     cornish_fisher,
     rank_z,
-    rng_from_words,
-    rng_words,
     scale_skewness,
 )
 from detectors.drift.window_feed import WindowFeed
@@ -96,11 +94,6 @@ class RankWindowDetector(WindowFeed):
         "_end",
         "_filled",
         "_kappa",
-        "_z",
-        "_alpha",
-        "_rate",
-        "_rng",
-        "_last",
         "_budget",
         "_family",
         "_fired_at",
@@ -117,12 +110,7 @@ class RankWindowDetector(WindowFeed):
     _tick: int
     _every: int
     _kappa: tuple[float, float]
-    _z: float | None
-    _alpha: float | None
-    _rate: float | None
     _t0: float | None
-    _rng: np.random.Generator
-    _last: float
     _fired_at: int
     _first: np.ndarray | None
     _profile: np.ndarray | None
@@ -361,15 +349,9 @@ class RankWindowDetector(WindowFeed):
     def _export(self) -> dict[str, StateValue]:
         return {
             "values": [float(v) for v in self._ordered()],
-            "tick": self._tick,
             "kappa": list(self._kappa),
-            "z": self._z,
-            "alpha": self._alpha,
-            "rate": self._rate,
-            "last": self._last,
             "first": None if self._first is None else [float(v) for v in self._first],
-            "t0": self._t0,
-            "rng": rng_words(self._rng),
+            **self._export_test_state(),
         }
 
     def _import(self, state: Mapping[str, Any]) -> None:
@@ -377,29 +359,15 @@ class RankWindowDetector(WindowFeed):
         values = [as_float(v) for v in state["values"]]
         if len(values) > self._cap() or not all(math.isfinite(v) for v in values):
             raise ValueError("values do not fit the buffer")
-        tick = int(state["tick"])
-        if not 0 <= tick < self._every:
-            raise ValueError("tick out of range")
         kappa = [as_float(v) for v in state["kappa"]]
         if len(kappa) != 2 or min(kappa) < 1.0:
             raise ValueError("bad kappa")
+        self._import_test_state(state)
         self._append(values)
-        self._tick = tick
         self._kappa = (kappa[0], kappa[1])
-        optional = [
-            None if state[k] is None else as_float(state[k]) for k in ("z", "alpha", "rate")
-        ]
-        self._z, self._alpha, self._rate = optional
-        self._last = as_float(state["last"])
         first = state["first"]
         if first is not None:
             pinned = [as_float(v) for v in first]
             if len(pinned) > self._cap() or not all(math.isfinite(v) for v in pinned):
                 raise ValueError("first reference does not fit")
             self._first = np.asarray(pinned, dtype=np.float64)
-        self._t0 = _optional(state["t0"])
-        self._rng = rng_from_words(state["rng"])
-
-
-def _optional(value: Any) -> float | None:
-    return None if value is None else as_float(value)
