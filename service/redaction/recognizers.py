@@ -40,6 +40,7 @@ from service.redaction.policy import CustomRecognizerSpec, RedactionPolicy
 from service.redaction.secret_recognizers import (
     SECRET_RECOGNIZERS,
     AwsAccessKeyRecognizer,
+    DeclaredRecognizer,
     GitHubTokenRecognizer,
     JwtRecognizer,
     PrivateKeyRecognizer,
@@ -131,7 +132,7 @@ _BRACKETED_DOT = r"[ \t]{0,2}" + _OPEN + r"[ \t]{0,2}dot[ \t]{0,2}" + _CLOSE + r
 _LABEL = r"[A-Za-z0-9_%+-]{1,64}"
 
 
-class ObfuscatedEmailRecognizer(PatternRecognizer):
+class ObfuscatedEmailRecognizer(DeclaredRecognizer):
     """E-mail addresses written to dodge scrapers: ``jane[at]example[dot]com``, ``jo AT x DOT org``.
 
     The ``@`` must be bracketed (``[at]``, ``(at)``, ``{@}``, ``<at>``) or an upper-case
@@ -163,6 +164,9 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
         )
     ]
 
+    CONTEXT = ["email", "mail", "e-mail", "contact", "write"]
+    ENTITY = "EMAIL_ADDRESS"
+    FLAGS = _CASE_SENSITIVE | regex.IGNORECASE
     #: ``analyze`` returns a subset of the patterns' matches: the fast path may gate it.
     GATED_ANALYZE = True
     #: What every match contains; searched first, as the full pattern is tried per word.
@@ -181,17 +185,8 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
             return []
         return super().analyze(text, entities, nlp_artifacts, regex_flags)
 
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="EMAIL_ADDRESS",
-            name="ObfuscatedEmailRecognizer",
-            patterns=self.PATTERNS,
-            context=["email", "mail", "e-mail", "contact", "write"],
-            global_regex_flags=_CASE_SENSITIVE | regex.IGNORECASE,
-        )
 
-
-class DriverLicenceAbbreviationRecognizer(PatternRecognizer):
+class DriverLicenceAbbreviationRecognizer(DeclaredRecognizer):
     """A licence number after ``DL``/``DLN``/``DL#`` (Presidio's licence context has no "dl").
 
     Presidio matches context words as substrings, so adding "dl" to its list would
@@ -212,15 +207,9 @@ class DriverLicenceAbbreviationRecognizer(PatternRecognizer):
             0.6,
         )
     ]
-
-    def __init__(self) -> None:
-        super().__init__(
-            supported_entity="US_DRIVER_LICENSE",
-            name="DriverLicenceAbbreviationRecognizer",
-            patterns=self.PATTERNS,
-            context=["driver", "licence", "license"],
-            global_regex_flags=_CASE_SENSITIVE,
-        )
+    CONTEXT = ["driver", "licence", "license"]
+    ENTITY = "US_DRIVER_LICENSE"
+    FLAGS = _CASE_SENSITIVE
 
 
 def build_recognizers(policy: RedactionPolicy) -> list[EntityRecognizer]:

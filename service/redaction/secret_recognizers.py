@@ -102,8 +102,8 @@ _NOT_PROSE = (
 _NOT_A_DIRECTORY = r"(?!(?<=(?<![\w.-])(?:old)?pwd[ \t]{0,3}=[ \t]{0,3})[/~])"
 
 
-class _SecretRecognizer(PatternRecognizer):
-    """Declared by class constants, as Presidio's own recognizers are."""
+class DeclaredRecognizer(PatternRecognizer):
+    """Declared by class constants, as Presidio's own recognizers are (secret or not)."""
 
     ENTITY: str
     FLAGS: int
@@ -119,7 +119,7 @@ class _SecretRecognizer(PatternRecognizer):
         )
 
 
-class SecretAssignmentRecognizer(_SecretRecognizer):
+class SecretAssignmentRecognizer(DeclaredRecognizer):
     """The value assigned to a secret-named key: shell, env, JSON, YAML, URL query, CLI flag.
 
     ``DB_PASSWORD=hunter2``, ``export GITHUB_TOKEN=…``, ``"db_password": "…"``,
@@ -224,7 +224,7 @@ class SecretAssignmentRecognizer(_SecretRecognizer):
     FLAGS = _IGNORE_CASE
 
 
-class CredentialInTransitRecognizer(_SecretRecognizer):
+class CredentialInTransitRecognizer(DeclaredRecognizer):
     """Credentials in HTTP headers and URLs that the key-name rule cannot see.
 
     Digest-style ``Authorization`` values (``Digest``, ``AWS4-HMAC-SHA256``,
@@ -268,7 +268,7 @@ class CredentialInTransitRecognizer(_SecretRecognizer):
     FLAGS = _IGNORE_CASE
 
 
-class AwsSecretKeyRecognizer(_SecretRecognizer):
+class AwsSecretKeyRecognizer(DeclaredRecognizer):
     """A 40-character AWS secret access key written near its ``AKIA``/``ASIA`` key id.
 
     The key id (matched case-sensitively) must come first, within 100 characters
@@ -292,7 +292,7 @@ class AwsSecretKeyRecognizer(_SecretRecognizer):
     FLAGS = _CASE_SENSITIVE
 
 
-class ApiKeyRecognizer(_SecretRecognizer):
+class ApiKeyRecognizer(DeclaredRecognizer):
     """Vendor API keys recognisable by their documented prefix, wherever they appear.
 
     OpenAI (``sk-…``, ``sk-proj-…``) and Anthropic (``sk-ant-…``), Stripe secret
@@ -334,7 +334,7 @@ class ApiKeyRecognizer(_SecretRecognizer):
     FLAGS = _CASE_SENSITIVE
 
 
-class AwsAccessKeyRecognizer(_SecretRecognizer):
+class AwsAccessKeyRecognizer(DeclaredRecognizer):
     """AWS access key ids: a four-letter type prefix (``AKIA``, ``ASIA``, ...) and 16 more."""
 
     PATTERNS = [
@@ -350,7 +350,7 @@ class AwsAccessKeyRecognizer(_SecretRecognizer):
     FLAGS = _CASE_SENSITIVE
 
 
-class GitHubTokenRecognizer(_SecretRecognizer):
+class GitHubTokenRecognizer(DeclaredRecognizer):
     """GitHub classic (``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``) and fine-grained tokens."""
 
     PATTERNS = [
@@ -363,7 +363,7 @@ class GitHubTokenRecognizer(_SecretRecognizer):
     FLAGS = _CASE_SENSITIVE
 
 
-class SlackTokenRecognizer(_SecretRecognizer):
+class SlackTokenRecognizer(DeclaredRecognizer):
     """Slack bot, user, app, refresh and config tokens, and incoming-webhook URLs."""
 
     PATTERNS = [
@@ -381,7 +381,7 @@ class SlackTokenRecognizer(_SecretRecognizer):
     FLAGS = _CASE_SENSITIVE
 
 
-class JwtRecognizer(_SecretRecognizer):
+class JwtRecognizer(DeclaredRecognizer):
     """JSON Web Tokens: base64url header and payload that both start with ``{"`` (``eyJ``)."""
 
     PATTERNS = [
@@ -407,7 +407,7 @@ _PEM_CHUNK = (
 )
 
 
-class PrivateKeyRecognizer(_SecretRecognizer):
+class PrivateKeyRecognizer(DeclaredRecognizer):
     """PEM private-key blocks in every form seen in logs.
 
     Real newlines, literal ``\\n`` escapes (JSON, GCP service-account files),
